@@ -1,0 +1,185 @@
+//! The commands: resolve the plan once, provision, run the stages, write the report, gate.
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::cli::{Cli, Command, RunArgs, SetupArgs, StageName};
+use crate::environment::{self, Toolchain};
+use crate::exit::Exit;
+use crate::pin::Pin;
+use crate::plan::Context;
+use crate::process;
+use crate::progress::Progress;
+use crate::report::{gate, model, write, Report, StageReport};
+use crate::workspace::Workspace;
+use crate::{doctor, provision, stages};
+
+pub fn run(cli: &Cli) -> Result<Exit> {
+    let progress = Progress::new(cli.quiet, cli.verbose);
+    let toolchain = Toolchain::new(Pin::embedded()?)?;
+    let single = |stage: StageName, args: &RunArgs| analyse(stage.as_str(), args, &[stage], toolchain.clone(), progress_for(cli));
+    match &cli.command {
+        Command::Doctor => doctor::run(&toolchain),
+        Command::Setup(args) => setup(args, &toolchain, &progress),
+        Command::Plan(args) => plan(args, toolchain, progress),
+        Command::All(args) => {
+            let workspace = Workspace::load(&args.workspace)?;
+            let selected = selection(args, &workspace)?;
+            analyse_loaded("all", args, &selected, workspace, toolchain, progress)
+        }
+        Command::Miri(args) => single(StageName::Miri, args),
+        Command::Cross(args) => single(StageName::Cross, args),
+        Command::Sanitizers(args) => single(StageName::Sanitizers, args),
+        Command::Fuzz(args) => single(StageName::Fuzz, args),
+        Command::Coverage(args) => single(StageName::Coverage, args),
+        Command::Valgrind(args) => single(StageName::Valgrind, args),
+        Command::Bench(args) => single(StageName::Bench, args),
+        Command::Soak(args) => single(StageName::Soak, args),
+    }
+}
+
+fn progress_for(cli: &Cli) -> Progress {
+    Progress::new(cli.quiet, cli.verbose)
+}
+
+/// The stages `all` runs: `--stages`, else config `stages`, else every stage; less the skips.
+/// A stage named explicitly that this version lacks is an error; in the default set it is
+/// reported as SKIPPED.
+fn selection(args: &RunArgs, workspace: &Workspace) -> Result<Vec<StageName>> {
+    let config = &workspace.config;
+    let explicit = if args.stages.is_empty() { config.stages.clone() } else { Some(args.stages.clone()) };
+    if let Some(named) = &explicit {
+        if let Some(missing) = named.iter().find(|stage| !stages::is_available(**stage)) {
+            return Err(stages::unavailable(*missing));
+        }
+    }
+    let mut chosen: Vec<StageName> = explicit.unwrap_or_else(|| StageName::ALL.to_vec());
+    chosen.retain(|stage| !args.skip.contains(stage) && !config.skip.contains(stage));
+    chosen.sort();
+    chosen.dedup();
+    if chosen.is_empty() {
+        bail!("no stage left to run after --stages/--skip");
+    }
+    Ok(chosen)
+}
+
+fn analyse(command: &str, args: &RunArgs, selected: &[StageName], toolchain: Toolchain, progress: Progress) -> Result<Exit> {
+    if let Some(stage) = selected.iter().find(|stage| !stages::is_available(**stage)) {
+        return Err(stages::unavailable(*stage));
+    }
+    let workspace = Workspace::load(&args.workspace)?;
+    analyse_loaded(command, args, selected, workspace, toolchain, progress)
+}
+
+fn analyse_loaded(
+    command: &str,
+    args: &RunArgs,
+    selected: &[StageName],
+    workspace: Workspace,
+    toolchain: Toolchain,
+    progress: Progress,
+) -> Result<Exit> {
+    let ctx = Context::resolve(args, workspace, toolchain, progress)?;
+    process::ensure_writable_dir(&ctx.out_dir).context("cannot use the report folder (--out)")?;
+    warn_about_shell_flags(&ctx.progress);
+    let runnable: Vec<StageName> = selected.iter().copied().filter(|s| stages::is_available(*s)).collect();
+    for line in provision::ensure(&ctx.toolchain, &runnable, !args.no_provision, &ctx.progress)? {
+        ctx.progress.verbose(&line);
+    }
+    process::install_interrupt_handler()?;
+    let identity = ctx.toolchain.identity().ok();
+    let mut report = Report {
+        schema_version: model::SCHEMA_VERSION,
+        runner_version: env!("CARGO_PKG_VERSION").to_owned(),
+        command: command.to_owned(),
+        workspace_root: ctx.workspace.root.clone(),
+        environment: model::Environment {
+            host: ctx.host.clone(),
+            mode: ctx.toolchain.mode.as_str().to_owned(),
+            pinned_channel: ctx.toolchain.channel().to_owned(),
+            pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
+            rustc: identity.as_ref().map(|i| i.version.clone()),
+            tools: environment::versions(&ctx.toolchain, identity.as_ref(), &runnable),
+            provenance: std::env::var("RUNNER_PROVENANCE").ok(),
+        },
+        stages: Vec::new(),
+        gate: model::GateResult { passed: false, fail_on: ctx.fail_on, reasons: Vec::new() },
+        partial: true,
+    };
+    for stage in selected {
+        if process::interrupted() {
+            break;
+        }
+        let result = if stages::is_available(*stage) {
+            stages::run(*stage, &ctx)
+        } else {
+            StageReport::skipped(*stage, format!("not available in runner {}", env!("CARGO_PKG_VERSION")))
+        };
+        report.stages.push(result);
+        finish(&mut report, &ctx, false)?;
+    }
+    let interrupted = process::interrupted();
+    let exit = finish(&mut report, &ctx, !interrupted)?;
+    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    ctx.progress.always(&format!("runner: gate {verdict}; report: {}", ctx.out_dir.join("report.md")));
+    if interrupted {
+        bail!("interrupted; the partial report is in {}", ctx.out_dir);
+    }
+    Ok(exit)
+}
+
+/// Evaluates the gate over what has finished and rewrites the report files.
+fn finish(report: &mut Report, ctx: &Context, complete: bool) -> Result<Exit> {
+    report.partial = !complete;
+    let (result, exit) = gate::evaluate(&report.stages, ctx.fail_on, process::interrupted());
+    report.gate = result;
+    write::write_all(report, &ctx.out_dir)?;
+    Ok(exit)
+}
+
+fn warn_about_shell_flags(progress: &Progress) {
+    for variable in ["RUSTFLAGS", "RUSTDOCFLAGS", "MIRIFLAGS"] {
+        if std::env::var_os(variable).is_some() {
+            progress.always(&format!(
+                "runner: warning: {variable} from the shell is not passed on (each stage sets its \
+                 own); put extra flags in [workspace.metadata.runner]"
+            ));
+        }
+    }
+}
+
+fn plan(args: &RunArgs, toolchain: Toolchain, progress: Progress) -> Result<Exit> {
+    let workspace = Workspace::load(&args.workspace)?;
+    let selected = selection(args, &workspace)?;
+    let ctx = Context::resolve(args, workspace, toolchain, progress)?;
+    println!("workspace: {}", ctx.workspace.root);
+    println!("report folder: {}", ctx.out_dir);
+    println!("toolchain: {} ({} mode)", ctx.toolchain.channel(), ctx.toolchain.mode.as_str());
+    println!("timeout per stage: {}", crate::duration::human(ctx.timeout));
+    for stage in selected {
+        match stages::plan(stage, &ctx) {
+            Ok(plan) => print!("{plan}"),
+            Err(error) => println!("stage {stage}\n  not run: {error}"),
+        }
+    }
+    Ok(Exit::Passed)
+}
+
+fn setup(args: &SetupArgs, toolchain: &Toolchain, progress: &Progress) -> Result<Exit> {
+    let selected: Vec<StageName> =
+        if args.stages.is_empty() { StageName::ALL.to_vec() } else { args.stages.clone() };
+    for line in provision::ensure(toolchain, &selected, true, progress)? {
+        println!("{line}");
+    }
+    let mut exit = Exit::Passed;
+    let mut reported = Vec::new();
+    for stage in &selected {
+        for system in provision::needs(*stage).system {
+            if system.find().is_none() && !reported.contains(&system.debian) {
+                reported.push(system.debian);
+                println!("missing: {} for {stage}; install with: {}", system.binaries[0], system.install_hint());
+                exit = Exit::NotEvaluated;
+            }
+        }
+    }
+    Ok(exit)
+}

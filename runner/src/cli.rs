@@ -1,0 +1,284 @@
+//! Command-line interface: the commands, their options, and parsing into one-line errors.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::Exit;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every requested analysis ran and the gate passed
+  1  the gate failed (findings at or above the configured severity, or a threshold miss)
+  2  could not evaluate (bad input, missing tool, a stage error or timeout, interrupted)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runner",
+    version,
+    about = "Runs every dynamic analysis a Rust workspace needs and gates on one honest report",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print only errors and the final verdict.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print every command run and the tools' output.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every stage that applies to the workspace.
+    All(RunArgs),
+    /// Undefined behaviour under Miri, on the host and big-endian s390x.
+    Miri(RunArgs),
+    /// The test suite built for s390x and run natively big-endian under qemu-user.
+    Cross(RunArgs),
+    /// AddressSanitizer, ThreadSanitizer, MemorySanitizer and LeakSanitizer.
+    Sanitizers(RunArgs),
+    /// Every cargo-fuzz target within a time budget.
+    Fuzz(RunArgs),
+    /// Line and branch coverage against thresholds.
+    Coverage(RunArgs),
+    /// Valgrind memcheck on every test binary.
+    Valgrind(RunArgs),
+    /// Benchmarks compared against a baseline.
+    Bench(RunArgs),
+    /// A long run of a command with memory, file-descriptor and thread growth tracking.
+    Soak(RunArgs),
+    /// Print what each stage would run (argv, env, target dir) without running anything.
+    Plan(RunArgs),
+    /// Show the environment, the toolchain against the pin, and what is missing.
+    Doctor,
+    /// Install the pinned toolchain, components and cargo tools the stages need.
+    Setup(SetupArgs),
+}
+
+/// The stages runner knows, in the order `all` runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageName {
+    Miri,
+    Cross,
+    Sanitizers,
+    Fuzz,
+    Coverage,
+    Valgrind,
+    Bench,
+    Soak,
+}
+
+impl StageName {
+    pub const ALL: [StageName; 8] = [
+        StageName::Miri,
+        StageName::Cross,
+        StageName::Sanitizers,
+        StageName::Fuzz,
+        StageName::Coverage,
+        StageName::Valgrind,
+        StageName::Bench,
+        StageName::Soak,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageName::Miri => "miri",
+            StageName::Cross => "cross",
+            StageName::Sanitizers => "sanitizers",
+            StageName::Fuzz => "fuzz",
+            StageName::Coverage => "coverage",
+            StageName::Valgrind => "valgrind",
+            StageName::Bench => "bench",
+            StageName::Soak => "soak",
+        }
+    }
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the workspace is.
+#[derive(Debug, Clone, Args)]
+pub struct WorkspaceArgs {
+    /// The workspace to analyse (a directory with a Cargo.toml).
+    #[arg(value_name = "PATH")]
+    pub path: Option<Utf8PathBuf>,
+    /// Path to the workspace's Cargo.toml (instead of PATH).
+    #[arg(long, value_name = "FILE", conflicts_with = "path")]
+    pub manifest_path: Option<Utf8PathBuf>,
+}
+
+/// Options shared by every command that runs (or plans) stages.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where to write report.json, report.md and the stage folders [default: <target-dir>/runner].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<Utf8PathBuf>,
+    /// With `all`: run only these stages.
+    #[arg(long, value_delimiter = ',', value_name = "STAGE")]
+    pub stages: Vec<StageName>,
+    /// With `all`: leave these stages out.
+    #[arg(long, value_delimiter = ',', value_name = "STAGE")]
+    pub skip: Vec<StageName>,
+    /// Never install anything: a missing tool is an error naming its install command.
+    #[arg(long)]
+    pub no_provision: bool,
+    /// Time limit per stage, like 90s, 10m or 1h [default: 60m, or config `timeout`].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Parallel tool processes [default: number of cores].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+    /// Test-name filters, as for `cargo test` (substring match).
+    #[arg(last = true, value_name = "TESTNAME")]
+    pub filters: Vec<String>,
+}
+
+/// Cargo's own selection options, passed through to every cargo command a stage runs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CargoArgs {
+    /// Package(s) to analyse.
+    #[arg(long, short, value_name = "SPEC")]
+    pub package: Vec<String>,
+    /// Every member of the workspace.
+    #[arg(long)]
+    pub workspace: bool,
+    /// Leave these packages out (with --workspace).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Features to activate.
+    #[arg(long, short = 'F', value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the default feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    pub locked: bool,
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl CargoArgs {
+    /// The options as cargo arguments, in a stable order.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for package in &self.package {
+            args.extend(["--package".to_owned(), package.clone()]);
+        }
+        if self.workspace {
+            args.push("--workspace".to_owned());
+        }
+        for excluded in &self.exclude {
+            args.extend(["--exclude".to_owned(), excluded.clone()]);
+        }
+        if !self.features.is_empty() {
+            args.extend(["--features".to_owned(), self.features.join(",")]);
+        }
+        let flags = [
+            (self.all_features, "--all-features"),
+            (self.no_default_features, "--no-default-features"),
+            (self.locked, "--locked"),
+            (self.offline, "--offline"),
+        ];
+        args.extend(flags.iter().filter(|(on, _)| *on).map(|(_, flag)| (*flag).to_owned()));
+        args
+    }
+
+    /// The subset that selects features and lockfile behaviour, without package selection
+    /// (for commands that already name one package).
+    pub fn build_args(&self) -> Vec<String> {
+        CargoArgs {
+            package: Vec::new(),
+            workspace: false,
+            exclude: Vec::new(),
+            ..self.clone()
+        }
+        .to_args()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Provision only what these stages need [default: every stage].
+    #[arg(long, value_delimiter = ',', value_name = "STAGE")]
+    pub stages: Vec<StageName>,
+}
+
+/// Parses the process arguments. Help and version go to stdout with exit 0; any other
+/// problem is one line on stderr with exit 2.
+pub fn parse() -> Result<Cli, Exit> {
+    Cli::try_parse().map_err(|error| {
+        use clap::error::ErrorKind;
+        match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // Printing help can only fail on a closed stdout; nothing useful is left to do.
+                let _ = error.print();
+                if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    Exit::NotEvaluated
+                } else {
+                    Exit::Passed
+                }
+            }
+            _ => {
+                let rendered = error.render().to_string();
+                let first = rendered.lines().next().unwrap_or("invalid arguments");
+                let first = first.trim_start_matches("error: ");
+                eprintln!("runner: error: {first} (see `runner --help`)");
+                Exit::NotEvaluated
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_args_pass_through_in_order() {
+        let cli = Cli::try_parse_from([
+            "runner",
+            "miri",
+            "ws",
+            "-p",
+            "a",
+            "--features",
+            "x",
+            "--locked",
+            "--",
+            "some_test",
+        ])
+        .unwrap();
+        let Command::Miri(args) = cli.command else {
+            panic!("parsed the wrong command")
+        };
+        assert_eq!(args.cargo.to_args(), ["--package", "a", "--features", "x", "--locked"]);
+        assert_eq!(args.cargo.build_args(), ["--features", "x", "--locked"]);
+        assert_eq!(args.filters, ["some_test"]);
+        assert_eq!(args.workspace.path.as_deref(), Some(camino::Utf8Path::new("ws")));
+    }
+
+    #[test]
+    fn unknown_stage_is_rejected() {
+        assert!(Cli::try_parse_from(["runner", "all", "--stages", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["runner", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The user's runner config from `[workspace.metadata.runner]` (or `[package.metadata.runner]`),
+//! checked strictly: an unknown key or a wrong type is an error that names the key.
+
+use serde::Deserialize;
+
+use crate::cli::StageName;
+use crate::report::Severity;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Findings at or above this severity fail the gate (default: high).
+    pub fail_on: Option<Severity>,
+    /// Per-stage time limit, like `30m` (default: 60m).
+    pub timeout: Option<String>,
+    /// Extra rustc flags for every stage's builds, merged with the workspace's own.
+    #[serde(default)]
+    pub rustflags: Vec<String>,
+    /// The stages `all` runs (default: every stage that applies).
+    pub stages: Option<Vec<StageName>>,
+    /// Stages `all` leaves out.
+    #[serde(default)]
+    pub skip: Vec<StageName>,
+    #[serde(default)]
+    pub miri: MiriConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MiriConfig {
+    /// Targets to interpret for (default: the host and s390x-unknown-linux-gnu).
+    pub targets: Option<Vec<String>>,
+    /// Each test runs under this many seeds (default: 1).
+    pub seeds: Option<u32>,
+    /// Extra MIRIFLAGS, such as `-Zmiri-strict-provenance`.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Run doctests too (default: true).
+    pub doctests: Option<bool>,
+}
+
+impl Config {
+    /// Reads the config from the workspace metadata, falling back to the root package's.
+    /// `None` values mean the table is absent, which is an empty config.
+    pub fn from_metadata(
+        workspace: &serde_json::Value,
+        root_package: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Config> {
+        let (table, origin) = match workspace.get("runner") {
+            Some(table) => (table, "[workspace.metadata.runner]"),
+            None => match root_package.and_then(|metadata| metadata.get("runner")) {
+                Some(table) => (table, "[package.metadata.runner]"),
+                None => return Ok(Config::default()),
+            },
+        };
+        let deserializer = table.clone();
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if path == "." {
+                anyhow::anyhow!("invalid runner config {origin}: {inner}")
+            } else {
+                anyhow::anyhow!("invalid runner config {origin} key `{path}`: {inner}")
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn absent_table_is_the_default_config() {
+        let config = Config::from_metadata(&json!(null), None).unwrap();
+        assert!(config.fail_on.is_none());
+    }
+
+    #[test]
+    fn reads_workspace_then_package_metadata() {
+        let workspace = json!({"runner": {"fail-on": "critical", "miri": {"seeds": 4}}});
+        let config = Config::from_metadata(&workspace, None).unwrap();
+        assert_eq!(config.fail_on, Some(Severity::Critical));
+        assert_eq!(config.miri.seeds, Some(4));
+        let package = json!({"runner": {"miri": {"flags": ["-Zmiri-strict-provenance"]}}});
+        let config = Config::from_metadata(&json!(null), Some(&package)).unwrap();
+        assert_eq!(config.miri.flags, ["-Zmiri-strict-provenance"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let unknown = json!({"runner": {"miri": {"seedz": 2}}});
+        let error = Config::from_metadata(&unknown, None).unwrap_err().to_string();
+        assert!(error.contains("`miri`") && error.contains("seedz"), "{error}");
+        let wrong = json!({"runner": {"miri": {"seeds": "many"}}});
+        let error = Config::from_metadata(&wrong, None).unwrap_err().to_string();
+        assert!(error.contains("miri.seeds"), "{error}");
+    }
+}

@@ -1,0 +1,79 @@
+//! Human durations for the command line and config: `90s`, `10m`, `1h30m`, or plain seconds.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+/// Parses `90`, `90s`, `10m`, `2h` and combinations such as `1h30m`.
+pub fn parse(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("empty duration");
+    }
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => bail!("invalid duration `{text}`: use a number with s, m or h, like 90s or 10m"),
+        };
+        let value: u64 = digits
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid duration `{text}`: a unit needs a number"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        bail!("invalid duration `{text}`: the last number has no unit");
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration as `1h02m03s`, `2m05s` or `4.2s`, for reports and progress lines.
+pub fn human(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 3600 {
+        format!("{}h{:02}m{:02}s", seconds / 3600, seconds / 60 % 60, seconds % 60)
+    } else if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_plain_seconds() {
+        assert_eq!(parse("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse("").is_err());
+        assert!(parse("ten").is_err());
+        assert!(parse("10x").is_err());
+        assert!(parse("1h30").is_err());
+    }
+
+    #[test]
+    fn formats_for_people() {
+        assert_eq!(human(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(human(Duration::from_secs(125)), "2m05s");
+        assert_eq!(human(Duration::from_secs(3723)), "1h02m03s");
+    }
+}

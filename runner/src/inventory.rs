@@ -1,0 +1,185 @@
+//! The test inventory every stage shares: test binaries from `cargo test --no-run
+//! --message-format=json`, test names from `-- --list`, and cargo's selection of each unit.
+
+use anyhow::{bail, Result};
+use camino::Utf8PathBuf;
+use cargo_metadata::Message;
+
+use crate::libtest;
+use crate::process::{Cmd, RunOptions};
+
+/// What a test unit is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnitKind {
+    Lib,
+    Bin,
+    Test,
+    Bench,
+    Example,
+    Doc,
+}
+
+/// One test harness: a package's lib, one of its integration tests, its doctests, ...
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TestUnit {
+    pub package: String,
+    pub kind: UnitKind,
+    /// The cargo target name (the package name for lib and doc units).
+    pub name: String,
+    /// The built harness; doctests have none (rustdoc compiles them when they run).
+    pub executable: Option<Utf8PathBuf>,
+}
+
+impl TestUnit {
+    /// The cargo arguments that select exactly this unit.
+    pub fn selection(&self) -> Vec<String> {
+        let mut args = vec!["--package".to_owned(), self.package.clone()];
+        match self.kind {
+            UnitKind::Lib => args.push("--lib".to_owned()),
+            UnitKind::Doc => args.push("--doc".to_owned()),
+            UnitKind::Bin => args.extend(["--bin".to_owned(), self.name.clone()]),
+            UnitKind::Test => args.extend(["--test".to_owned(), self.name.clone()]),
+            UnitKind::Bench => args.extend(["--bench".to_owned(), self.name.clone()]),
+            UnitKind::Example => args.extend(["--example".to_owned(), self.name.clone()]),
+        }
+        args
+    }
+
+    /// A short human label: `miri-bugs lib`, `miri-bugs test parse`.
+    pub fn label(&self) -> String {
+        match self.kind {
+            UnitKind::Lib => format!("{} lib", self.package),
+            UnitKind::Doc => format!("{} doctests", self.package),
+            UnitKind::Bin => format!("{} bin {}", self.package, self.name),
+            UnitKind::Test => format!("{} test {}", self.package, self.name),
+            UnitKind::Bench => format!("{} bench {}", self.package, self.name),
+            UnitKind::Example => format!("{} example {}", self.package, self.name),
+        }
+    }
+
+    /// A file-name-safe form of the label, for log names.
+    pub fn slug(&self) -> String {
+        self.label()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .collect()
+    }
+}
+
+/// Reads the test harnesses cargo built from its JSON messages. `package_name` maps a
+/// package id to its name (only workspace members are analysed).
+pub fn units_from_messages(
+    messages: &str,
+    package_name: impl Fn(&str) -> Option<String>,
+) -> Vec<TestUnit> {
+    let mut units = Vec::new();
+    for message in Message::parse_stream(messages.as_bytes()).flatten() {
+        let Message::CompilerArtifact(artifact) = message else {
+            continue;
+        };
+        if !artifact.profile.test {
+            continue;
+        }
+        let Some(package) = package_name(&artifact.package_id.repr) else {
+            continue;
+        };
+        let kinds: Vec<String> = artifact.target.kind.iter().map(ToString::to_string).collect();
+        let kind = if kinds.iter().any(|k| k == "lib" || k == "rlib" || k == "proc-macro") {
+            UnitKind::Lib
+        } else if kinds.iter().any(|k| k == "bin") {
+            UnitKind::Bin
+        } else if kinds.iter().any(|k| k == "test") {
+            UnitKind::Test
+        } else if kinds.iter().any(|k| k == "bench") {
+            UnitKind::Bench
+        } else if kinds.iter().any(|k| k == "example") {
+            UnitKind::Example
+        } else {
+            continue;
+        };
+        units.push(TestUnit {
+            package,
+            kind,
+            name: artifact.target.name.clone(),
+            executable: artifact.executable.clone(),
+        });
+    }
+    units.sort();
+    units.dedup();
+    units
+}
+
+/// One doctest unit per package that has a library among `units`.
+pub fn doc_units(units: &[TestUnit]) -> Vec<TestUnit> {
+    units
+        .iter()
+        .filter(|unit| unit.kind == UnitKind::Lib)
+        .map(|unit| TestUnit {
+            package: unit.package.clone(),
+            kind: UnitKind::Doc,
+            name: unit.package.clone(),
+            executable: None,
+        })
+        .collect()
+}
+
+/// Lists a unit's tests by running its harness with `--list` through `cargo_test` (a
+/// `cargo test` or `cargo miri test` command with the build options already set), then
+/// keeps the names that match any of `filters` (all when there are none).
+pub fn list_tests(
+    cargo_test: &Cmd,
+    unit: &TestUnit,
+    filters: &[String],
+    options: &RunOptions<'_>,
+) -> Result<Vec<String>> {
+    let cmd = cargo_test.clone().args(unit.selection()).args(["--", "--list"]);
+    let finished = cmd.run(options)?;
+    if !finished.termination.success() {
+        let reason = finished
+            .stderr
+            .lines()
+            .rev()
+            .find(|line| line.trim_start().starts_with("error"))
+            .unwrap_or("no error message");
+        bail!("listing the tests of {} failed ({}): {reason}", unit.label(), finished.termination);
+    }
+    let names = libtest::parse_list(&finished.stdout);
+    Ok(names
+        .into_iter()
+        .filter(|name| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_names_exactly_one_unit() {
+        let unit = TestUnit {
+            package: "p".into(),
+            kind: UnitKind::Test,
+            name: "parse".into(),
+            executable: None,
+        };
+        assert_eq!(unit.selection(), ["--package", "p", "--test", "parse"]);
+        assert_eq!(unit.slug(), "p-test-parse");
+    }
+
+    #[test]
+    fn reads_test_artifacts_from_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w#p@0.1.0","manifest_path":"/w/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"p","src_path":"/w/src/lib.rs","edition":"2021","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":true},"features":[],"filenames":["/t/p-1"],"executable":"/t/p-1","fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w#p@0.1.0","manifest_path":"/w/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"p","src_path":"/w/src/lib.rs","edition":"2021","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":false},"features":[],"filenames":["/t/libp.rlib"],"executable":null,"fresh":true}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+            "\n"
+        );
+        let units = units_from_messages(messages, |_| Some("p".to_owned()));
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].kind, UnitKind::Lib);
+        assert_eq!(units[0].executable.as_deref(), Some(camino::Utf8Path::new("/t/p-1")));
+        assert_eq!(doc_units(&units)[0].kind, UnitKind::Doc);
+    }
+}

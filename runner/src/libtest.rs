@@ -1,0 +1,151 @@
+//! libtest's machine-readable output: the `--list` inventory and the `--format json` events.
+
+use serde::Deserialize;
+
+/// What happened to one test in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// Failed with libtest's captured output (panic message and location).
+    Failed { output: String },
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestResult {
+    pub name: String,
+    pub outcome: Outcome,
+    /// Seconds, when the run used `--report-time`.
+    pub exec_time: Option<f64>,
+}
+
+/// One run's events folded into results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunEvents {
+    pub results: Vec<TestResult>,
+    /// Tests that started and never finished: the process died inside them.
+    pub unfinished: Vec<String>,
+    /// The suite reported its end (the harness itself was not killed).
+    pub suite_finished: bool,
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    event: String,
+    name: Option<String>,
+    stdout: Option<String>,
+    exec_time: Option<f64>,
+}
+
+/// Folds `--format json` output into results. Lines that are not events (cargo's own
+/// messages, a tool's diagnostics printed on the same stream) are skipped, and an event
+/// that starts in the middle of a line is still found.
+pub fn parse_events(stdout: &str) -> RunEvents {
+    let mut events = RunEvents::default();
+    for line in stdout.lines() {
+        let Some(start) = line.find("{ \"type\"").or_else(|| line.find("{\"type\"")) else {
+            continue;
+        };
+        let Ok(raw) = serde_json::from_str::<RawEvent>(&line[start..]) else {
+            continue;
+        };
+        match (raw.kind.as_str(), raw.event.as_str(), raw.name) {
+            ("test", "started", Some(name)) => events.unfinished.push(name),
+            ("test", result, Some(name)) => {
+                let outcome = match result {
+                    "ok" => Outcome::Passed,
+                    "ignored" => Outcome::Ignored,
+                    "failed" | "timeout" => {
+                        Outcome::Failed { output: raw.stdout.unwrap_or_default() }
+                    }
+                    _ => continue,
+                };
+                events.unfinished.retain(|started| *started != name);
+                events.results.push(TestResult { name, outcome, exec_time: raw.exec_time });
+            }
+            ("suite", "ok" | "failed", _) => events.suite_finished = true,
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Test names from `-- --list` (`name: test` lines; benchmarks are left out).
+pub fn parse_list(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The panic location libtest captured for a failed test: `panicked at src/lib.rs:135:9:`.
+pub fn panic_location(output: &str) -> Option<(String, u32, u32)> {
+    let rest = output.split("panicked at ").nth(1)?;
+    let place = rest.lines().next()?.trim_end_matches(':');
+    let mut parts = place.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    let file = parts.next()?.to_owned();
+    Some((file, line, column))
+}
+
+/// The panic message that follows the location line.
+pub fn panic_message(output: &str) -> Option<String> {
+    let rest = output.split("panicked at ").nth(1)?;
+    let message: Vec<&str> = rest
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with("note: ") && !line.starts_with("stack backtrace"))
+        .collect();
+    let message = message.join("\n").trim().to_owned();
+    (!message.is_empty()).then_some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{ "type": "suite", "event": "started", "test_count": 3 }
+{ "type": "test", "event": "started", "name": "tests::a" }
+{ "type": "test", "name": "tests::a", "event": "ok", "exec_time": 0.5 }
+{ "type": "test", "event": "started", "name": "tests::b" }
+{ "type": "test", "name": "tests::b", "event": "failed", "stdout": "\nthread 'tests::b' (1001) panicked at src/lib.rs:135:9:\nassertion `left == right` failed\n  left: 16777216\n right: 1\nnote: run with `RUST_BACKTRACE=1`\n" }
+{ "type": "test", "event": "started", "name": "tests::c" }
+"#;
+
+    #[test]
+    fn folds_events_and_finds_the_test_that_died() {
+        let events = parse_events(RUN);
+        assert_eq!(events.results.len(), 2);
+        assert_eq!(events.results[0].exec_time, Some(0.5));
+        assert_eq!(events.unfinished, ["tests::c"]);
+        assert!(!events.suite_finished);
+    }
+
+    #[test]
+    fn event_after_a_prefix_on_the_same_line_is_found() {
+        let events = parse_events("noise { \"type\": \"test\", \"event\": \"started\", \"name\": \"x\" }");
+        assert_eq!(events.unfinished, ["x"]);
+    }
+
+    #[test]
+    fn reads_panic_location_and_message() {
+        let Outcome::Failed { output } = &parse_events(RUN).results[1].outcome else {
+            panic!("tests::b should have failed")
+        };
+        assert_eq!(panic_location(output), Some(("src/lib.rs".into(), 135, 9)));
+        assert_eq!(
+            panic_message(output).unwrap(),
+            "assertion `left == right` failed\n  left: 16777216\n right: 1"
+        );
+    }
+
+    #[test]
+    fn lists_tests_not_benchmarks() {
+        let list = "tests::a: test\ntests::b: test\nbench_x: benchmark\n\n2 tests, 1 benchmark\n";
+        assert_eq!(parse_list(list), ["tests::a", "tests::b"]);
+    }
+}

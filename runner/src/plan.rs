@@ -1,0 +1,112 @@
+//! The resolved plan: CLI, config, workspace and toolchain settled once before any stage runs.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use camino::Utf8PathBuf;
+
+use crate::cli::{CargoArgs, RunArgs, StageName};
+use crate::environment::Toolchain;
+use crate::process::{self, Cmd};
+use crate::progress::Progress;
+use crate::report::Severity;
+use crate::workspace::Workspace;
+
+/// The default per-stage limit.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Everything a stage needs to know, resolved.
+pub struct Context {
+    pub workspace: Workspace,
+    pub toolchain: Toolchain,
+    /// The host triple from `rustc -vV`.
+    pub host: String,
+    pub out_dir: Utf8PathBuf,
+    pub jobs: usize,
+    pub timeout: Duration,
+    pub cargo: CargoArgs,
+    pub filters: Vec<String>,
+    pub fail_on: Severity,
+    pub progress: Progress,
+}
+
+impl Context {
+    pub fn resolve(args: &RunArgs, workspace: Workspace, toolchain: Toolchain, progress: Progress) -> Result<Context> {
+        let config = &workspace.config;
+        let timeout = match args.timeout.as_deref().or(config.timeout.as_deref()) {
+            Some(text) => crate::duration::parse(text).context("invalid timeout")?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let jobs = args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if jobs == 0 {
+            anyhow::bail!("--jobs must be at least 1");
+        }
+        let out_dir = args.out.clone().unwrap_or_else(|| workspace.target_dir.join("runner"));
+        let host = host_triple()?;
+        Ok(Context {
+            fail_on: config.fail_on.unwrap_or(Severity::High),
+            workspace,
+            toolchain,
+            host,
+            out_dir,
+            jobs,
+            timeout,
+            cargo: args.cargo.clone(),
+            filters: args.filters.clone(),
+            progress,
+        })
+    }
+
+    /// The stage's folder for raw logs and artifacts, created on demand.
+    pub fn stage_dir(&self, stage: StageName) -> Result<Utf8PathBuf> {
+        let dir = self.out_dir.join(stage.as_str());
+        process::ensure_writable_dir(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// The host triple, from whichever rustc is on PATH (the triple does not depend on the
+/// toolchain, and this works before the pinned one is installed).
+pub fn host_triple() -> Result<String> {
+    let text = Cmd::new("rustc").arg("-vV").unset_build_environment().output_text()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("host:"))
+        .map(|host| host.trim().to_owned())
+        .context("`rustc -vV` printed no host triple")
+}
+
+/// What a stage would run, for `runner plan`.
+pub struct StagePlan {
+    pub stage: StageName,
+    pub target_dir: Option<Utf8PathBuf>,
+    pub steps: Vec<(String, Cmd)>,
+    pub notes: Vec<String>,
+}
+
+impl std::fmt::Display for StagePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "stage {}", self.stage)?;
+        if let Some(dir) = &self.target_dir {
+            writeln!(f, "  target dir: {dir}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "  note: {note}")?;
+        }
+        for (label, cmd) in &self.steps {
+            writeln!(f, "  {label}:")?;
+            writeln!(f, "    argv: {:?}", std::iter::once(cmd.program()).chain(cmd.get_args().iter().map(String::as_str)).collect::<Vec<_>>())?;
+            let env: Vec<String> = cmd
+                .env_set()
+                .filter(|(key, _)| *key != "PATH")
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            if !env.is_empty() {
+                writeln!(f, "    env: {}", env.join(" "))?;
+            }
+            writeln!(f, "    shell: {cmd}")?;
+        }
+        Ok(())
+    }
+}

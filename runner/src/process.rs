@@ -1,0 +1,443 @@
+//! Child processes: argv vectors with explicit env, both pipes drained on threads into logs,
+//! each child in its own process group, killed as a group on timeout or Ctrl-C.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// Variables that steer a cargo build and so must never leak from the user's shell, or from
+/// a `cargo test` that runs runner, into a stage's builds. Stages set what they need.
+const BUILD_ENVIRONMENT: &[&str] = &[
+    "CARGO",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_ENCODED_RUSTDOCFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_MAKEFLAGS",
+    "CARGO_TARGET_DIR",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MIRIFLAGS",
+    "RUSTC",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTC_WRAPPER",
+    "RUSTDOC",
+    "RUSTDOCFLAGS",
+    "RUSTFLAGS",
+    "RUSTUP_TOOLCHAIN",
+];
+
+/// How long a group gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(20);
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Routes Ctrl-C (and SIGTERM) to a flag that every running child's wait loop checks.
+/// Children live in their own process groups, so the terminal's signal reaches only runner,
+/// which then stops them in order and still writes the report.
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A command as data: program, arguments, environment changes and working directory.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: String,
+    args: Vec<String>,
+    /// `None` removes the variable from the child's environment.
+    env: Vec<(String, Option<String>)>,
+    cwd: Option<Utf8PathBuf>,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None }
+    }
+
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
+        self.args.push(arg.into());
+        self
+    }
+
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Cmd {
+        let key = key.into();
+        self.env.retain(|(existing, _)| *existing != key);
+        self.env.push((key, Some(value.into())));
+        self
+    }
+
+    #[must_use]
+    pub fn unset(mut self, key: impl Into<String>) -> Cmd {
+        let key = key.into();
+        self.env.retain(|(existing, _)| *existing != key);
+        self.env.push((key, None));
+        self
+    }
+
+    /// Removes every build-steering variable; later `env` calls set the stage's own.
+    #[must_use]
+    pub fn unset_build_environment(mut self) -> Cmd {
+        for key in BUILD_ENVIRONMENT {
+            if !self.env.iter().any(|(existing, _)| existing == key) {
+                self = self.unset(*key);
+            }
+        }
+        self
+    }
+
+    #[must_use]
+    pub fn cwd(mut self, dir: impl Into<Utf8PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    pub fn get_args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The variables this command sets (not the ones it removes).
+    pub fn env_set(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env
+            .iter()
+            .filter_map(|(key, value)| value.as_deref().map(|value| (key.as_str(), value)))
+    }
+
+    fn to_command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    /// Runs a short query to completion and returns its stdout; a non-zero exit is an error
+    /// carrying the first line of stderr.
+    pub fn output_text(&self) -> Result<String> {
+        let output = self
+            .to_command()
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run `{}`", self.program))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            bail!("`{self}` failed: {}", first.trim());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs the command under the given limits, streaming its output into log files.
+    pub fn run(&self, options: &RunOptions<'_>) -> Result<Finished> {
+        let mut command = self.to_command();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = command.spawn().with_context(|| {
+            format!("cannot run `{}` (is it installed and on PATH?)", self.program)
+        })?;
+        let stdout = child.stdout.take().context("child stdout was not piped")?;
+        let stderr = child.stderr.take().context("child stderr was not piped")?;
+        let (termination, stdout, stderr) = std::thread::scope(|scope| -> Result<_> {
+            let out = scope.spawn(|| drain(stdout, options.log_file("out"), options.on_stdout));
+            let err = scope.spawn(|| drain(stderr, options.log_file("err"), options.on_stderr));
+            let termination = wait(&mut child, options.timeout);
+            let stdout = out.join().map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+            let stderr = err.join().map_err(|_| anyhow::anyhow!("stderr reader panicked"))??;
+            Ok((termination?, stdout, stderr))
+        })?;
+        Ok(Finished { termination, stdout, stderr })
+    }
+}
+
+/// A command line that can be pasted into a shell (PATH is left out: it is only plumbing).
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        for (key, value) in self.env_set() {
+            if key != "PATH" {
+                words.push(format!("{key}={}", quote(value)));
+            }
+        }
+        words.push(quote(&self.program));
+        words.extend(self.args.iter().map(|arg| quote(arg)));
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+type LineSink<'a> = Option<&'a (dyn Fn(&str) + Sync)>;
+
+/// Limits and sinks for one run.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    pub timeout: Option<Duration>,
+    /// Logs go to `<stem>.out` and `<stem>.err`.
+    pub log_stem: Option<Utf8PathBuf>,
+    pub on_stdout: LineSink<'a>,
+    pub on_stderr: LineSink<'a>,
+}
+
+impl RunOptions<'_> {
+    fn log_file(&self, stream: &str) -> Option<Utf8PathBuf> {
+        self.log_stem.as_ref().map(|stem| Utf8PathBuf::from(format!("{stem}.{stream}")))
+    }
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Termination {
+    Exited(i32),
+    /// Killed by a signal it did not handle, such as SIGSEGV or SIGABRT.
+    Signalled(String),
+    TimedOut(Duration),
+    Interrupted,
+}
+
+impl Termination {
+    pub fn success(&self) -> bool {
+        *self == Termination::Exited(0)
+    }
+}
+
+impl fmt::Display for Termination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Termination::Exited(code) => write!(f, "exit status {code}"),
+            Termination::Signalled(name) => write!(f, "killed by {name}"),
+            Termination::TimedOut(limit) => {
+                write!(f, "timed out after {}", crate::duration::human(*limit))
+            }
+            Termination::Interrupted => f.write_str("interrupted"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Finished {
+    pub termination: Termination,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn drain(stream: impl Read, log: Option<Utf8PathBuf>, sink: LineSink<'_>) -> Result<String> {
+    let mut log = match log {
+        Some(path) => Some(
+            std::fs::File::create(&path).with_context(|| format!("cannot create log {path}"))?,
+        ),
+        None => None,
+    };
+    let mut reader = BufReader::new(stream);
+    let mut collected = String::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if let Some(file) = log.as_mut() {
+            file.write_all(&line)?;
+        }
+        let text = String::from_utf8_lossy(&line);
+        if let Some(sink) = sink {
+            sink(text.trim_end_matches(['\n', '\r']));
+        }
+        collected.push_str(&text);
+    }
+    Ok(collected)
+}
+
+fn wait(child: &mut Child, timeout: Option<Duration>) -> Result<Termination> {
+    let started = Instant::now();
+    let group = Pid::from_raw(i32::try_from(child.id()).context("child pid out of range")?);
+    let termination = loop {
+        if let Some(status) = child.try_wait()? {
+            break match (status.code(), status.signal()) {
+                (Some(code), _) => Termination::Exited(code),
+                (None, Some(signal)) => Termination::Signalled(signal_name(signal)),
+                (None, None) => Termination::Signalled("an unknown signal".to_owned()),
+            };
+        }
+        if interrupted() {
+            stop_group(child, group)?;
+            break Termination::Interrupted;
+        }
+        if let Some(limit) = timeout {
+            if started.elapsed() >= limit {
+                stop_group(child, group)?;
+                break Termination::TimedOut(limit);
+            }
+        }
+        std::thread::sleep(POLL);
+    };
+    // Whatever the child left behind in its group (cargo's grandchildren) goes too, so no
+    // orphan keeps running or holds our pipes open.
+    let _ = killpg(group, Signal::SIGKILL);
+    Ok(termination)
+}
+
+/// SIGTERM to the whole group, a grace period, then SIGKILL.
+fn stop_group(child: &mut Child, group: Pid) -> Result<()> {
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+    child.wait()?;
+    Ok(())
+}
+
+/// `SIGSEGV: invalid memory reference`, the way people know these signals.
+pub fn signal_name(signal: i32) -> String {
+    let Ok(parsed) = Signal::try_from(signal) else {
+        return format!("signal {signal}");
+    };
+    let meaning = match parsed {
+        Signal::SIGSEGV => ": invalid memory reference",
+        Signal::SIGABRT => ": process abort",
+        Signal::SIGBUS => ": access to undefined memory",
+        Signal::SIGILL => ": illegal instruction",
+        Signal::SIGFPE => ": floating point exception",
+        Signal::SIGKILL => ": killed",
+        _ => "",
+    };
+    format!("{}{meaning}", parsed.as_str())
+}
+
+/// Makes sure a directory exists and can be written, with a one-line error when not.
+pub fn ensure_writable_dir(dir: &Utf8Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {dir}"))?;
+    let probe = dir.join(".runner-write-probe");
+    std::fs::write(&probe, b"").with_context(|| format!("directory {dir} is not writable"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_a_pasteable_shell_line() {
+        let cmd = Cmd::new("cargo")
+            .args(["test", "--", "--exact", "a b"])
+            .env("MIRIFLAGS", "-Zmiri-seed=3 -Zx")
+            .env("PATH", "/bin")
+            .unset("RUSTFLAGS");
+        assert_eq!(
+            cmd.to_string(),
+            "MIRIFLAGS='-Zmiri-seed=3 -Zx' cargo test -- --exact 'a b'"
+        );
+    }
+
+    /// Writes an executable script, so tests exercise real process trees without shell strings.
+    fn script(dir: &tempfile::TempDir, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join("script");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// Gone, or a zombie waiting for a reaper (it runs no code any more).
+    fn process_gone(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
+        }
+    }
+
+    #[test]
+    fn captures_both_streams_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = Utf8PathBuf::from_path_buf(dir.path().join("log")).unwrap();
+        let finished = Cmd::new(script(&dir, "echo out; echo err >&2; exit 3"))
+            .run(&RunOptions { log_stem: Some(stem.clone()), ..RunOptions::default() })
+            .unwrap();
+        assert_eq!(finished.termination, Termination::Exited(3));
+        assert_eq!(finished.stdout, "out\n");
+        assert_eq!(finished.stderr, "err\n");
+        assert_eq!(std::fs::read_to_string(format!("{stem}.err")).unwrap(), "err\n");
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let body = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let finished = Cmd::new(script(&dir, &body))
+            .run(&RunOptions {
+                timeout: Some(Duration::from_millis(500)),
+                ..RunOptions::default()
+            })
+            .unwrap();
+        assert!(matches!(finished.termination, Termination::TimedOut(_)));
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(process_gone(pid), "grandchild {pid} survived the timeout");
+    }
+
+    #[test]
+    fn signals_are_named() {
+        assert_eq!(signal_name(11), "SIGSEGV: invalid memory reference");
+        let dir = tempfile::tempdir().unwrap();
+        let finished = Cmd::new(script(&dir, "kill -SEGV $$")).run(&RunOptions::default()).unwrap();
+        assert_eq!(
+            finished.termination,
+            Termination::Signalled("SIGSEGV: invalid memory reference".into())
+        );
+    }
+}

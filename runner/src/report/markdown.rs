@@ -1,0 +1,237 @@
+//! Renders the report as Markdown: a section per analysis, each failure with its exact
+//! message, location, reproduction and severity, and the gate. Formats only; computes nothing.
+
+use std::fmt::Write;
+
+use super::model::{Finding, Report, Severity, StageReport, Status};
+use crate::cli::StageName;
+use crate::duration;
+
+/// How many findings a section shows in full before summarising the rest (all are in JSON).
+const FINDINGS_SHOWN: usize = 50;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Dynamic Analysis Report\n");
+    render_gate(&mut out, report);
+    render_overview(&mut out, report);
+    for stage in &report.stages {
+        render_stage(&mut out, stage);
+    }
+    render_environment(&mut out, report);
+    out
+}
+
+fn render_gate(out: &mut String, report: &Report) {
+    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(
+        out,
+        "**Gate: {verdict}** (fails on findings of severity {} and above)\n",
+        report.gate.fail_on.as_str()
+    );
+    for reason in &report.gate.reasons {
+        let _ = writeln!(out, "- {reason}");
+    }
+    if report.partial {
+        let _ = writeln!(out, "- this report is partial: the run stopped before every stage finished");
+    }
+    if !report.gate.reasons.is_empty() || report.partial {
+        out.push('\n');
+    }
+}
+
+fn render_overview(out: &mut String, report: &Report) {
+    if report.stages.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| Analysis | Status | Critical | High | Medium | Info | Duration |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for stage in &report.stages {
+        let count = |severity: Severity| {
+            stage.findings.iter().filter(|f| f.severity == severity).count()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            stage.stage,
+            stage.status.as_str(),
+            count(Severity::Critical),
+            count(Severity::High),
+            count(Severity::Medium),
+            count(Severity::Info),
+            duration::human(std::time::Duration::from_millis(stage.duration_ms)),
+        );
+    }
+    out.push('\n');
+}
+
+fn section_title(stage: StageName) -> &'static str {
+    match stage {
+        StageName::Miri => "Miri Results",
+        StageName::Cross => "Cross-endian Results (s390x under qemu-user)",
+        StageName::Sanitizers => "Sanitizer Results",
+        StageName::Fuzz => "Fuzzing Results",
+        StageName::Coverage => "Coverage Report",
+        StageName::Valgrind => "Valgrind Results",
+        StageName::Bench => "Performance",
+        StageName::Soak => "Soak Results",
+    }
+}
+
+fn label(key: &str) -> String {
+    match key {
+        "ub" => return "UB detected".to_owned(),
+        "tests_run" => return "Tests run".to_owned(),
+        _ => {}
+    }
+    let words = key.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn render_stage(out: &mut String, stage: &StageReport) {
+    let _ = writeln!(out, "## {}\n", section_title(stage.stage));
+    let _ = writeln!(out, "- Status: {}", stage.status.as_str());
+    if let Some(reason) = &stage.reason {
+        let _ = writeln!(out, "- Reason: {reason}");
+    }
+    for (key, value) in &stage.counts {
+        let _ = writeln!(out, "- {}: {value}", label(key));
+    }
+    if stage.status != Status::Skipped {
+        let _ = writeln!(
+            out,
+            "- Duration: {}",
+            duration::human(std::time::Duration::from_millis(stage.duration_ms))
+        );
+    }
+    if let Some(dir) = &stage.artifacts_dir {
+        let _ = writeln!(out, "- Raw logs: `{dir}`");
+    }
+    out.push('\n');
+    render_targets(out, stage);
+    for note in &stage.notes {
+        let _ = writeln!(out, "> {note}\n");
+    }
+    render_findings(out, stage);
+}
+
+fn render_targets(out: &mut String, stage: &StageReport) {
+    let Some(first) = stage.targets.first() else {
+        return;
+    };
+    let keys: Vec<&String> = first.counts.keys().collect();
+    let _ = write!(out, "| Target |");
+    for key in &keys {
+        let _ = write!(out, " {} |", label(key));
+    }
+    let _ = write!(out, "\n| --- |");
+    for _ in &keys {
+        let _ = write!(out, " ---: |");
+    }
+    out.push('\n');
+    for target in &stage.targets {
+        let _ = write!(out, "| `{}` |", target.name);
+        for key in &keys {
+            let _ = write!(out, " {} |", target.counts.get(*key).copied().unwrap_or(0));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+fn render_findings(out: &mut String, stage: &StageReport) {
+    if stage.findings.is_empty() {
+        if matches!(stage.status, Status::Pass | Status::Fail) {
+            let _ = writeln!(out, "No findings.\n");
+        }
+        return;
+    }
+    let _ = writeln!(out, "### Findings\n");
+    for (index, finding) in stage.findings.iter().take(FINDINGS_SHOWN).enumerate() {
+        render_finding(out, index + 1, finding);
+    }
+    if stage.findings.len() > FINDINGS_SHOWN {
+        let _ = writeln!(
+            out,
+            "… and {} more in report.json.\n",
+            stage.findings.len() - FINDINGS_SHOWN
+        );
+    }
+}
+
+fn render_finding(out: &mut String, number: usize, finding: &Finding) {
+    let _ = writeln!(
+        out,
+        "#### {number}. {} — {}\n",
+        finding.severity.as_str(),
+        finding.kind
+    );
+    if let Some(location) = &finding.location {
+        match &finding.function {
+            Some(function) => {
+                let _ = writeln!(out, "- Where: `{location}` in `{function}`");
+            }
+            None => {
+                let _ = writeln!(out, "- Where: `{location}`");
+            }
+        }
+    }
+    if let Some(test) = &finding.test {
+        let _ = write!(out, "- Test: `{test}`");
+        if let Some(target) = &finding.target {
+            let _ = write!(out, " on `{target}`");
+        }
+        if let Some(seed) = finding.seed {
+            let _ = write!(out, " (seed {seed})");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "- Failure: {}", finding.message);
+    if let Some(note) = &finding.note {
+        let _ = writeln!(out, "- Note: {note}");
+    }
+    if !finding.stack.is_empty() {
+        let _ = writeln!(out, "- Stack:\n\n  ```");
+        for frame in &finding.stack {
+            match (&frame.file, frame.line) {
+                (Some(file), Some(line)) => {
+                    let _ = writeln!(out, "  {} at {file}:{line}", frame.function);
+                }
+                _ => {
+                    let _ = writeln!(out, "  {}", frame.function);
+                }
+            }
+        }
+        let _ = writeln!(out, "  ```\n");
+    }
+    if let Some(repro) = &finding.repro {
+        let _ = writeln!(out, "- Reproduce: `{repro}`");
+    }
+    let _ = writeln!(out, "- Fingerprint: `{}`\n", finding.fingerprint);
+}
+
+fn render_environment(out: &mut String, report: &Report) {
+    let env = &report.environment;
+    let _ = writeln!(out, "## Environment\n");
+    let _ = writeln!(out, "- Mode: {}", env.mode);
+    let _ = writeln!(out, "- Host: `{}`", env.host);
+    let _ = writeln!(
+        out,
+        "- Pinned toolchain: `{}` (commit `{}`)",
+        env.pinned_channel, env.pinned_commit
+    );
+    if let Some(rustc) = &env.rustc {
+        let _ = writeln!(out, "- rustc used: `{rustc}`");
+    }
+    for (tool, version) in &env.tools {
+        let _ = writeln!(out, "- {tool}: `{version}`");
+    }
+    if let Some(provenance) = &env.provenance {
+        let _ = writeln!(out, "- Provenance: {provenance}");
+    }
+    let _ = writeln!(out, "- runner: {}", report.runner_version);
+}

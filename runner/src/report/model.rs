@@ -1,0 +1,227 @@
+//! Report schema v1: environment provenance, per-stage results and typed findings.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::StageName;
+
+/// Bumped on any change that breaks readers of `report.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub runner_version: String,
+    /// The command that produced the report (`all`, `miri`, ...).
+    pub command: String,
+    pub workspace_root: Utf8PathBuf,
+    pub environment: Environment,
+    pub stages: Vec<StageReport>,
+    pub gate: GateResult,
+    /// True when the run stopped early (interrupt or a fatal error): later stages are missing.
+    pub partial: bool,
+}
+
+/// Where and with what the analyses ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    /// The host triple from `rustc -vV`.
+    pub host: String,
+    /// `host`, `nix` or `docker`.
+    pub mode: String,
+    /// The toolchain the pin asks for.
+    pub pinned_channel: String,
+    pub pinned_commit: String,
+    /// `rustc -vV` of the toolchain actually used.
+    pub rustc: Option<String>,
+    /// Tool name → version string actually used.
+    pub tools: BTreeMap<String, String>,
+    /// Image id or flake revision when running hermetically.
+    pub provenance: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
+            Status::Skipped => "SKIPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageReport {
+    pub stage: StageName,
+    pub status: Status,
+    /// Why the stage is SKIPPED or ERROR, or a short note on a FAIL.
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    /// Stage-wide counts (`tests_run`, `ub`, `leaks`, ...).
+    pub counts: BTreeMap<String, u64>,
+    /// The same counts per target (or per sanitizer, per fuzz target).
+    pub targets: Vec<TargetSummary>,
+    pub findings: Vec<Finding>,
+    /// Remarks a reader needs (a test that failed only on one target, a tool warning).
+    pub notes: Vec<String>,
+    /// Raw logs and artifacts, relative to the report folder.
+    pub artifacts_dir: Option<Utf8PathBuf>,
+}
+
+impl StageReport {
+    pub fn new(stage: StageName, status: Status) -> Self {
+        StageReport {
+            stage,
+            status,
+            reason: None,
+            duration_ms: 0,
+            counts: BTreeMap::new(),
+            targets: Vec::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+            artifacts_dir: None,
+        }
+    }
+
+    /// A stage that could not be evaluated.
+    pub fn error(stage: StageName, reason: impl Into<String>) -> Self {
+        StageReport {
+            reason: Some(reason.into()),
+            ..StageReport::new(stage, Status::Error)
+        }
+    }
+
+    /// A stage that does not apply, with the reason.
+    pub fn skipped(stage: StageName, reason: impl Into<String>) -> Self {
+        StageReport {
+            reason: Some(reason.into()),
+            ..StageReport::new(stage, Status::Skipped)
+        }
+    }
+
+    pub fn count(&self, key: &str) -> u64 {
+        self.counts.get(key).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub name: String,
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Ordered from least to most severe, so that `>=` compares against a gate threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// The broad class of a finding; `kind` refines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    UndefinedBehavior,
+    MemoryError,
+    DataRace,
+    Leak,
+    Deadlock,
+    Unsupported,
+    TestFailure,
+    Crash,
+    Timeout,
+    Threshold,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable across runs and line moves: kind, file, enclosing function and test.
+    pub fingerprint: String,
+    pub stage: StageName,
+    pub category: Category,
+    /// The precise kind, such as `out-of-bounds` or `use-after-free`.
+    pub kind: String,
+    pub severity: Severity,
+    /// The tool's own one-line description.
+    pub message: String,
+    /// The first frame in the user's workspace.
+    pub location: Option<Location>,
+    /// The function enclosing that frame.
+    pub function: Option<String>,
+    pub test: Option<String>,
+    pub target: Option<String>,
+    pub seed: Option<u64>,
+    /// A short stack, innermost first.
+    pub stack: Vec<Frame>,
+    /// A command that re-runs just this case.
+    pub repro: Option<String>,
+    /// One entry per tool that saw this problem.
+    pub evidence: Vec<Evidence>,
+    /// Extra context, such as "fails only on s390x-unknown-linux-gnu".
+    pub note: Option<String>,
+}
+
+/// A place in the workspace; `file` is relative to the workspace root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub file: Utf8PathBuf,
+    pub line: u32,
+    pub column: Option<u32>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.column {
+            Some(column) => write!(f, "{}:{}:{}", self.file, self.line, column),
+            None => write!(f, "{}:{}", self.file, self.line),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    pub function: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    pub tool: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateResult {
+    pub passed: bool,
+    /// Findings at or above this severity fail the gate.
+    pub fail_on: Severity,
+    pub reasons: Vec<String>,
+}

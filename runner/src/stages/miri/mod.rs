@@ -1,0 +1,323 @@
+//! Miri stage: every test and doctest interpreted on each target (host and big-endian s390x
+//! by default), sharded across cores, every UB collected, findings typed.
+
+mod diagnostics;
+mod executor;
+mod findings;
+mod shards;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use camino::Utf8PathBuf;
+
+use crate::cli::StageName;
+use crate::inventory::{self, TestUnit, UnitKind};
+use crate::plan::{Context, StagePlan};
+use crate::process::{Cmd, RunOptions};
+use crate::report::{gate, StageReport, TargetSummary};
+
+/// The big-endian target every run includes by default.
+pub const BIG_ENDIAN_TARGET: &str = "s390x-unknown-linux-gnu";
+
+/// The stage's settings, from config with defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub targets: Vec<String>,
+    pub seeds: u32,
+    /// The user's MIRIFLAGS from config, kept in order after runner's own.
+    pub user_flags: Vec<String>,
+    pub doctests: bool,
+    pub target_dir: Utf8PathBuf,
+}
+
+impl Settings {
+    pub fn from_context(ctx: &Context) -> Settings {
+        let config = &ctx.workspace.config.miri;
+        Settings {
+            targets: config
+                .targets
+                .clone()
+                .unwrap_or_else(|| vec![ctx.host.clone(), BIG_ENDIAN_TARGET.to_owned()]),
+            seeds: config.seeds.unwrap_or(1).max(1),
+            user_flags: config.flags.clone(),
+            doctests: config.doctests.unwrap_or(true),
+            target_dir: ctx.workspace.stage_target_dir("miri"),
+        }
+    }
+
+    /// MIRIFLAGS: runner's JSON diagnostics, the user's flags, then the seed under test.
+    fn miriflags(&self, seed: Option<u32>, json: bool) -> String {
+        let mut flags = Vec::new();
+        if json {
+            flags.push("--error-format=json".to_owned());
+        }
+        flags.extend(self.user_flags.iter().cloned());
+        if let Some(seed) = seed {
+            flags.push(format!("-Zmiri-seed={seed}"));
+        }
+        flags.join(" ")
+    }
+}
+
+/// `cargo miri test` for one target, with the stage's target dir and flags.
+fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, seed: Option<u32>, json: bool) -> Cmd {
+    let mut cmd = ctx
+        .toolchain
+        .cargo()
+        .args(["miri", "test", "--manifest-path", ctx.workspace.manifest_path.as_str()])
+        .args(["--target", target])
+        .args(ctx.cargo.build_args())
+        .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
+        .cwd(ctx.workspace.root.clone());
+    let miriflags = settings.miriflags(seed, json);
+    if !miriflags.is_empty() {
+        cmd = cmd.env("MIRIFLAGS", miriflags);
+    }
+    if !ctx.workspace.config.rustflags.is_empty() {
+        // Setting RUSTFLAGS hides the workspace's cargo config flags, so merge them back.
+        let mut flags = crate::cargo_config::rustflags(&ctx.workspace.root, target).unwrap_or_default();
+        flags.extend(ctx.workspace.config.rustflags.iter().cloned());
+        cmd = cmd.env("RUSTFLAGS", flags.join(" "));
+    }
+    cmd
+}
+
+fn setup_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
+    ctx.toolchain
+        .cargo()
+        .args(["miri", "setup", "--target", target])
+        .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
+        .cwd(ctx.workspace.root.clone())
+}
+
+fn build_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
+    cargo_miri_test(ctx, settings, target, None, true)
+        .args(ctx.cargo.to_args().into_iter().filter(|a| !ctx.cargo.build_args().contains(a)))
+        .args(["--no-run", "--message-format=json"])
+}
+
+/// Runs a shard of a unit's tests one at a time, with libtest's JSON events and timings.
+/// Doctests are the exception: rustdoc's harness never matches their names with `--exact`,
+/// and each doctest is already its own Miri process, so the unit runs whole, in parallel,
+/// narrowed only by the user's filters.
+fn shard_command(ctx: &Context, settings: &Settings, target: &str, unit: &TestUnit, tests: &[String], seed: Option<u32>) -> Cmd {
+    let cmd = cargo_miri_test(ctx, settings, target, seed, true)
+        .args(unit.selection())
+        .args(["--", "-Zunstable-options", "--format", "json", "--report-time"]);
+    if unit.kind == UnitKind::Doc {
+        cmd.arg(format!("--test-threads={}", ctx.jobs)).args(ctx.filters.iter().cloned())
+    } else {
+        cmd.args(["--test-threads=1", "--exact"]).args(tests.iter().cloned())
+    }
+}
+
+/// The command a person runs to see one failure again, with Miri's human output.
+fn repro_command(ctx: &Context, settings: &Settings, target: &str, unit: &TestUnit, test: &str, seed: Option<u32>) -> Cmd {
+    let cmd = cargo_miri_test(ctx, settings, target, seed, false).args(unit.selection()).arg("--");
+    if unit.kind == UnitKind::Doc {
+        cmd.arg(test)
+    } else {
+        cmd.args(["--exact", test])
+    }
+}
+
+pub fn plan(ctx: &Context) -> StagePlan {
+    let settings = Settings::from_context(ctx);
+    let mut steps = Vec::new();
+    for target in &settings.targets {
+        steps.push((format!("sysroot for {target}"), setup_command(ctx, &settings, target)));
+        steps.push((format!("build tests for {target}"), build_command(ctx, &settings, target)));
+        let example = TestUnit {
+            package: "<package>".into(),
+            kind: UnitKind::Lib,
+            name: "<package>".into(),
+            executable: None,
+        };
+        steps.push((
+            format!("list tests of each unit ({target})"),
+            cargo_miri_test(ctx, &settings, target, None, true).args(example.selection()).args(["--", "--list"]),
+        ));
+        steps.push((
+            format!("run a shard of tests ({target})"),
+            shard_command(ctx, &settings, target, &example, &["<test>...".to_owned()], (settings.seeds > 1).then_some(0)),
+        ));
+    }
+    let mut notes = vec![format!(
+        "targets: {}; seeds per test: {}; doctests: {}; parallel Miri processes: {}",
+        settings.targets.join(", "),
+        settings.seeds,
+        settings.doctests,
+        ctx.jobs
+    )];
+    if settings.seeds > 1 {
+        notes.push(format!("each shard runs once per seed 0..{}", settings.seeds));
+    }
+    StagePlan { stage: StageName::Miri, target_dir: Some(settings.target_dir), steps, notes }
+}
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let started = Instant::now();
+    let deadline = started + ctx.timeout;
+    let settings = Settings::from_context(ctx);
+    let dir = ctx.stage_dir(StageName::Miri)?;
+    let logs = dir.join("logs");
+    crate::process::ensure_writable_dir(&logs)?;
+    ctx.progress.stage_started("miri", Some(ctx.timeout));
+
+    let mut work = Vec::new();
+    let mut unit_errors = Vec::new();
+    for target in &settings.targets {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let units = prepare_target(ctx, &settings, target, &logs, remaining)?;
+        for (unit, listed) in units {
+            match listed {
+                Ok(tests) if tests.is_empty() => {}
+                Ok(tests) => work.push(executor::UnitWork { target: target.clone(), unit, tests }),
+                Err(error) => unit_errors.push(format!("{target}: {}", crate::exit::one_line(&error))),
+            }
+        }
+    }
+
+    let durations_path = ctx.workspace.root.join(".runner").join("miri-durations.json");
+    let known = shards::load_durations(&durations_path);
+    let outcome = executor::execute(ctx, &settings, &work, &known, &logs, deadline);
+    shards::save_durations(&durations_path, &known, &outcome.durations);
+
+    let mut report = StageReport::new(StageName::Miri, crate::report::Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
+    let mut stage_findings = findings::build(ctx, &settings, &outcome.raw);
+    findings::mark_target_specific(&mut stage_findings, &settings.targets, &mut report.notes);
+    let mut counts = outcome.counts.clone();
+    findings::tally(&stage_findings, &mut counts);
+    report.findings = stage_findings;
+    report.targets = settings
+        .targets
+        .iter()
+        .map(|target| {
+            let mut summary = findings::empty_counts();
+            summary.extend(counts.get(target).cloned().unwrap_or_default());
+            TargetSummary { name: target.clone(), counts: summary }
+        })
+        .collect();
+    let mut totals = BTreeMap::new();
+    for summary in &report.targets {
+        for (key, value) in &summary.counts {
+            *totals.entry(key.clone()).or_insert(0) += value;
+        }
+    }
+    report.counts = totals;
+    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+
+    let mut errors = unit_errors;
+    errors.extend(outcome.errors);
+    for target in &settings.targets {
+        let ran = outcome.counts.get(target).map_or(0, |c| c.get("tests_run").copied().unwrap_or(0));
+        if ran == 0 && errors.is_empty() {
+            errors.push(format!("no tests found for {target}"));
+        }
+    }
+    if !errors.is_empty() {
+        report.status = crate::report::Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
+    ctx.progress.note(&format!(
+        "{}: {} tests run, {} findings",
+        report.status.as_str(),
+        report.count("tests_run"),
+        report.findings.len()
+    ));
+    ctx.progress.stage_finished();
+    Ok(report)
+}
+
+type Listed = Vec<(TestUnit, Result<Vec<String>>)>;
+
+/// Builds the target's sysroot and tests, then lists every unit's tests.
+fn prepare_target(ctx: &Context, settings: &Settings, target: &str, logs: &camino::Utf8Path, limit: std::time::Duration) -> Result<Listed> {
+    let slug = target.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    ctx.progress.note(&format!("{target}: preparing the Miri sysroot"));
+    let setup = setup_command(ctx, settings, target);
+    ctx.progress.verbose(&setup.to_string());
+    let finished = setup.run(&RunOptions {
+        timeout: Some(limit),
+        log_stem: Some(logs.join(format!("{slug}-setup"))),
+        ..RunOptions::default()
+    })?;
+    stop_unless_success(&finished, &format!("the Miri sysroot for {target}"))?;
+
+    ctx.progress.note(&format!("{target}: building tests"));
+    let build = build_command(ctx, settings, target);
+    ctx.progress.verbose(&build.to_string());
+    let finished = build.run(&RunOptions {
+        timeout: Some(limit),
+        log_stem: Some(logs.join(format!("{slug}-build"))),
+        ..RunOptions::default()
+    })?;
+    stop_unless_success(&finished, &format!("building the tests for {target}"))?;
+    let members: BTreeMap<String, String> = ctx
+        .workspace
+        .members
+        .iter()
+        .map(|member| (member.manifest_path.parent().map(|p| p.to_string()).unwrap_or_default(), member.name.clone()))
+        .collect();
+    let mut units = inventory::units_from_messages(&finished.stdout, |id| package_of(id, &members));
+    if settings.doctests {
+        let docs = inventory::doc_units(&units);
+        units.extend(docs);
+    }
+    let lister = cargo_miri_test(ctx, settings, target, None, true);
+    let listed = units
+        .into_iter()
+        .map(|unit| {
+            let options = RunOptions {
+                timeout: Some(limit),
+                log_stem: Some(logs.join(format!("{slug}-{}-list", unit.slug()))),
+                ..RunOptions::default()
+            };
+            let tests = inventory::list_tests(&lister, &unit, &ctx.filters, &options);
+            (unit, tests)
+        })
+        .collect();
+    Ok(listed)
+}
+
+/// Maps cargo's package id (`path+file:///dir#name@1.0` or `path+file:///dir#1.0`) to a
+/// workspace member's name through the member's directory.
+fn package_of(id: &str, members: &BTreeMap<String, String>) -> Option<String> {
+    let location = id.split('#').next()?;
+    let dir = location.strip_prefix("path+file://")?;
+    members.get(dir).cloned()
+}
+
+fn stop_unless_success(finished: &crate::process::Finished, what: &str) -> Result<()> {
+    if finished.termination.success() {
+        return Ok(());
+    }
+    // With --message-format=json compiler errors arrive on stdout as JSON messages.
+    let compiler_error = finished.stdout.lines().find_map(|line| {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        let message = value.get("message")?;
+        (message.get("level")?.as_str()? == "error").then(|| message.get("message")?.as_str().map(str::to_owned))?
+    });
+    let detail = compiler_error
+        .or_else(|| {
+            finished.stderr.lines().find(|l| l.trim_start().starts_with("error")).map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_else(|| "see the stage logs".to_owned());
+    bail!("{what} failed ({}): {detail}", finished.termination)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_ids_map_to_members_by_directory() {
+        let members = BTreeMap::from([("/w/a".to_owned(), "alpha".to_owned())]);
+        assert_eq!(package_of("path+file:///w/a#alpha@0.1.0", &members).as_deref(), Some("alpha"));
+        assert_eq!(package_of("path+file:///w/a#0.1.0", &members).as_deref(), Some("alpha"));
+        assert_eq!(package_of("registry+https://x#serde@1.0.0", &members), None);
+    }
+}

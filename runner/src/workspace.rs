@@ -1,0 +1,114 @@
+//! The analysed Cargo workspace: where it is, its members and targets, and its runner config.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::cli::WorkspaceArgs;
+use crate::config::Config;
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: Utf8PathBuf,
+    pub manifest_path: Utf8PathBuf,
+    pub target_dir: Utf8PathBuf,
+    pub members: Vec<Member>,
+    pub config: Config,
+}
+
+/// A workspace member and the kinds of targets it has.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub manifest_path: Utf8PathBuf,
+}
+
+impl Workspace {
+    /// Finds the workspace from a path or a manifest path and reads it with `cargo metadata`.
+    pub fn load(args: &WorkspaceArgs) -> Result<Workspace> {
+        let manifest_path = manifest_path(args)?;
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .manifest_path(&manifest_path)
+            .no_deps()
+            .exec()
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot read the workspace at {manifest_path}: {}",
+                    summarise_cargo_error(&error)
+                )
+            })?;
+        let root_package_metadata = metadata.root_package().map(|package| &package.metadata);
+        let config = Config::from_metadata(&metadata.workspace_metadata, root_package_metadata)
+            .with_context(|| format!("in {}", metadata.workspace_root.join("Cargo.toml")))?;
+        let members = metadata
+            .workspace_packages()
+            .iter()
+            .map(|package| Member {
+                name: package.name.to_string(),
+                manifest_path: package.manifest_path.clone(),
+            })
+            .collect();
+        Ok(Workspace {
+            root: metadata.workspace_root.clone(),
+            manifest_path: metadata.workspace_root.join("Cargo.toml"),
+            target_dir: metadata.target_directory.clone(),
+            members,
+            config,
+        })
+    }
+
+    /// A path relative to the workspace root when it lies inside it.
+    pub fn relative<'a>(&self, path: &'a Utf8Path) -> Option<&'a Utf8Path> {
+        if path.is_relative() {
+            return Some(path);
+        }
+        path.strip_prefix(&self.root).ok()
+    }
+
+    /// The build directory reserved for one stage, so stages never invalidate each other.
+    pub fn stage_target_dir(&self, stage: &str) -> Utf8PathBuf {
+        self.target_dir.join("runner-build").join(stage)
+    }
+}
+
+fn manifest_path(args: &WorkspaceArgs) -> Result<Utf8PathBuf> {
+    if let Some(manifest) = &args.manifest_path {
+        if !manifest.is_file() {
+            bail!("manifest `{manifest}` does not exist");
+        }
+        return Ok(manifest.clone());
+    }
+    let dir = args.path.clone().unwrap_or_else(|| Utf8PathBuf::from("."));
+    if !dir.exists() {
+        bail!("workspace path `{dir}` does not exist");
+    }
+    if !dir.is_dir() {
+        bail!("workspace path `{dir}` is not a directory (use --manifest-path for a Cargo.toml)");
+    }
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        bail!("no Cargo.toml in `{dir}`: point runner at a Cargo workspace");
+    }
+    Ok(manifest)
+}
+
+/// Cargo explains a broken manifest over several lines; keep the error and its cause.
+fn summarise_cargo_error(error: &cargo_metadata::Error) -> String {
+    let cargo_metadata::Error::CargoMetadata { stderr } = error else {
+        return error.to_string();
+    };
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let first = lines
+        .iter()
+        .find(|line| line.starts_with("error:"))
+        .or(lines.first())
+        .map_or("cargo metadata failed", |line| line.trim_start_matches("error: "));
+    let cause = lines
+        .iter()
+        .skip_while(|line| !line.starts_with("Caused by:"))
+        .nth(1)
+        .filter(|cause| !first.contains(**cause));
+    match cause {
+        Some(cause) => format!("{first}: {cause}"),
+        None => first.to_owned(),
+    }
+}
