@@ -16,7 +16,15 @@ use crate::{doctor, provision, stages};
 pub fn run(cli: &Cli) -> Result<Exit> {
     let progress = Progress::new(cli.quiet, cli.verbose);
     let toolchain = Toolchain::new(Pin::embedded()?)?;
-    let single = |stage: StageName, args: &RunArgs| analyse(stage.as_str(), args, &[stage], toolchain.clone(), progress_for(cli));
+    let single = |stage: StageName, args: &RunArgs| {
+        analyse(
+            stage.as_str(),
+            args,
+            &[stage],
+            toolchain.clone(),
+            progress_for(cli),
+        )
+    };
     match &cli.command {
         Command::Doctor => doctor::run(&toolchain),
         Command::Setup(args) => setup(args, &toolchain, &progress),
@@ -46,7 +54,11 @@ fn progress_for(cli: &Cli) -> Progress {
 /// reported as SKIPPED.
 fn selection(args: &RunArgs, workspace: &Workspace) -> Result<Vec<StageName>> {
     let config = &workspace.config;
-    let explicit = if args.stages.is_empty() { config.stages.clone() } else { Some(args.stages.clone()) };
+    let explicit = if args.stages.is_empty() {
+        config.stages.clone()
+    } else {
+        Some(args.stages.clone())
+    };
     if let Some(named) = &explicit {
         if let Some(missing) = named.iter().find(|stage| !stages::is_available(**stage)) {
             return Err(stages::unavailable(*missing));
@@ -62,7 +74,13 @@ fn selection(args: &RunArgs, workspace: &Workspace) -> Result<Vec<StageName>> {
     Ok(chosen)
 }
 
-fn analyse(command: &str, args: &RunArgs, selected: &[StageName], toolchain: Toolchain, progress: Progress) -> Result<Exit> {
+fn analyse(
+    command: &str,
+    args: &RunArgs,
+    selected: &[StageName],
+    toolchain: Toolchain,
+    progress: Progress,
+) -> Result<Exit> {
     if let Some(stage) = selected.iter().find(|stage| !stages::is_available(**stage)) {
         return Err(stages::unavailable(*stage));
     }
@@ -81,7 +99,11 @@ fn analyse_loaded(
     let ctx = Context::resolve(args, workspace, toolchain, progress)?;
     process::ensure_writable_dir(&ctx.out_dir).context("cannot use the report folder (--out)")?;
     warn_about_shell_flags(&ctx.progress);
-    let runnable: Vec<StageName> = selected.iter().copied().filter(|s| stages::is_available(*s)).collect();
+    let runnable: Vec<StageName> = selected
+        .iter()
+        .copied()
+        .filter(|s| stages::is_available(*s))
+        .collect();
     for line in provision::ensure(&ctx.toolchain, &runnable, !args.no_provision, &ctx.progress)? {
         ctx.progress.verbose(&line);
     }
@@ -102,7 +124,11 @@ fn analyse_loaded(
             provenance: std::env::var("RUNNER_PROVENANCE").ok(),
         },
         stages: Vec::new(),
-        gate: model::GateResult { passed: false, fail_on: ctx.fail_on, reasons: Vec::new() },
+        gate: model::GateResult {
+            passed: false,
+            fail_on: ctx.fail_on,
+            reasons: Vec::new(),
+        },
         partial: true,
     };
     for stage in selected {
@@ -112,7 +138,10 @@ fn analyse_loaded(
         let result = if stages::is_available(*stage) {
             stages::run(*stage, &ctx)
         } else {
-            StageReport::skipped(*stage, format!("not available in runner {}", env!("CARGO_PKG_VERSION")))
+            StageReport::skipped(
+                *stage,
+                format!("not available in runner {}", env!("CARGO_PKG_VERSION")),
+            )
         };
         report.stages.push(result);
         finish(&mut report, &ctx, false)?;
@@ -120,9 +149,20 @@ fn analyse_loaded(
     let interrupted = process::interrupted();
     let exit = finish(&mut report, &ctx, !interrupted)?;
     let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
-    ctx.progress.always(&format!("runner: gate {verdict}; report: {}", ctx.out_dir.join("report.md")));
+    ctx.progress.always(&format!(
+        "runner: gate {verdict}; report: {}",
+        ctx.out_dir.join("report.md")
+    ));
     if interrupted {
         bail!("interrupted; the partial report is in {}", ctx.out_dir);
+    }
+    if exit == Exit::NotEvaluated {
+        // The one error line: what could not be evaluated, and where the details are.
+        bail!(
+            "{}; details in {}",
+            report.gate.reasons.join("; "),
+            ctx.out_dir.join("report.md")
+        );
     }
     Ok(exit)
 }
@@ -153,7 +193,11 @@ fn plan(args: &RunArgs, toolchain: Toolchain, progress: Progress) -> Result<Exit
     let ctx = Context::resolve(args, workspace, toolchain, progress)?;
     println!("workspace: {}", ctx.workspace.root);
     println!("report folder: {}", ctx.out_dir);
-    println!("toolchain: {} ({} mode)", ctx.toolchain.channel(), ctx.toolchain.mode.as_str());
+    println!(
+        "toolchain: {} ({} mode)",
+        ctx.toolchain.channel(),
+        ctx.toolchain.mode.as_str()
+    );
     println!("timeout per stage: {}", crate::duration::human(ctx.timeout));
     for stage in selected {
         match stages::plan(stage, &ctx) {
@@ -165,10 +209,22 @@ fn plan(args: &RunArgs, toolchain: Toolchain, progress: Progress) -> Result<Exit
 }
 
 fn setup(args: &SetupArgs, toolchain: &Toolchain, progress: &Progress) -> Result<Exit> {
-    let selected: Vec<StageName> =
-        if args.stages.is_empty() { StageName::ALL.to_vec() } else { args.stages.clone() };
+    let selected: Vec<StageName> = if args.stages.is_empty() {
+        StageName::ALL.to_vec()
+    } else {
+        args.stages.clone()
+    };
     for line in provision::ensure(toolchain, &selected, true, progress)? {
         println!("{line}");
+    }
+    if selected.contains(&StageName::Miri) {
+        let host = crate::plan::host_triple()?;
+        for target in [host.as_str(), stages::miri::BIG_ENDIAN_TARGET] {
+            println!(
+                "{}",
+                stages::miri::prepare_sysroot(toolchain, target, progress)?
+            );
+        }
     }
     let mut exit = Exit::Passed;
     let mut reported = Vec::new();
@@ -176,7 +232,11 @@ fn setup(args: &SetupArgs, toolchain: &Toolchain, progress: &Progress) -> Result
         for system in provision::needs(*stage).system {
             if system.find().is_none() && !reported.contains(&system.debian) {
                 reported.push(system.debian);
-                println!("missing: {} for {stage}; install with: {}", system.binaries[0], system.install_hint());
+                println!(
+                    "missing: {} for {stage}; install with: {}",
+                    system.binaries[0],
+                    system.install_hint()
+                );
                 exit = Exit::NotEvaluated;
             }
         }

@@ -56,7 +56,13 @@ mod tests {
             "[build]\nrustflags = \"-C debug-assertions\"\n[target.s390x-unknown-linux-gnu]\nrustflags = [\"-C\", \"opt-level=1\"]\n",
         )
         .unwrap();
-        assert_eq!(rustflags(root, "x86_64-unknown-linux-gnu").unwrap(), ["-C", "debug-assertions"]);
-        assert_eq!(rustflags(root, "s390x-unknown-linux-gnu").unwrap(), ["-C", "opt-level=1"]);
+        assert_eq!(
+            rustflags(root, "x86_64-unknown-linux-gnu").unwrap(),
+            ["-C", "debug-assertions"]
+        );
+        assert_eq!(
+            rustflags(root, "s390x-unknown-linux-gnu").unwrap(),
+            ["-C", "opt-level=1"]
+        );
     }
 }

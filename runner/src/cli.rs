@@ -37,7 +37,7 @@ pub enum Command {
     Miri(RunArgs),
     /// The test suite built for s390x and run natively big-endian under qemu-user.
     Cross(RunArgs),
-    /// AddressSanitizer, ThreadSanitizer, MemorySanitizer and LeakSanitizer.
+    /// Address, thread, memory and leak sanitizers.
     Sanitizers(RunArgs),
     /// Every cargo-fuzz target within a time budget.
     Fuzz(RunArgs),
@@ -58,8 +58,19 @@ pub enum Command {
 }
 
 /// The stages runner knows, in the order `all` runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StageName {
     Miri,
@@ -100,7 +111,7 @@ impl StageName {
 
 impl std::fmt::Display for StageName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -147,6 +158,10 @@ pub struct RunArgs {
 
 /// Cargo's own selection options, passed through to every cargo command a stage runs.
 #[derive(Debug, Clone, Default, Args)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "mirrors cargo's own flags one to one"
+)]
 pub struct CargoArgs {
     /// Package(s) to analyse.
     #[arg(long, short, value_name = "SPEC")]
@@ -196,7 +211,12 @@ impl CargoArgs {
             (self.locked, "--locked"),
             (self.offline, "--offline"),
         ];
-        args.extend(flags.iter().filter(|(on, _)| *on).map(|(_, flag)| (*flag).to_owned()));
+        args.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, flag)| (*flag).to_owned()),
+        );
         args
     }
 
@@ -270,10 +290,16 @@ mod tests {
         let Command::Miri(args) = cli.command else {
             panic!("parsed the wrong command")
         };
-        assert_eq!(args.cargo.to_args(), ["--package", "a", "--features", "x", "--locked"]);
+        assert_eq!(
+            args.cargo.to_args(),
+            ["--package", "a", "--features", "x", "--locked"]
+        );
         assert_eq!(args.cargo.build_args(), ["--features", "x", "--locked"]);
         assert_eq!(args.filters, ["some_test"]);
-        assert_eq!(args.workspace.path.as_deref(), Some(camino::Utf8Path::new("ws")));
+        assert_eq!(
+            args.workspace.path.as_deref(),
+            Some(camino::Utf8Path::new("ws"))
+        );
     }
 
     #[test]

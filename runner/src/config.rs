@@ -28,7 +28,8 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MiriConfig {
-    /// Targets to interpret for (default: the host and s390x-unknown-linux-gnu).
+    /// Targets to interpret for; `host` means the host triple (default: the host and
+    /// s390x-unknown-linux-gnu).
     pub targets: Option<Vec<String>>,
     /// Each test runs under this many seeds (default: 1).
     pub seeds: Option<u32>,
@@ -91,8 +92,13 @@ mod tests {
     #[test]
     fn unknown_keys_and_wrong_types_name_the_key() {
         let unknown = json!({"runner": {"miri": {"seedz": 2}}});
-        let error = Config::from_metadata(&unknown, None).unwrap_err().to_string();
-        assert!(error.contains("`miri`") && error.contains("seedz"), "{error}");
+        let error = Config::from_metadata(&unknown, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`miri`") && error.contains("seedz"),
+            "{error}"
+        );
         let wrong = json!({"runner": {"miri": {"seeds": "many"}}});
         let error = Config::from_metadata(&wrong, None).unwrap_err().to_string();
         assert!(error.contains("miri.seeds"), "{error}");

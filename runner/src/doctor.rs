@@ -24,7 +24,10 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
             println!("toolchain: ok, {}", identity.version);
         }
         Ok(identity) => {
-            println!("toolchain: MISMATCH, {} is not the pinned commit", identity.version);
+            println!(
+                "toolchain: MISMATCH, {} is not the pinned commit",
+                identity.version
+            );
             if toolchain.mode.is_hermetic() {
                 exit = Exit::NotEvaluated;
             }
@@ -33,7 +36,10 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     }
     let inspection = provision::inspect(toolchain, &StageName::ALL)?;
     if !inspection.missing_components.is_empty() {
-        println!("components missing: {}", inspection.missing_components.join(", "));
+        println!(
+            "components missing: {}",
+            inspection.missing_components.join(", ")
+        );
     }
     if !inspection.toolchain_ready() && !toolchain.mode.is_hermetic() {
         println!("  install: {}", provision::toolchain_install(toolchain));
@@ -42,8 +48,14 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     for tool in &inspection.tools {
         let state = match &tool.found {
             Some((path, version)) if tool.is_pinned_version() => format!("ok {version} ({path})"),
-            Some((path, version)) => format!("{version} at {path}, pinned {}: `runner setup` installs it", tool.pinned),
-            None => format!("missing, pinned {}: `runner setup` installs it", tool.pinned),
+            Some((path, version)) => format!(
+                "{version} at {path}, pinned {}: `runner setup` installs it",
+                tool.pinned
+            ),
+            None => format!(
+                "missing, pinned {}: `runner setup` installs it",
+                tool.pinned
+            ),
         };
         println!("  {:<16} {state}", tool.name);
     }
@@ -59,15 +71,15 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     }
     println!("stages:");
     for stage in StageName::ALL {
-        let state = if !stages::is_available(stage) {
-            "not available in this version".to_owned()
-        } else {
+        let state = if stages::is_available(stage) {
             let lacks = lacks(&inspection, stage);
             if lacks.is_empty() {
                 "ready".to_owned()
             } else {
                 format!("missing {}", lacks.join(", "))
             }
+        } else {
+            "not available in this version".to_owned()
         };
         println!("  {stage:<12} {state}");
     }
@@ -80,7 +92,10 @@ fn describe_mode(toolchain: &Toolchain) -> String {
             Ok(path) => format!("plain host (rustup at {})", path.display()),
             Err(_) => "plain host without rustup".to_owned(),
         },
-        mode => format!("{} (hermetic: the pinned tools come from the environment)", mode.as_str()),
+        mode => format!(
+            "{} (hermetic: the pinned tools come from the environment)",
+            mode.as_str()
+        ),
     }
 }
 
@@ -91,15 +106,30 @@ fn lacks(inspection: &provision::Inspection, stage: StageName) -> Vec<String> {
         lacks.push("the pinned toolchain".to_owned());
     }
     lacks.extend(
-        needs.components.iter().filter(|c| inspection.missing_components.iter().any(|m| m == *c)).map(|c| (*c).to_owned()),
+        needs
+            .components
+            .iter()
+            .filter(|c| inspection.missing_components.iter().any(|m| m == *c))
+            .map(|c| (*c).to_owned()),
     );
     lacks.extend(
         needs
             .cargo_tools
             .iter()
-            .filter(|t| inspection.tools.iter().any(|s| s.name == **t && !s.is_pinned_version()))
+            .filter(|t| {
+                inspection
+                    .tools
+                    .iter()
+                    .any(|s| s.name == **t && !s.is_pinned_version())
+            })
             .map(|t| (*t).to_owned()),
     );
-    lacks.extend(needs.system.iter().filter(|s| s.find().is_none()).map(|s| s.binaries[0].to_owned()));
+    lacks.extend(
+        needs
+            .system
+            .iter()
+            .filter(|s| s.find().is_none())
+            .map(|s| s.binaries[0].to_owned()),
+    );
     lacks
 }

@@ -42,7 +42,12 @@ pub fn parse(text: &str) -> Result<Duration> {
 pub fn human(duration: Duration) -> String {
     let seconds = duration.as_secs();
     if seconds >= 3600 {
-        format!("{}h{:02}m{:02}s", seconds / 3600, seconds / 60 % 60, seconds % 60)
+        format!(
+            "{}h{:02}m{:02}s",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
     } else if seconds >= 60 {
         format!("{}m{:02}s", seconds / 60, seconds % 60)
     } else {
@@ -58,8 +63,8 @@ mod tests {
     fn parses_units_and_plain_seconds() {
         assert_eq!(parse("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse("10m").unwrap(), Duration::from_mins(10));
+        assert_eq!(parse("1h30m").unwrap(), Duration::from_mins(90));
     }
 
     #[test]

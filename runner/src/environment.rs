@@ -79,7 +79,11 @@ impl RustcIdentity {
 
 impl Toolchain {
     pub fn new(pin: Pin) -> Result<Toolchain> {
-        Ok(Toolchain { mode: Mode::detect()?, pin, cache_dir: cache_dir()? })
+        Ok(Toolchain {
+            mode: Mode::detect()?,
+            pin,
+            cache_dir: cache_dir()?,
+        })
     }
 
     pub fn channel(&self) -> &str {
@@ -118,7 +122,11 @@ impl Toolchain {
 
     /// Runs `rustc -vV` of the toolchain runner will use.
     pub fn identity(&self) -> Result<RustcIdentity> {
-        let output = self.rustc().arg("-vV").output_text().context("running rustc -vV")?;
+        let output = self
+            .rustc()
+            .arg("-vV")
+            .output_text()
+            .context("running rustc -vV")?;
         RustcIdentity::parse(&output)
             .with_context(|| format!("unexpected `rustc -vV` output: {}", output.trim()))
     }
@@ -190,7 +198,10 @@ mod tests {
                     commit-hash: e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a\n\
                     commit-date: 2026-05-19\nhost: x86_64-unknown-linux-gnu\n";
         let identity = RustcIdentity::parse(text).unwrap();
-        assert_eq!(identity.commit_hash, "e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a");
+        assert_eq!(
+            identity.commit_hash,
+            "e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a"
+        );
         assert_eq!(identity.host, "x86_64-unknown-linux-gnu");
         assert!(identity.version.starts_with("rustc 1.97.0-nightly"));
     }

@@ -47,10 +47,7 @@ mod tests {
     #[test]
     fn precedence_puts_not_evaluated_over_gate_failure() {
         assert_eq!(Exit::Passed.max(Exit::GateFailed), Exit::GateFailed);
-        assert_eq!(
-            Exit::GateFailed.max(Exit::NotEvaluated),
-            Exit::NotEvaluated
-        );
+        assert_eq!(Exit::GateFailed.max(Exit::NotEvaluated), Exit::NotEvaluated);
     }
 
     #[test]

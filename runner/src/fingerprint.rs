@@ -22,8 +22,14 @@ mod tests {
     #[test]
     fn stable_and_sensitive_to_every_part() {
         let base = fingerprint(&["out-of-bounds", "src/lib.rs", "read", "tests::a"]);
-        assert_eq!(base, fingerprint(&["out-of-bounds", "src/lib.rs", "read", "tests::a"]));
-        assert_ne!(base, fingerprint(&["out-of-bounds", "src/lib.rs", "read", "tests::b"]));
+        assert_eq!(
+            base,
+            fingerprint(&["out-of-bounds", "src/lib.rs", "read", "tests::a"])
+        );
+        assert_ne!(
+            base,
+            fingerprint(&["out-of-bounds", "src/lib.rs", "read", "tests::b"])
+        );
         // Part boundaries matter: ("ab", "c") is not ("a", "bc").
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
         assert_eq!(base.len(), 16);

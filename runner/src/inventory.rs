@@ -61,7 +61,13 @@ impl TestUnit {
     pub fn slug(&self) -> String {
         self.label()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     }
 }
@@ -83,8 +89,16 @@ pub fn units_from_messages(
         let Some(package) = package_name(&artifact.package_id.repr) else {
             continue;
         };
-        let kinds: Vec<String> = artifact.target.kind.iter().map(ToString::to_string).collect();
-        let kind = if kinds.iter().any(|k| k == "lib" || k == "rlib" || k == "proc-macro") {
+        let kinds: Vec<String> = artifact
+            .target
+            .kind
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let kind = if kinds
+            .iter()
+            .any(|k| k == "lib" || k == "rlib" || k == "proc-macro")
+        {
             UnitKind::Lib
         } else if kinds.iter().any(|k| k == "bin") {
             UnitKind::Bin
@@ -132,7 +146,10 @@ pub fn list_tests(
     filters: &[String],
     options: &RunOptions<'_>,
 ) -> Result<Vec<String>> {
-    let cmd = cargo_test.clone().args(unit.selection()).args(["--", "--list"]);
+    let cmd = cargo_test
+        .clone()
+        .args(unit.selection())
+        .args(["--", "--list"]);
     let finished = cmd.run(options)?;
     if !finished.termination.success() {
         let reason = finished
@@ -141,7 +158,11 @@ pub fn list_tests(
             .rev()
             .find(|line| line.trim_start().starts_with("error"))
             .unwrap_or("no error message");
-        bail!("listing the tests of {} failed ({}): {reason}", unit.label(), finished.termination);
+        bail!(
+            "listing the tests of {} failed ({}): {reason}",
+            unit.label(),
+            finished.termination
+        );
     }
     let names = libtest::parse_list(&finished.stdout);
     Ok(names
@@ -179,7 +200,10 @@ mod tests {
         let units = units_from_messages(messages, |_| Some("p".to_owned()));
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].kind, UnitKind::Lib);
-        assert_eq!(units[0].executable.as_deref(), Some(camino::Utf8Path::new("/t/p-1")));
+        assert_eq!(
+            units[0].executable.as_deref(),
+            Some(camino::Utf8Path::new("/t/p-1"))
+        );
         assert_eq!(doc_units(&units)[0].kind, UnitKind::Doc);
     }
 }

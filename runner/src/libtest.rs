@@ -7,7 +7,9 @@ use serde::Deserialize;
 pub enum Outcome {
     Passed,
     /// Failed with libtest's captured output (panic message and location).
-    Failed { output: String },
+    Failed {
+        output: String,
+    },
     Ignored,
 }
 
@@ -57,13 +59,17 @@ pub fn parse_events(stdout: &str) -> RunEvents {
                 let outcome = match result {
                     "ok" => Outcome::Passed,
                     "ignored" => Outcome::Ignored,
-                    "failed" | "timeout" => {
-                        Outcome::Failed { output: raw.stdout.unwrap_or_default() }
-                    }
+                    "failed" | "timeout" => Outcome::Failed {
+                        output: raw.stdout.unwrap_or_default(),
+                    },
                     _ => continue,
                 };
                 events.unfinished.retain(|started| *started != name);
-                events.results.push(TestResult { name, outcome, exec_time: raw.exec_time });
+                events.results.push(TestResult {
+                    name,
+                    outcome,
+                    exec_time: raw.exec_time,
+                });
             }
             ("suite", "ok" | "failed", _) => events.suite_finished = true,
             _ => {}
@@ -127,7 +133,8 @@ mod tests {
 
     #[test]
     fn event_after_a_prefix_on_the_same_line_is_found() {
-        let events = parse_events("noise { \"type\": \"test\", \"event\": \"started\", \"name\": \"x\" }");
+        let events =
+            parse_events("noise { \"type\": \"test\", \"event\": \"started\", \"name\": \"x\" }");
         assert_eq!(events.unfinished, ["x"]);
     }
 

@@ -13,7 +13,7 @@ use crate::report::Severity;
 use crate::workspace::Workspace;
 
 /// The default per-stage limit.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
 
 /// Everything a stage needs to know, resolved.
 pub struct Context {
@@ -31,7 +31,12 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn resolve(args: &RunArgs, workspace: Workspace, toolchain: Toolchain, progress: Progress) -> Result<Context> {
+    pub fn resolve(
+        args: &RunArgs,
+        workspace: Workspace,
+        toolchain: Toolchain,
+        progress: Progress,
+    ) -> Result<Context> {
         let config = &workspace.config;
         let timeout = match args.timeout.as_deref().or(config.timeout.as_deref()) {
             Some(text) => crate::duration::parse(text).context("invalid timeout")?,
@@ -43,7 +48,10 @@ impl Context {
         if jobs == 0 {
             anyhow::bail!("--jobs must be at least 1");
         }
-        let out_dir = args.out.clone().unwrap_or_else(|| workspace.target_dir.join("runner"));
+        let out_dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| workspace.target_dir.join("runner"));
         let host = host_triple()?;
         Ok(Context {
             fail_on: config.fail_on.unwrap_or(Severity::High),
@@ -70,7 +78,10 @@ impl Context {
 /// The host triple, from whichever rustc is on PATH (the triple does not depend on the
 /// toolchain, and this works before the pinned one is installed).
 pub fn host_triple() -> Result<String> {
-    let text = Cmd::new("rustc").arg("-vV").unset_build_environment().output_text()?;
+    let text = Cmd::new("rustc")
+        .arg("-vV")
+        .unset_build_environment()
+        .output_text()?;
     text.lines()
         .find_map(|line| line.strip_prefix("host:"))
         .map(|host| host.trim().to_owned())
@@ -96,7 +107,13 @@ impl std::fmt::Display for StagePlan {
         }
         for (label, cmd) in &self.steps {
             writeln!(f, "  {label}:")?;
-            writeln!(f, "    argv: {:?}", std::iter::once(cmd.program()).chain(cmd.get_args().iter().map(String::as_str)).collect::<Vec<_>>())?;
+            writeln!(
+                f,
+                "    argv: {:?}",
+                std::iter::once(cmd.program())
+                    .chain(cmd.get_args().iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+            )?;
             let env: Vec<String> = cmd
                 .env_set()
                 .filter(|(key, _)| *key != "PATH")

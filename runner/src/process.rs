@@ -66,7 +66,12 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: impl Into<String>) -> Cmd {
-        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
     }
 
     #[must_use]
@@ -158,7 +163,10 @@ impl Cmd {
             .with_context(|| format!("cannot run `{}`", self.program))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+            let first = stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
             bail!("`{self}` failed: {}", first.trim());
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -173,7 +181,10 @@ impl Cmd {
             .stderr(Stdio::piped())
             .process_group(0);
         let mut child = command.spawn().with_context(|| {
-            format!("cannot run `{}` (is it installed and on PATH?)", self.program)
+            format!(
+                "cannot run `{}` (is it installed and on PATH?)",
+                self.program
+            )
         })?;
         let stdout = child.stdout.take().context("child stdout was not piped")?;
         let stderr = child.stderr.take().context("child stderr was not piped")?;
@@ -181,11 +192,19 @@ impl Cmd {
             let out = scope.spawn(|| drain(stdout, options.log_file("out"), options.on_stdout));
             let err = scope.spawn(|| drain(stderr, options.log_file("err"), options.on_stderr));
             let termination = wait(&mut child, options.timeout);
-            let stdout = out.join().map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
-            let stderr = err.join().map_err(|_| anyhow::anyhow!("stderr reader panicked"))??;
+            let stdout = out
+                .join()
+                .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+            let stderr = err
+                .join()
+                .map_err(|_| anyhow::anyhow!("stderr reader panicked"))??;
             Ok((termination?, stdout, stderr))
         })?;
-        Ok(Finished { termination, stdout, stderr })
+        Ok(Finished {
+            termination,
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -207,7 +226,9 @@ impl fmt::Display for Cmd {
 /// Quotes a word for a POSIX shell when it needs it.
 pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
     if plain {
         word.to_owned()
     } else {
@@ -229,7 +250,9 @@ pub struct RunOptions<'a> {
 
 impl RunOptions<'_> {
     fn log_file(&self, stream: &str) -> Option<Utf8PathBuf> {
-        self.log_stem.as_ref().map(|stem| Utf8PathBuf::from(format!("{stem}.{stream}")))
+        self.log_stem
+            .as_ref()
+            .map(|stem| Utf8PathBuf::from(format!("{stem}.{stream}")))
     }
 }
 
@@ -396,7 +419,10 @@ mod tests {
     fn process_gone(pid: i32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
-            Ok(stat) => stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
+            Ok(stat) => stat
+                .rsplit(") ")
+                .next()
+                .is_some_and(|rest| rest.starts_with('Z')),
         }
     }
 
@@ -405,12 +431,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stem = Utf8PathBuf::from_path_buf(dir.path().join("log")).unwrap();
         let finished = Cmd::new(script(&dir, "echo out; echo err >&2; exit 3"))
-            .run(&RunOptions { log_stem: Some(stem.clone()), ..RunOptions::default() })
+            .run(&RunOptions {
+                log_stem: Some(stem.clone()),
+                ..RunOptions::default()
+            })
             .unwrap();
         assert_eq!(finished.termination, Termination::Exited(3));
         assert_eq!(finished.stdout, "out\n");
         assert_eq!(finished.stderr, "err\n");
-        assert_eq!(std::fs::read_to_string(format!("{stem}.err")).unwrap(), "err\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{stem}.err")).unwrap(),
+            "err\n"
+        );
     }
 
     #[test]
@@ -425,7 +457,11 @@ mod tests {
             })
             .unwrap();
         assert!(matches!(finished.termination, Termination::TimedOut(_)));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(process_gone(pid), "grandchild {pid} survived the timeout");
     }
@@ -434,7 +470,9 @@ mod tests {
     fn signals_are_named() {
         assert_eq!(signal_name(11), "SIGSEGV: invalid memory reference");
         let dir = tempfile::tempdir().unwrap();
-        let finished = Cmd::new(script(&dir, "kill -SEGV $$")).run(&RunOptions::default()).unwrap();
+        let finished = Cmd::new(script(&dir, "kill -SEGV $$"))
+            .run(&RunOptions::default())
+            .unwrap();
         assert_eq!(
             finished.termination,
             Termination::Signalled("SIGSEGV: invalid memory reference".into())

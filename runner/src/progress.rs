@@ -39,14 +39,23 @@ impl Progress {
         let live = level != Level::Quiet
             && std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none();
-        Progress { level, live, state: Mutex::new(State::default()) }
+        Progress {
+            level,
+            live,
+            state: Mutex::new(State::default()),
+        }
     }
 
     pub fn stage_started(&self, stage: &str, budget: Option<Duration>) {
         if let Ok(mut state) = self.state.lock() {
             state.stage = Some((stage.to_owned(), Instant::now(), budget));
         }
-        self.note(&format!("started{}", budget.map(|b| format!(", budget {}", human(b))).unwrap_or_default()));
+        self.note(&format!(
+            "started{}",
+            budget
+                .map(|b| format!(", budget {}", human(b)))
+                .unwrap_or_default()
+        ));
     }
 
     /// A line that stays: stage milestones and results.
@@ -76,10 +85,10 @@ impl Progress {
     }
 
     fn print(&self, message: &str, transient: bool) {
-        let Ok(mut state) = self.state.lock() else {
+        let Ok(mut guard) = self.state.lock() else {
             return;
         };
-        let prefix = match &state.stage {
+        let prefix = match &guard.stage {
             Some((stage, started, budget)) => {
                 let elapsed = human(started.elapsed());
                 match budget {
@@ -90,13 +99,13 @@ impl Progress {
             None => String::new(),
         };
         let mut stderr = std::io::stderr().lock();
-        if state.status_shown {
+        if guard.status_shown {
             let _ = write!(stderr, "\r\x1b[2K");
-            state.status_shown = false;
+            guard.status_shown = false;
         }
         if transient {
             let _ = write!(stderr, "{prefix}{message}");
-            state.status_shown = true;
+            guard.status_shown = true;
         } else {
             let _ = writeln!(stderr, "{prefix}{message}");
         }

@@ -27,7 +27,10 @@ impl SystemTool {
     }
 
     pub fn install_hint(&self) -> String {
-        format!("apt-get install {} (or use the Nix shell or the image)", self.debian)
+        format!(
+            "apt-get install {} (or use the Nix shell or the image)",
+            self.debian
+        )
     }
 }
 
@@ -40,16 +43,27 @@ pub struct Needs {
 }
 
 pub fn needs(stage: StageName) -> Needs {
-    const VALGRIND: SystemTool = SystemTool { binaries: &["valgrind"], debian: "valgrind" };
-    const QEMU: SystemTool =
-        SystemTool { binaries: &["qemu-s390x-static", "qemu-s390x"], debian: "qemu-user-static" };
+    const VALGRIND: SystemTool = SystemTool {
+        binaries: &["valgrind"],
+        debian: "valgrind",
+    };
+    const QEMU: SystemTool = SystemTool {
+        binaries: &["qemu-s390x-static", "qemu-s390x"],
+        debian: "qemu-user-static",
+    };
     const CROSS_GCC: SystemTool = SystemTool {
         binaries: &["s390x-linux-gnu-gcc"],
         debian: "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
     };
-    const SYMBOLIZER: SystemTool = SystemTool { binaries: &["llvm-symbolizer"], debian: "llvm" };
+    const SYMBOLIZER: SystemTool = SystemTool {
+        binaries: &["llvm-symbolizer"],
+        debian: "llvm",
+    };
     match stage {
-        StageName::Miri => Needs { components: vec!["miri", "rust-src"], ..Needs::default() },
+        StageName::Miri => Needs {
+            components: vec!["miri", "rust-src"],
+            ..Needs::default()
+        },
         StageName::Cross => Needs {
             components: vec!["rust-src"],
             system: vec![QEMU, CROSS_GCC],
@@ -60,13 +74,19 @@ pub fn needs(stage: StageName) -> Needs {
             system: vec![SYMBOLIZER],
             ..Needs::default()
         },
-        StageName::Fuzz => Needs { cargo_tools: vec!["cargo-fuzz"], ..Needs::default() },
+        StageName::Fuzz => Needs {
+            cargo_tools: vec!["cargo-fuzz"],
+            ..Needs::default()
+        },
         StageName::Coverage => Needs {
             components: vec!["llvm-tools"],
             cargo_tools: vec!["cargo-llvm-cov"],
             ..Needs::default()
         },
-        StageName::Valgrind => Needs { system: vec![VALGRIND], ..Needs::default() },
+        StageName::Valgrind => Needs {
+            system: vec![VALGRIND],
+            ..Needs::default()
+        },
         StageName::Bench | StageName::Soak => Needs::default(),
     }
 }
@@ -82,7 +102,9 @@ pub struct ToolState {
 
 impl ToolState {
     pub fn is_pinned_version(&self) -> bool {
-        self.found.as_ref().is_some_and(|(_, version)| *version == self.pinned)
+        self.found
+            .as_ref()
+            .is_some_and(|(_, version)| *version == self.pinned)
     }
 }
 
@@ -158,14 +180,23 @@ pub fn inspect(toolchain: &Toolchain, stages: &[StageName]) -> Result<Inspection
                 .map(|c| (*c).to_owned())
                 .collect();
         } else {
-            inspection.missing_components = wanted.components.iter().map(|c| (*c).to_owned()).collect();
+            inspection.missing_components =
+                wanted.components.iter().map(|c| (*c).to_owned()).collect();
         }
     }
     for tool in wanted.cargo_tools {
         let pinned = toolchain.pin.tool_version(tool).unwrap_or("").to_owned();
-        inspection.tools.push(ToolState { name: tool.to_owned(), pinned, found: find_tool(toolchain, tool) });
+        inspection.tools.push(ToolState {
+            name: tool.to_owned(),
+            pinned,
+            found: find_tool(toolchain, tool),
+        });
     }
-    inspection.missing_system = wanted.system.into_iter().filter(|s| s.find().is_none()).collect();
+    inspection.missing_system = wanted
+        .system
+        .into_iter()
+        .filter(|s| s.find().is_none())
+        .collect();
     Ok(inspection)
 }
 
@@ -179,7 +210,10 @@ fn find_tool(toolchain: &Toolchain, tool: &str) -> Option<(Utf8PathBuf, String)>
     };
     // Cargo subcommands expect their own name first, as cargo passes it.
     let subcommand = tool.strip_prefix("cargo-").unwrap_or(tool);
-    let text = Cmd::new(path.as_str()).args([subcommand, "--version"]).output_text().ok()?;
+    let text = Cmd::new(path.as_str())
+        .args([subcommand, "--version"])
+        .output_text()
+        .ok()?;
     Some((path, version_in(&text)?))
 }
 
@@ -188,7 +222,10 @@ pub fn version_in(text: &str) -> Option<String> {
     text.split(|c: char| c.is_whitespace() || c == 'v' || c == '(' || c == ')')
         .find(|word| {
             let parts: Vec<&str> = word.split('.').collect();
-            parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         })
         .map(str::to_owned)
 }
@@ -197,7 +234,13 @@ pub fn version_in(text: &str) -> Option<String> {
 pub fn toolchain_install(toolchain: &Toolchain) -> Cmd {
     let pin = &toolchain.pin.toolchain;
     let mut cmd = Cmd::new("rustup")
-        .args(["toolchain", "install", pin.channel.as_str(), "--profile", pin.profile.as_str()])
+        .args([
+            "toolchain",
+            "install",
+            pin.channel.as_str(),
+            "--profile",
+            pin.profile.as_str(),
+        ])
         .unset_build_environment();
     for component in &pin.components {
         cmd = cmd.args(["--component", component.as_str()]);
@@ -218,51 +261,98 @@ pub fn tool_install(toolchain: &Toolchain, tool: &str, version: &str) -> Cmd {
 
 /// Makes sure everything `stages` need is present. With `install` false, anything missing is
 /// an error naming the command that installs it. Returns one line per action taken or check.
-pub fn ensure(toolchain: &Toolchain, stages: &[StageName], install: bool, progress: &Progress) -> Result<Vec<String>> {
+pub fn ensure(
+    toolchain: &Toolchain,
+    stages: &[StageName],
+    install: bool,
+    progress: &Progress,
+) -> Result<Vec<String>> {
     let inspection = inspect(toolchain, stages)?;
     let mut done = Vec::new();
     if toolchain.mode.is_hermetic() {
         toolchain.verify_hermetic()?;
-        let missing: Vec<&ToolState> = inspection.tools.iter().filter(|t| t.found.is_none()).collect();
+        let missing: Vec<&ToolState> = inspection
+            .tools
+            .iter()
+            .filter(|t| t.found.is_none())
+            .collect();
         if let Some(tool) = missing.first() {
-            bail!("missing: {} in the {} environment; rebuild it from the pin file", tool.name, toolchain.mode.as_str());
+            bail!(
+                "missing: {} in the {} environment; rebuild it from the pin file",
+                tool.name,
+                toolchain.mode.as_str()
+            );
         }
-        done.push(format!("present: toolchain {} ({} environment)", toolchain.channel(), toolchain.mode.as_str()));
+        done.push(format!(
+            "present: toolchain {} ({} environment)",
+            toolchain.channel(),
+            toolchain.mode.as_str()
+        ));
         return Ok(done);
     }
     if inspection.toolchain_ready() {
-        done.push(format!("present: toolchain {} with {}", toolchain.channel(), toolchain.pin.toolchain.components.join(", ")));
+        done.push(format!(
+            "present: toolchain {} with {}",
+            toolchain.channel(),
+            toolchain.pin.toolchain.components.join(", ")
+        ));
     } else {
         let command = toolchain_install(toolchain);
         if !install {
             let what = if inspection.toolchain_installed {
-                format!("components {} of {}", inspection.missing_components.join(", "), toolchain.channel())
+                format!(
+                    "components {} of {}",
+                    inspection.missing_components.join(", "),
+                    toolchain.channel()
+                )
             } else {
                 format!("toolchain {}", toolchain.channel())
             };
             bail!("missing: {what}; install with `{command}` or run `runner setup`");
         }
-        progress.note(&format!("installing {} (about 20 s to a few minutes)", toolchain.channel()));
+        progress.note(&format!(
+            "installing {} (about 20 s to a few minutes)",
+            toolchain.channel()
+        ));
         run_install(&command, progress)?;
-        done.push(format!("installed: toolchain {} with {}", toolchain.channel(), toolchain.pin.toolchain.components.join(", ")));
+        done.push(format!(
+            "installed: toolchain {} with {}",
+            toolchain.channel(),
+            toolchain.pin.toolchain.components.join(", ")
+        ));
     }
     for tool in &inspection.tools {
         if tool.is_pinned_version() {
-            let path = tool.found.as_ref().map(|(p, _)| p.to_string()).unwrap_or_default();
+            let path = tool
+                .found
+                .as_ref()
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_default();
             done.push(format!("present: {} {} ({path})", tool.name, tool.pinned));
             continue;
         }
         let command = tool_install(toolchain, &tool.name, &tool.pinned);
         let found = match &tool.found {
-            Some((path, version)) => format!("{} {version} at {path} is not the pinned {}", tool.name, tool.pinned),
+            Some((path, version)) => format!(
+                "{} {version} at {path} is not the pinned {}",
+                tool.name, tool.pinned
+            ),
             None => format!("{} is not installed", tool.name),
         };
         if !install {
             bail!("missing: {found}; install with `{command}` or run `runner setup`");
         }
-        progress.note(&format!("{found}: installing {} {} (a minute or more)", tool.name, tool.pinned));
+        progress.note(&format!(
+            "{found}: installing {} {} (a minute or more)",
+            tool.name, tool.pinned
+        ));
         run_install(&command, progress)?;
-        done.push(format!("installed: {} {} into {}", tool.name, tool.pinned, toolchain.tools_bin()));
+        done.push(format!(
+            "installed: {} {} into {}",
+            tool.name,
+            tool.pinned,
+            toolchain.tools_bin()
+        ));
     }
     Ok(done)
 }
@@ -276,9 +366,19 @@ fn run_install(command: &Cmd, progress: &Progress) -> Result<()> {
             progress.verbose(line);
         }
     };
-    let finished = command.run(&RunOptions { on_stderr: Some(&show), ..RunOptions::default() })?;
+    let finished = command.run(&RunOptions {
+        on_stderr: Some(&show),
+        ..RunOptions::default()
+    })?;
     if !finished.termination.success() {
-        let reason = finished.stderr.lines().rev().find(|l| l.contains("error")).unwrap_or("").trim().to_owned();
+        let reason = finished
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains("error"))
+            .unwrap_or("")
+            .trim()
+            .to_owned();
         bail!("`{command}` failed ({}): {reason}", finished.termination);
     }
     Ok(())
@@ -291,8 +391,14 @@ mod tests {
     #[test]
     fn finds_versions_in_tool_output() {
         assert_eq!(version_in("cargo-fuzz 0.13.2").as_deref(), Some("0.13.2"));
-        assert_eq!(version_in("cargo-nextest 0.9.143 (60fa45f63 2026-08-04)").as_deref(), Some("0.9.143"));
-        assert_eq!(version_in("cargo-tarpaulin version: 0.37.5").as_deref(), Some("0.37.5"));
+        assert_eq!(
+            version_in("cargo-nextest 0.9.143 (60fa45f63 2026-08-04)").as_deref(),
+            Some("0.9.143")
+        );
+        assert_eq!(
+            version_in("cargo-tarpaulin version: 0.37.5").as_deref(),
+            Some("0.37.5")
+        );
         assert_eq!(version_in("valgrind-3.19.0"), None);
     }
 

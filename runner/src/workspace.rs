@@ -96,12 +96,18 @@ fn summarise_cargo_error(error: &cargo_metadata::Error) -> String {
     let cargo_metadata::Error::CargoMetadata { stderr } = error else {
         return error.to_string();
     };
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let first = lines
         .iter()
         .find(|line| line.starts_with("error:"))
         .or(lines.first())
-        .map_or("cargo metadata failed", |line| line.trim_start_matches("error: "));
+        .map_or("cargo metadata failed", |line| {
+            line.trim_start_matches("error: ")
+        });
     let cause = lines
         .iter()
         .skip_while(|line| !line.starts_with("Caused by:"))

@@ -19,7 +19,11 @@ pub fn status_from_findings(findings: &[Finding], fail_on: Severity) -> Status {
 
 /// Evaluates the gate over every stage and picks the exit code by precedence:
 /// not evaluated (2) over gate failed (1) over passed (0).
-pub fn evaluate(stages: &[StageReport], fail_on: Severity, interrupted: bool) -> (GateResult, Exit) {
+pub fn evaluate(
+    stages: &[StageReport],
+    fail_on: Severity,
+    interrupted: bool,
+) -> (GateResult, Exit) {
     let mut reasons = Vec::new();
     let mut exit = Exit::Passed;
     if interrupted {
@@ -36,9 +40,17 @@ pub fn evaluate(stages: &[StageReport], fail_on: Severity, interrupted: bool) ->
             Status::Fail => {
                 let gating = stage.findings.iter().filter(|f| gates(f, fail_on)).count();
                 let reason = if gating > 0 {
-                    format!("{}: {gating} finding(s) at or above {}", stage.stage, fail_on.as_str())
+                    format!(
+                        "{}: {gating} finding(s) at or above {}",
+                        stage.stage,
+                        fail_on.as_str()
+                    )
                 } else {
-                    format!("{}: {}", stage.stage, stage.reason.as_deref().unwrap_or("failed"))
+                    format!(
+                        "{}: {}",
+                        stage.stage,
+                        stage.reason.as_deref().unwrap_or("failed")
+                    )
                 };
                 reasons.push(reason);
                 exit = exit.max(Exit::GateFailed);
@@ -51,7 +63,14 @@ pub fn evaluate(stages: &[StageReport], fail_on: Severity, interrupted: bool) ->
         exit = exit.max(Exit::NotEvaluated);
     }
     let passed = exit == Exit::Passed;
-    (GateResult { passed, fail_on, reasons }, exit)
+    (
+        GateResult {
+            passed,
+            fail_on,
+            reasons,
+        },
+        exit,
+    )
 }
 
 #[cfg(test)]
@@ -80,20 +99,35 @@ mod tests {
     }
 
     fn stage(status: Status, findings: Vec<Finding>) -> StageReport {
-        StageReport { findings, ..StageReport::new(StageName::Miri, status) }
+        StageReport {
+            findings,
+            ..StageReport::new(StageName::Miri, status)
+        }
     }
 
     #[test]
     fn info_findings_do_not_gate_by_default_but_thresholds_always_do() {
-        assert!(!gates(&finding(Severity::Info, Category::Unsupported), Severity::High));
-        assert!(gates(&finding(Severity::Critical, Category::UndefinedBehavior), Severity::High));
-        assert!(gates(&finding(Severity::Medium, Category::Threshold), Severity::Critical));
+        assert!(!gates(
+            &finding(Severity::Info, Category::Unsupported),
+            Severity::High
+        ));
+        assert!(gates(
+            &finding(Severity::Critical, Category::UndefinedBehavior),
+            Severity::High
+        ));
+        assert!(gates(
+            &finding(Severity::Medium, Category::Threshold),
+            Severity::Critical
+        ));
     }
 
     #[test]
     fn error_wins_over_failure() {
         let stages = [
-            stage(Status::Fail, vec![finding(Severity::Critical, Category::UndefinedBehavior)]),
+            stage(
+                Status::Fail,
+                vec![finding(Severity::Critical, Category::UndefinedBehavior)],
+            ),
             StageReport::error(StageName::Fuzz, "cargo-fuzz missing"),
         ];
         let (gate, exit) = evaluate(&stages, Severity::High, false);
@@ -104,7 +138,10 @@ mod tests {
 
     #[test]
     fn skipped_is_neutral_unless_nothing_ran() {
-        let mixed = [stage(Status::Pass, vec![]), StageReport::skipped(StageName::Fuzz, "none")];
+        let mixed = [
+            stage(Status::Pass, vec![]),
+            StageReport::skipped(StageName::Fuzz, "none"),
+        ];
         assert_eq!(evaluate(&mixed, Severity::High, false).1, Exit::Passed);
         let none = [StageReport::skipped(StageName::Fuzz, "none")];
         assert_eq!(evaluate(&none, Severity::High, false).1, Exit::NotEvaluated);

@@ -33,7 +33,10 @@ fn render_gate(out: &mut String, report: &Report) {
         let _ = writeln!(out, "- {reason}");
     }
     if report.partial {
-        let _ = writeln!(out, "- this report is partial: the run stopped before every stage finished");
+        let _ = writeln!(
+            out,
+            "- this report is partial: the run stopped before every stage finished"
+        );
     }
     if !report.gate.reasons.is_empty() || report.partial {
         out.push('\n');
@@ -44,11 +47,18 @@ fn render_overview(out: &mut String, report: &Report) {
     if report.stages.is_empty() {
         return;
     }
-    let _ = writeln!(out, "| Analysis | Status | Critical | High | Medium | Info | Duration |");
+    let _ = writeln!(
+        out,
+        "| Analysis | Status | Critical | High | Medium | Info | Duration |"
+    );
     let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for stage in &report.stages {
         let count = |severity: Severity| {
-            stage.findings.iter().filter(|f| f.severity == severity).count()
+            stage
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .count()
         };
         let _ = writeln!(
             out,

@@ -6,6 +6,6 @@ pub mod model;
 pub mod write;
 
 pub use model::{
-    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport,
-    Status, TargetSummary,
+    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status,
+    TargetSummary,
 };

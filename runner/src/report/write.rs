@@ -22,8 +22,10 @@ pub fn write_atomically(path: &Utf8Path, contents: &[u8]) -> Result<()> {
     let temporary = path.with_extension("tmp");
     let mut file =
         fs::File::create(&temporary).with_context(|| format!("cannot write {temporary}"))?;
-    file.write_all(contents).with_context(|| format!("cannot write {temporary}"))?;
-    file.sync_all().with_context(|| format!("cannot write {temporary}"))?;
+    file.write_all(contents)
+        .with_context(|| format!("cannot write {temporary}"))?;
+    file.sync_all()
+        .with_context(|| format!("cannot write {temporary}"))?;
     fs::rename(&temporary, path).with_context(|| format!("cannot replace {path}"))?;
     Ok(())
 }

@@ -35,9 +35,8 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         StageName::Miri => miri::run(ctx),
         other => Err(unavailable(other)),
     };
-    let mut report = result.unwrap_or_else(|error| {
-        StageReport::error(stage, crate::exit::one_line(&error))
-    });
+    let mut report =
+        result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
 }

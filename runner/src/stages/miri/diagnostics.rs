@@ -60,7 +60,11 @@ pub fn parse(text: &str) -> Vec<MiriError> {
 }
 
 fn to_error(diagnostic: &Diagnostic) -> MiriError {
-    let help: Vec<&str> = diagnostic.children.iter().map(|c| c.message.as_str()).collect();
+    let help: Vec<&str> = diagnostic
+        .children
+        .iter()
+        .map(|c| c.message.as_str())
+        .collect();
     let (category, kind) = classify(&diagnostic.message, &help);
     let mut frames = diagnostic
         .children
@@ -82,7 +86,13 @@ fn to_error(diagnostic: &Diagnostic) -> MiriError {
         let rest = message.strip_prefix("this is on thread `")?;
         Some(rest.trim_end_matches('`').to_owned())
     });
-    MiriError { message: diagnostic.message.clone(), category, kind, frames, thread }
+    MiriError {
+        message: diagnostic.message.clone(),
+        category,
+        kind,
+        frames,
+        thread,
+    }
 }
 
 /// Maps Miri's wording onto finding kinds. Miri's messages are stable in their key phrases;
@@ -106,8 +116,7 @@ pub fn classify(message: &str, help: &[&str]) -> (Category, &'static str) {
         .any(|h| h.contains("Stacked Borrows") || h.contains("Tree Borrows"));
     let kind = if ub.contains("data race") {
         return (Category::DataRace, "data-race");
-    } else if mentions_borrows || ub.contains("borrow stack") || ub.contains("tag does not exist")
-    {
+    } else if mentions_borrows || ub.contains("borrow stack") || ub.contains("tag does not exist") {
         "aliasing-violation"
     } else if ub.contains("deallocat") || ub.contains("double free") {
         "invalid-deallocation"
@@ -180,7 +189,10 @@ mod tests {
             parse_place("src/lib.rs:46:5: 46:12"),
             ("src/lib.rs".to_owned(), Some(46), Some(5))
         );
-        assert_eq!(parse_place("src/a.rs:3:1"), ("src/a.rs".to_owned(), Some(3), Some(1)));
+        assert_eq!(
+            parse_place("src/a.rs:3:1"),
+            ("src/a.rs".to_owned(), Some(3), Some(1))
+        );
         assert_eq!(parse_place("weird"), ("weird".to_owned(), None, None));
     }
 
@@ -226,7 +238,10 @@ mod tests {
         ];
         for (text, kind, line) in cases {
             let error = only_error(text);
-            assert!(matches!(error.category, Category::UndefinedBehavior | Category::DataRace));
+            assert!(matches!(
+                error.category,
+                Category::UndefinedBehavior | Category::DataRace
+            ));
             assert_eq!(error.kind, kind, "{}", error.message);
             let first = &error.frames[0];
             assert_eq!(first.file.as_deref(), Some("src/lib.rs"), "{kind}");
@@ -240,7 +255,10 @@ mod tests {
         assert_eq!((leak.category, leak.kind), (Category::Leak, "memory-leak"));
         assert!(leak.frames.iter().any(|f| f.function == "tests::leaks"));
         let ffi = only_error(capture!("ffi_call.stderr"));
-        assert_eq!((ffi.category, ffi.kind), (Category::Unsupported, "unsupported-operation"));
+        assert_eq!(
+            (ffi.category, ffi.kind),
+            (Category::Unsupported, "unsupported-operation")
+        );
         assert!(ffi.message.contains("getloadavg"));
         assert_eq!(ffi.thread.as_deref(), Some("tests::ffi_call"));
     }

@@ -14,7 +14,7 @@ use super::{shard_command, Settings};
 use crate::inventory::{TestUnit, UnitKind};
 use crate::libtest::{self, Outcome as TestOutcome};
 use crate::plan::Context;
-use crate::process::{RunOptions, Termination};
+use crate::process::{Finished, RunOptions, Termination};
 use crate::report::Category;
 
 /// One unit's tests on one target.
@@ -29,9 +29,14 @@ pub struct UnitWork {
 pub enum Cause {
     Miri(MiriError),
     /// The test failed on its own terms (assertion, panic); libtest's captured output.
-    Failed { output: String },
+    Failed {
+        output: String,
+    },
     /// The process died inside the test without a Miri diagnostic.
-    Died { termination: String, detail: String },
+    Died {
+        termination: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -95,13 +100,24 @@ pub fn execute(
     for (index, unit_work) in work.iter().enumerate() {
         let label = unit_work.unit.label();
         for seed in &seeds {
-            let shard_count = if unit_work.unit.kind == UnitKind::Doc { 1 } else { ctx.jobs };
+            let shard_count = if unit_work.unit.kind == UnitKind::Doc {
+                1
+            } else {
+                ctx.jobs
+            };
             let groups = shards::split(&unit_work.tests, shard_count, |test| {
-                known.get(&shards::key(&unit_work.target, &label, test)).copied()
+                known
+                    .get(&shards::key(&unit_work.target, &label, test))
+                    .copied()
             });
             for tests in groups {
                 planned += tests.len() as u64;
-                queue.push_back(Item { work: index, tests, seed: *seed, mode: Mode::Run });
+                queue.push_back(Item {
+                    work: index,
+                    tests,
+                    seed: *seed,
+                    mode: Mode::Run,
+                });
             }
         }
     }
@@ -116,7 +132,11 @@ pub fn execute(
     let wakeup = Condvar::new();
     std::thread::scope(|scope| {
         for _ in 0..ctx.jobs {
-            scope.spawn(|| worker(ctx, settings, work, logs, deadline, planned, &state, &wakeup));
+            scope.spawn(|| {
+                worker(
+                    ctx, settings, work, logs, deadline, planned, &state, &wakeup,
+                );
+            });
         }
     });
     match state.into_inner() {
@@ -125,7 +145,10 @@ pub fn execute(
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "the worker's shared, borrowed state")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the worker's shared, borrowed state"
+)]
 fn worker(
     ctx: &Context,
     settings: &Settings,
@@ -155,7 +178,15 @@ fn worker(
                 guard = next;
             }
         };
-        let result = run_item(ctx, settings, &work[item.work], &item, logs, deadline, sequence);
+        let result = run_item(
+            ctx,
+            settings,
+            &work[item.work],
+            &item,
+            logs,
+            deadline,
+            sequence,
+        );
         let Ok(mut guard) = state.lock() else { return };
         guard.active -= 1;
         merge(&mut guard, &work[item.work], &item, result);
@@ -197,7 +228,10 @@ fn merge(state: &mut State, unit: &UnitWork, item: &Item, result: ItemResult) {
             *counts.entry("tests_run".into()).or_default() += 1;
             *counts.entry(key.into()).or_default() += 1;
             if let Some(seconds) = test.exec_time {
-                state.outcome.durations.insert(shards::key(&unit.target, &label, &test.name), seconds);
+                state
+                    .outcome
+                    .durations
+                    .insert(shards::key(&unit.target, &label, &test.name), seconds);
             }
         }
         if result.died_in.is_some() {
@@ -214,6 +248,7 @@ fn merge(state: &mut State, unit: &UnitWork, item: &Item, result: ItemResult) {
     }
 }
 
+/// Runs one item's Miri process and reads what it said.
 fn run_item(
     ctx: &Context,
     settings: &Settings,
@@ -223,49 +258,20 @@ fn run_item(
     deadline: Instant,
     sequence: usize,
 ) -> ItemResult {
-    let mut out = ItemResult::default();
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
-        out.error = Some(format!("stage timeout reached before {} finished", unit.unit.label()));
-        out.stop = true;
-        return out;
-    }
-    let cmd = shard_command(ctx, settings, &unit.target, &unit.unit, &item.tests, item.seed);
-    ctx.progress.verbose(&cmd.to_string());
-    let target_slug = unit.target.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-    let stem = logs.join(format!("{sequence:04}-{target_slug}-{}", unit.unit.slug()));
-    let finished = match cmd.run(&RunOptions {
-        timeout: Some(remaining),
-        log_stem: Some(stem),
-        ..RunOptions::default()
-    }) {
+    let finished = match launch(ctx, settings, unit, item, logs, deadline, sequence) {
         Ok(finished) => finished,
         Err(error) => {
-            out.error = Some(crate::exit::one_line(&error));
-            out.stop = true;
-            return out;
+            return ItemResult {
+                error: Some(error),
+                stop: true,
+                ..ItemResult::default()
+            };
         }
     };
-    match &finished.termination {
-        Termination::TimedOut(_) => {
-            out.error = Some(format!(
-                "timed out (stage limit {}) while running {} on {}",
-                crate::duration::human(ctx.timeout),
-                unit.unit.label(),
-                unit.target
-            ));
-            out.stop = true;
-            return out;
-        }
-        Termination::Interrupted => {
-            out.error = Some("interrupted".to_owned());
-            out.stop = true;
-            return out;
-        }
-        _ => {}
-    }
     let events = libtest::parse_events(&finished.stdout);
-    let errors = diagnostics::parse(&finished.stderr);
+    let (leaks, others): (Vec<MiriError>, Vec<MiriError>) = diagnostics::parse(&finished.stderr)
+        .into_iter()
+        .partition(|error| error.category == Category::Leak);
     let raw = |test: &str, cause: Cause| RawFinding {
         target: unit.target.clone(),
         unit: unit.unit.clone(),
@@ -273,9 +279,7 @@ fn run_item(
         seed: item.seed,
         cause,
     };
-    let (leaks, others): (Vec<MiriError>, Vec<MiriError>) =
-        errors.into_iter().partition(|error| error.category == Category::Leak);
-
+    let mut out = ItemResult::default();
     if item.mode == Mode::LeakCheck {
         if events.unfinished.is_empty() {
             attribute_leaks(item, leaks, &raw, &mut out);
@@ -286,38 +290,9 @@ fn run_item(
         }
         return out;
     }
-
-    for result in &events.results {
-        if let TestOutcome::Failed { output } = &result.outcome {
-            let inner = diagnostics::parse(output);
-            if inner.is_empty() {
-                out.raw.push(raw(&result.name, Cause::Failed { output: output.clone() }));
-            } else {
-                out.raw.extend(inner.into_iter().map(|error| raw(&result.name, Cause::Miri(error))));
-            }
-        }
-    }
-    let finished_names: Vec<String> = events.results.iter().map(|r| r.name.clone()).collect();
+    record_failures(&events, &raw, &mut out);
     if let Some(culprit) = events.unfinished.first() {
-        if others.is_empty() {
-            let detail = finished.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
-            out.raw.push(raw(culprit, Cause::Died { termination: finished.termination.to_string(), detail }));
-        } else {
-            out.raw.extend(others.into_iter().map(|error| raw(culprit, Cause::Miri(error))));
-        }
-        out.died_in = Some(culprit.clone());
-        let remaining: Vec<String> = item
-            .tests
-            .iter()
-            .filter(|test| *test != culprit && !finished_names.contains(test))
-            .cloned()
-            .collect();
-        if !remaining.is_empty() {
-            out.follow_up.push(Item { work: item.work, tests: remaining, seed: item.seed, mode: Mode::Run });
-        }
-        if !finished_names.is_empty() {
-            out.follow_up.push(Item { work: item.work, tests: finished_names, seed: item.seed, mode: Mode::LeakCheck });
-        }
+        resume_after_death(item, &events, culprit, others, &finished, &raw, &mut out);
     } else if !leaks.is_empty() {
         attribute_leaks(item, leaks, &raw, &mut out);
     } else if events.results.is_empty() && !finished.termination.success() {
@@ -327,10 +302,153 @@ fn run_item(
             .find(|line| line.trim_start().starts_with("error"))
             .unwrap_or("no test started")
             .trim();
-        out.error = Some(format!("{} on {} could not run ({}): {reason}", unit.unit.label(), unit.target, finished.termination));
+        out.error = Some(format!(
+            "{} on {} could not run ({}): {reason}",
+            unit.unit.label(),
+            unit.target,
+            finished.termination
+        ));
     }
     out.results = events.results;
     out
+}
+
+/// Starts the item's process within what is left of the stage's time; a timeout or an
+/// interrupt is an error that stops the stage.
+fn launch(
+    ctx: &Context,
+    settings: &Settings,
+    unit: &UnitWork,
+    item: &Item,
+    logs: &Utf8Path,
+    deadline: Instant,
+    sequence: usize,
+) -> Result<Finished, String> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(format!(
+            "stage timeout reached before {} finished",
+            unit.unit.label()
+        ));
+    }
+    let cmd = shard_command(
+        ctx,
+        settings,
+        &unit.target,
+        &unit.unit,
+        &item.tests,
+        item.seed,
+    );
+    ctx.progress.verbose(&cmd.to_string());
+    let target_slug = unit
+        .target
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let stem = logs.join(format!("{sequence:04}-{target_slug}-{}", unit.unit.slug()));
+    let options = RunOptions {
+        timeout: Some(remaining),
+        log_stem: Some(stem),
+        ..RunOptions::default()
+    };
+    let finished = cmd
+        .run(&options)
+        .map_err(|error| crate::exit::one_line(&error))?;
+    match finished.termination {
+        Termination::TimedOut(_) => Err(format!(
+            "timed out (stage limit {}) while running {} on {}",
+            crate::duration::human(ctx.timeout),
+            unit.unit.label(),
+            unit.target
+        )),
+        Termination::Interrupted => Err("interrupted".to_owned()),
+        _ => Ok(finished),
+    }
+}
+
+/// Failed tests: Miri's diagnostics inside their output (doctests run Miri in a child) or,
+/// without any, the test's own failure.
+fn record_failures(
+    events: &libtest::RunEvents,
+    raw: &dyn Fn(&str, Cause) -> RawFinding,
+    out: &mut ItemResult,
+) {
+    for result in &events.results {
+        let TestOutcome::Failed { output } = &result.outcome else {
+            continue;
+        };
+        let inner = diagnostics::parse(output);
+        if inner.is_empty() {
+            out.raw.push(raw(
+                &result.name,
+                Cause::Failed {
+                    output: output.clone(),
+                },
+            ));
+        } else {
+            out.raw.extend(
+                inner
+                    .into_iter()
+                    .map(|error| raw(&result.name, Cause::Miri(error))),
+            );
+        }
+    }
+}
+
+/// The process died inside `culprit`: it owns the process's errors; the tests not reached
+/// run in a new process, and the ones that finished are re-checked for leaks.
+fn resume_after_death(
+    item: &Item,
+    events: &libtest::RunEvents,
+    culprit: &str,
+    errors: Vec<MiriError>,
+    finished: &Finished,
+    raw: &dyn Fn(&str, Cause) -> RawFinding,
+    out: &mut ItemResult,
+) {
+    if errors.is_empty() {
+        let detail = finished
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        out.raw.push(raw(
+            culprit,
+            Cause::Died {
+                termination: finished.termination.to_string(),
+                detail: detail.trim().to_owned(),
+            },
+        ));
+    } else {
+        out.raw.extend(
+            errors
+                .into_iter()
+                .map(|error| raw(culprit, Cause::Miri(error))),
+        );
+    }
+    out.died_in = Some(culprit.to_owned());
+    let finished_names: Vec<String> = events.results.iter().map(|r| r.name.clone()).collect();
+    let remaining: Vec<String> = item
+        .tests
+        .iter()
+        .filter(|test| *test != culprit && !finished_names.contains(test))
+        .cloned()
+        .collect();
+    if !remaining.is_empty() {
+        out.follow_up.push(Item {
+            work: item.work,
+            tests: remaining,
+            seed: item.seed,
+            mode: Mode::Run,
+        });
+    }
+    if !finished_names.is_empty() {
+        out.follow_up.push(Item {
+            work: item.work,
+            tests: finished_names,
+            seed: item.seed,
+            mode: Mode::LeakCheck,
+        });
+    }
 }
 
 /// Leaks reported at the exit of a process: attributed directly when it ran one test,
@@ -345,7 +463,8 @@ fn attribute_leaks(
         return;
     }
     if let [only] = item.tests.as_slice() {
-        out.raw.extend(leaks.into_iter().map(|leak| raw(only, Cause::Miri(leak))));
+        out.raw
+            .extend(leaks.into_iter().map(|leak| raw(only, Cause::Miri(leak))));
         return;
     }
     out.follow_up.extend(split_leak_checks(item));

@@ -16,20 +16,31 @@ const SHORT_STACK: usize = 8;
 
 /// The count keys every target reports, so tables line up.
 pub fn empty_counts() -> BTreeMap<String, u64> {
-    ["tests_run", "passed", "failed", "ub", "leaks", "unsupported"]
-        .into_iter()
-        .map(|key| (key.to_owned(), 0))
-        .collect()
+    [
+        "tests_run",
+        "passed",
+        "failed",
+        "ub",
+        "leaks",
+        "unsupported",
+    ]
+    .into_iter()
+    .map(|key| (key.to_owned(), 0))
+    .collect()
 }
 
 pub fn severity_of(category: Category) -> Severity {
     match category {
-        Category::UndefinedBehavior | Category::MemoryError | Category::DataRace => Severity::Critical,
+        Category::UndefinedBehavior | Category::MemoryError | Category::DataRace => {
+            Severity::Critical
+        }
         Category::Unsupported => Severity::Info,
         Category::Threshold => Severity::Medium,
-        Category::Leak | Category::Deadlock | Category::TestFailure | Category::Crash | Category::Timeout => {
-            Severity::High
-        }
+        Category::Leak
+        | Category::Deadlock
+        | Category::TestFailure
+        | Category::Crash
+        | Category::Timeout => Severity::High,
     }
 }
 
@@ -64,36 +75,80 @@ pub fn tally(findings: &[Finding], counts: &mut BTreeMap<String, BTreeMap<String
             _ => continue,
         };
         let target = finding.target.clone().unwrap_or_default();
-        *counts.entry(target).or_insert_with(empty_counts).entry(key.to_owned()).or_default() += 1;
+        *counts
+            .entry(target)
+            .or_insert_with(empty_counts)
+            .entry(key.to_owned())
+            .or_default() += 1;
     }
 }
 
 fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding {
     let (category, kind, message, stack) = match &item.cause {
-        Cause::Miri(error) => (error.category, error.kind.to_owned(), error.message.clone(), error.frames.clone()),
+        Cause::Miri(error) => (
+            error.category,
+            error.kind.to_owned(),
+            error.message.clone(),
+            error.frames.clone(),
+        ),
         Cause::Failed { output } => {
             let message = libtest::panic_message(output).unwrap_or_else(|| first_line(output));
             let stack = libtest::panic_location(output)
                 .map(|(file, line, column)| {
-                    vec![Frame { function: item.test.clone(), file: Some(file), line: Some(line), column: Some(column) }]
+                    vec![Frame {
+                        function: item.test.clone(),
+                        file: Some(file),
+                        line: Some(line),
+                        column: Some(column),
+                    }]
                 })
                 .unwrap_or_default();
-            (Category::TestFailure, "test-failure".to_owned(), message, stack)
+            (
+                Category::TestFailure,
+                "test-failure".to_owned(),
+                message,
+                stack,
+            )
         }
-        Cause::Died { termination, detail } => (
+        Cause::Died {
+            termination,
+            detail,
+        } => (
             Category::Crash,
             "process-died".to_owned(),
             format!("the test process ended ({termination}) without a Miri diagnostic: {detail}"),
             Vec::new(),
         ),
     };
-    let user_frame = stack.iter().find(|frame| in_workspace(&ctx.workspace, frame)).or(stack.first());
+    let user_frame = stack
+        .iter()
+        .find(|frame| in_workspace(&ctx.workspace, frame))
+        .or(stack.first());
     let location = user_frame.and_then(|frame| location_of(&ctx.workspace, frame));
-    let function = user_frame.map(|frame| frame.function.clone()).filter(|f| f != "<unknown>");
-    let file = location.as_ref().map(|l| l.file.to_string()).unwrap_or_default();
+    let function = user_frame
+        .map(|frame| frame.function.clone())
+        .filter(|f| f != "<unknown>");
+    let file = location
+        .as_ref()
+        .map(|l| l.file.to_string())
+        .unwrap_or_default();
     let test = format!("{} {}", item.unit.label(), item.test);
-    let print = fingerprint(&["miri", &kind, &file, function.as_deref().unwrap_or(""), &test]);
-    let repro = repro_command(ctx, settings, &item.target, &item.unit, &item.test, item.seed).to_string();
+    let print = fingerprint(&[
+        "miri",
+        &kind,
+        &file,
+        function.as_deref().unwrap_or(""),
+        &test,
+    ]);
+    let repro = repro_command(
+        ctx,
+        settings,
+        &item.target,
+        &item.unit,
+        &item.test,
+        item.seed,
+    )
+    .to_string();
     let note = (category == Category::Unsupported).then(|| {
         "Miri cannot interpret this operation; this is not a bug in the code. Skip the test \
          under Miri with `#[cfg_attr(miri, ignore)]`, or gate the call with `cfg(miri)`."
@@ -113,7 +168,10 @@ fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding 
         seed: item.seed.map(u64::from),
         stack: stack.into_iter().take(SHORT_STACK).collect(),
         repro: Some(repro),
-        evidence: vec![Evidence { tool: "miri".to_owned(), message }],
+        evidence: vec![Evidence {
+            tool: "miri".to_owned(),
+            message,
+        }],
         note,
     }
 }
@@ -134,12 +192,22 @@ fn in_workspace(workspace: &Workspace, frame: &Frame) -> bool {
 
 fn location_of(workspace: &Workspace, frame: &Frame) -> Option<Location> {
     let file = frame.file.as_deref()?;
-    let relative = workspace.relative(camino::Utf8Path::new(file)).map_or_else(|| file.into(), camino::Utf8Path::to_path_buf);
-    Some(Location { file: relative, line: frame.line?, column: frame.column })
+    let relative = workspace
+        .relative(camino::Utf8Path::new(file))
+        .map_or_else(|| file.into(), camino::Utf8Path::to_path_buf);
+    Some(Location {
+        file: relative,
+        line: frame.line?,
+        column: frame.column,
+    })
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim().to_owned()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed")
+        .trim()
+        .to_owned()
 }
 
 /// Marks problems seen on some targets but not all: the cross-endian (or 32-bit) findings
@@ -151,19 +219,24 @@ pub fn mark_target_specific(findings: &mut [Finding], targets: &[String], notes:
     let mut seen_on: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for finding in findings.iter() {
         if let Some(target) = &finding.target {
-            seen_on.entry(finding.fingerprint.clone()).or_default().insert(target.clone());
+            seen_on
+                .entry(finding.fingerprint.clone())
+                .or_default()
+                .insert(target.clone());
         }
     }
-    let mut noted = BTreeSet::new();
+    let mut already_noted = BTreeSet::new();
     for finding in findings.iter_mut() {
-        let Some(on) = seen_on.get(&finding.fingerprint) else { continue };
-        if on.len() == targets.len() {
+        let Some(targets_seen) = seen_on.get(&finding.fingerprint) else {
+            continue;
+        };
+        if targets_seen.len() == targets.len() {
             continue;
         }
-        let list: Vec<&str> = on.iter().map(String::as_str).collect();
+        let list: Vec<&str> = targets_seen.iter().map(String::as_str).collect();
         let text = format!("fails only on {}", list.join(", "));
         finding.severity = finding.severity.max(Severity::High);
-        if noted.insert(finding.fingerprint.clone()) {
+        if already_noted.insert(finding.fingerprint.clone()) {
             notes.push(format!(
                 "`{}` {text} ({}): a target-specific failure, such as a byte-order or pointer-width bug.",
                 finding.test.as_deref().unwrap_or("?"),

@@ -13,9 +13,11 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 
 use crate::cli::StageName;
+use crate::environment::Toolchain;
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
+use crate::progress::Progress;
 use crate::report::{gate, StageReport, TargetSummary};
 
 /// The big-endian target every run includes by default.
@@ -36,10 +38,21 @@ impl Settings {
     pub fn from_context(ctx: &Context) -> Settings {
         let config = &ctx.workspace.config.miri;
         Settings {
-            targets: config
-                .targets
-                .clone()
-                .unwrap_or_else(|| vec![ctx.host.clone(), BIG_ENDIAN_TARGET.to_owned()]),
+            targets: config.targets.as_ref().map_or_else(
+                || vec![ctx.host.clone(), BIG_ENDIAN_TARGET.to_owned()],
+                |targets| {
+                    targets
+                        .iter()
+                        .map(|t| {
+                            if t == "host" {
+                                ctx.host.clone()
+                            } else {
+                                t.clone()
+                            }
+                        })
+                        .collect()
+                },
+            ),
             seeds: config.seeds.unwrap_or(1).max(1),
             user_flags: config.flags.clone(),
             doctests: config.doctests.unwrap_or(true),
@@ -62,11 +75,22 @@ impl Settings {
 }
 
 /// `cargo miri test` for one target, with the stage's target dir and flags.
-fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, seed: Option<u32>, json: bool) -> Cmd {
+fn cargo_miri_test(
+    ctx: &Context,
+    settings: &Settings,
+    target: &str,
+    seed: Option<u32>,
+    json: bool,
+) -> Cmd {
     let mut cmd = ctx
         .toolchain
         .cargo()
-        .args(["miri", "test", "--manifest-path", ctx.workspace.manifest_path.as_str()])
+        .args([
+            "miri",
+            "test",
+            "--manifest-path",
+            ctx.workspace.manifest_path.as_str(),
+        ])
         .args(["--target", target])
         .args(ctx.cargo.build_args())
         .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
@@ -77,7 +101,8 @@ fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, seed: Optio
     }
     if !ctx.workspace.config.rustflags.is_empty() {
         // Setting RUSTFLAGS hides the workspace's cargo config flags, so merge them back.
-        let mut flags = crate::cargo_config::rustflags(&ctx.workspace.root, target).unwrap_or_default();
+        let mut flags =
+            crate::cargo_config::rustflags(&ctx.workspace.root, target).unwrap_or_default();
         flags.extend(ctx.workspace.config.rustflags.iter().cloned());
         cmd = cmd.env("RUSTFLAGS", flags.join(" "));
     }
@@ -85,16 +110,42 @@ fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, seed: Optio
 }
 
 fn setup_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
-    ctx.toolchain
-        .cargo()
-        .args(["miri", "setup", "--target", target])
+    sysroot_command(&ctx.toolchain, target)
         .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
         .cwd(ctx.workspace.root.clone())
 }
 
+/// Builds (or finds up to date) the sysroot Miri interprets the standard library from.
+fn sysroot_command(toolchain: &Toolchain, target: &str) -> Cmd {
+    toolchain
+        .cargo()
+        .args(["miri", "setup", "--target", target])
+}
+
+/// For `runner setup`: makes the Miri sysroot for `target` ready and says whether it was built.
+pub fn prepare_sysroot(toolchain: &Toolchain, target: &str, progress: &Progress) -> Result<String> {
+    progress.note(&format!(
+        "preparing the Miri sysroot for {target} (about 30 s when new)"
+    ));
+    let scratch = std::env::temp_dir();
+    let cmd = sysroot_command(toolchain, target).cwd(camino::Utf8PathBuf::try_from(scratch)?);
+    let finished = cmd.run(&RunOptions::default())?;
+    stop_unless_success(&finished, &format!("the Miri sysroot for {target}"))?;
+    let built = finished.stderr.contains("Compiling") || finished.stderr.contains("Preparing");
+    Ok(format!(
+        "{}: Miri sysroot for {target}",
+        if built { "built" } else { "present" }
+    ))
+}
+
 fn build_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
     cargo_miri_test(ctx, settings, target, None, true)
-        .args(ctx.cargo.to_args().into_iter().filter(|a| !ctx.cargo.build_args().contains(a)))
+        .args(
+            ctx.cargo
+                .to_args()
+                .into_iter()
+                .filter(|a| !ctx.cargo.build_args().contains(a)),
+        )
         .args(["--no-run", "--message-format=json"])
 }
 
@@ -102,20 +153,44 @@ fn build_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
 /// Doctests are the exception: rustdoc's harness never matches their names with `--exact`,
 /// and each doctest is already its own Miri process, so the unit runs whole, in parallel,
 /// narrowed only by the user's filters.
-fn shard_command(ctx: &Context, settings: &Settings, target: &str, unit: &TestUnit, tests: &[String], seed: Option<u32>) -> Cmd {
+fn shard_command(
+    ctx: &Context,
+    settings: &Settings,
+    target: &str,
+    unit: &TestUnit,
+    tests: &[String],
+    seed: Option<u32>,
+) -> Cmd {
     let cmd = cargo_miri_test(ctx, settings, target, seed, true)
         .args(unit.selection())
-        .args(["--", "-Zunstable-options", "--format", "json", "--report-time"]);
+        .args([
+            "--",
+            "-Zunstable-options",
+            "--format",
+            "json",
+            "--report-time",
+        ]);
     if unit.kind == UnitKind::Doc {
-        cmd.arg(format!("--test-threads={}", ctx.jobs)).args(ctx.filters.iter().cloned())
+        cmd.arg(format!("--test-threads={}", ctx.jobs))
+            .args(ctx.filters.iter().cloned())
     } else {
-        cmd.args(["--test-threads=1", "--exact"]).args(tests.iter().cloned())
+        cmd.args(["--test-threads=1", "--exact"])
+            .args(tests.iter().cloned())
     }
 }
 
 /// The command a person runs to see one failure again, with Miri's human output.
-fn repro_command(ctx: &Context, settings: &Settings, target: &str, unit: &TestUnit, test: &str, seed: Option<u32>) -> Cmd {
-    let cmd = cargo_miri_test(ctx, settings, target, seed, false).args(unit.selection()).arg("--");
+fn repro_command(
+    ctx: &Context,
+    settings: &Settings,
+    target: &str,
+    unit: &TestUnit,
+    test: &str,
+    seed: Option<u32>,
+) -> Cmd {
+    let cmd = cargo_miri_test(ctx, settings, target, seed, false)
+        .args(unit.selection())
+        .arg("--");
     if unit.kind == UnitKind::Doc {
         cmd.arg(test)
     } else {
@@ -127,8 +202,14 @@ pub fn plan(ctx: &Context) -> StagePlan {
     let settings = Settings::from_context(ctx);
     let mut steps = Vec::new();
     for target in &settings.targets {
-        steps.push((format!("sysroot for {target}"), setup_command(ctx, &settings, target)));
-        steps.push((format!("build tests for {target}"), build_command(ctx, &settings, target)));
+        steps.push((
+            format!("sysroot for {target}"),
+            setup_command(ctx, &settings, target),
+        ));
+        steps.push((
+            format!("build tests for {target}"),
+            build_command(ctx, &settings, target),
+        ));
         let example = TestUnit {
             package: "<package>".into(),
             kind: UnitKind::Lib,
@@ -137,11 +218,20 @@ pub fn plan(ctx: &Context) -> StagePlan {
         };
         steps.push((
             format!("list tests of each unit ({target})"),
-            cargo_miri_test(ctx, &settings, target, None, true).args(example.selection()).args(["--", "--list"]),
+            cargo_miri_test(ctx, &settings, target, None, true)
+                .args(example.selection())
+                .args(["--", "--list"]),
         ));
         steps.push((
             format!("run a shard of tests ({target})"),
-            shard_command(ctx, &settings, target, &example, &["<test>...".to_owned()], (settings.seeds > 1).then_some(0)),
+            shard_command(
+                ctx,
+                &settings,
+                target,
+                &example,
+                &["<test>...".to_owned()],
+                (settings.seeds > 1).then_some(0),
+            ),
         ));
     }
     let mut notes = vec![format!(
@@ -152,9 +242,17 @@ pub fn plan(ctx: &Context) -> StagePlan {
         ctx.jobs
     )];
     if settings.seeds > 1 {
-        notes.push(format!("each shard runs once per seed 0..{}", settings.seeds));
+        notes.push(format!(
+            "each shard runs once per seed 0..{}",
+            settings.seeds
+        ));
     }
-    StagePlan { stage: StageName::Miri, target_dir: Some(settings.target_dir), steps, notes }
+    StagePlan {
+        stage: StageName::Miri,
+        target_dir: Some(settings.target_dir),
+        steps,
+        notes,
+    }
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
@@ -174,13 +272,23 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         for (unit, listed) in units {
             match listed {
                 Ok(tests) if tests.is_empty() => {}
-                Ok(tests) => work.push(executor::UnitWork { target: target.clone(), unit, tests }),
-                Err(error) => unit_errors.push(format!("{target}: {}", crate::exit::one_line(&error))),
+                Ok(tests) => work.push(executor::UnitWork {
+                    target: target.clone(),
+                    unit,
+                    tests,
+                }),
+                Err(error) => {
+                    unit_errors.push(format!("{target}: {}", crate::exit::one_line(&error)));
+                }
             }
         }
     }
 
-    let durations_path = ctx.workspace.root.join(".runner").join("miri-durations.json");
+    let durations_path = ctx
+        .workspace
+        .root
+        .join(".runner")
+        .join("miri-durations.json");
     let known = shards::load_durations(&durations_path);
     let outcome = executor::execute(ctx, &settings, &work, &known, &logs, deadline);
     shards::save_durations(&durations_path, &known, &outcome.durations);
@@ -198,7 +306,10 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         .map(|target| {
             let mut summary = findings::empty_counts();
             summary.extend(counts.get(target).cloned().unwrap_or_default());
-            TargetSummary { name: target.clone(), counts: summary }
+            TargetSummary {
+                name: target.clone(),
+                counts: summary,
+            }
         })
         .collect();
     let mut totals = BTreeMap::new();
@@ -213,7 +324,10 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let mut errors = unit_errors;
     errors.extend(outcome.errors);
     for target in &settings.targets {
-        let ran = outcome.counts.get(target).map_or(0, |c| c.get("tests_run").copied().unwrap_or(0));
+        let ran = outcome
+            .counts
+            .get(target)
+            .map_or(0, |c| c.get("tests_run").copied().unwrap_or(0));
         if ran == 0 && errors.is_empty() {
             errors.push(format!("no tests found for {target}"));
         }
@@ -235,9 +349,16 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 type Listed = Vec<(TestUnit, Result<Vec<String>>)>;
 
 /// Builds the target's sysroot and tests, then lists every unit's tests.
-fn prepare_target(ctx: &Context, settings: &Settings, target: &str, logs: &camino::Utf8Path, limit: std::time::Duration) -> Result<Listed> {
+fn prepare_target(
+    ctx: &Context,
+    settings: &Settings,
+    target: &str,
+    logs: &camino::Utf8Path,
+    limit: std::time::Duration,
+) -> Result<Listed> {
     let slug = target.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-    ctx.progress.note(&format!("{target}: preparing the Miri sysroot"));
+    ctx.progress
+        .note(&format!("{target}: preparing the Miri sysroot"));
     let setup = setup_command(ctx, settings, target);
     ctx.progress.verbose(&setup.to_string());
     let finished = setup.run(&RunOptions {
@@ -260,14 +381,23 @@ fn prepare_target(ctx: &Context, settings: &Settings, target: &str, logs: &camin
         .workspace
         .members
         .iter()
-        .map(|member| (member.manifest_path.parent().map(|p| p.to_string()).unwrap_or_default(), member.name.clone()))
+        .map(|member| {
+            (
+                member
+                    .manifest_path
+                    .parent()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                member.name.clone(),
+            )
+        })
         .collect();
     let mut units = inventory::units_from_messages(&finished.stdout, |id| package_of(id, &members));
     if settings.doctests {
-        let docs = inventory::doc_units(&units);
-        units.extend(docs);
+        let doctests = inventory::doc_units(&units);
+        units.extend(doctests);
     }
-    let lister = cargo_miri_test(ctx, settings, target, None, true);
+    let list_command = cargo_miri_test(ctx, settings, target, None, true);
     let listed = units
         .into_iter()
         .map(|unit| {
@@ -276,7 +406,7 @@ fn prepare_target(ctx: &Context, settings: &Settings, target: &str, logs: &camin
                 log_stem: Some(logs.join(format!("{slug}-{}-list", unit.slug()))),
                 ..RunOptions::default()
             };
-            let tests = inventory::list_tests(&lister, &unit, &ctx.filters, &options);
+            let tests = inventory::list_tests(&list_command, &unit, &ctx.filters, &options);
             (unit, tests)
         })
         .collect();
@@ -299,11 +429,16 @@ fn stop_unless_success(finished: &crate::process::Finished, what: &str) -> Resul
     let compiler_error = finished.stdout.lines().find_map(|line| {
         let value: serde_json::Value = serde_json::from_str(line).ok()?;
         let message = value.get("message")?;
-        (message.get("level")?.as_str()? == "error").then(|| message.get("message")?.as_str().map(str::to_owned))?
+        (message.get("level")?.as_str()? == "error")
+            .then(|| message.get("message")?.as_str().map(str::to_owned))?
     });
     let detail = compiler_error
         .or_else(|| {
-            finished.stderr.lines().find(|l| l.trim_start().starts_with("error")).map(|l| l.trim().to_owned())
+            finished
+                .stderr
+                .lines()
+                .find(|l| l.trim_start().starts_with("error"))
+                .map(|l| l.trim().to_owned())
         })
         .unwrap_or_else(|| "see the stage logs".to_owned());
     bail!("{what} failed ({}): {detail}", finished.termination)
@@ -316,8 +451,14 @@ mod tests {
     #[test]
     fn package_ids_map_to_members_by_directory() {
         let members = BTreeMap::from([("/w/a".to_owned(), "alpha".to_owned())]);
-        assert_eq!(package_of("path+file:///w/a#alpha@0.1.0", &members).as_deref(), Some("alpha"));
-        assert_eq!(package_of("path+file:///w/a#0.1.0", &members).as_deref(), Some("alpha"));
+        assert_eq!(
+            package_of("path+file:///w/a#alpha@0.1.0", &members).as_deref(),
+            Some("alpha")
+        );
+        assert_eq!(
+            package_of("path+file:///w/a#0.1.0", &members).as_deref(),
+            Some("alpha")
+        );
         assert_eq!(package_of("registry+https://x#serde@1.0.0", &members), None);
     }
 }

@@ -38,13 +38,23 @@ pub fn save_durations(path: &Utf8Path, known: &Durations, measured: &Durations) 
 /// Splits `tests` into at most `shards` groups with the longest-processing-time-first rule:
 /// the slowest test goes to the least loaded shard. Tests never measured count as the mean
 /// of those that were (or one second when none were), so a first run splits evenly.
-pub fn split(tests: &[String], shards: usize, duration_of: impl Fn(&str) -> Option<f64>) -> Vec<Vec<String>> {
+pub fn split(
+    tests: &[String],
+    shards: usize,
+    duration_of: impl Fn(&str) -> Option<f64>,
+) -> Vec<Vec<String>> {
     let shards = shards.clamp(1, tests.len().max(1));
     let measured: Vec<f64> = tests.iter().filter_map(|t| duration_of(t)).collect();
     #[allow(clippy::cast_precision_loss, reason = "a mean of a few durations")]
-    let fallback = if measured.is_empty() { 1.0 } else { measured.iter().sum::<f64>() / measured.len() as f64 };
-    let mut weighted: Vec<(f64, &String)> =
-        tests.iter().map(|t| (duration_of(t).unwrap_or(fallback), t)).collect();
+    let fallback = if measured.is_empty() {
+        1.0
+    } else {
+        measured.iter().sum::<f64>() / measured.len() as f64
+    };
+    let mut weighted: Vec<(f64, &String)> = tests
+        .iter()
+        .map(|t| (duration_of(t).unwrap_or(fallback), t))
+        .collect();
     weighted.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let mut groups: Vec<(f64, Vec<String>)> = vec![(0.0, Vec::new()); shards];
     for (weight, test) in weighted {
@@ -55,7 +65,11 @@ pub fn split(tests: &[String], shards: usize, duration_of: impl Fn(&str) -> Opti
         lightest.0 += weight;
         lightest.1.push(test.clone());
     }
-    groups.into_iter().map(|(_, tests)| tests).filter(|tests| !tests.is_empty()).collect()
+    groups
+        .into_iter()
+        .map(|(_, tests)| tests)
+        .filter(|tests| !tests.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
