@@ -150,6 +150,29 @@ pub fn list_tests(
         .clone()
         .args(unit.selection())
         .args(["--", "--list"]);
+    run_listing(&cmd, unit, filters, options)
+}
+
+/// Lists the tests of a natively built harness by running the executable itself with
+/// `--list` (no cargo in between, so it is fast), filtered like [`list_tests`].
+pub fn list_executable_tests(
+    unit: &TestUnit,
+    filters: &[String],
+    options: &RunOptions<'_>,
+) -> Result<Vec<String>> {
+    let Some(executable) = &unit.executable else {
+        bail!("{} has no test executable to list", unit.label());
+    };
+    let cmd = Cmd::new(executable.as_str()).arg("--list");
+    run_listing(&cmd, unit, filters, options)
+}
+
+fn run_listing(
+    cmd: &Cmd,
+    unit: &TestUnit,
+    filters: &[String],
+    options: &RunOptions<'_>,
+) -> Result<Vec<String>> {
     let finished = cmd.run(options)?;
     if !finished.termination.success() {
         let reason = finished

@@ -2,6 +2,7 @@
 
 mod app;
 mod cargo_config;
+mod cargo_output;
 mod cli;
 mod config;
 mod doctor;
@@ -11,6 +12,7 @@ mod exit;
 mod fingerprint;
 mod inventory;
 mod libtest;
+mod locate;
 mod pin;
 mod plan;
 mod process;

@@ -64,6 +64,17 @@ impl Workspace {
         path.strip_prefix(&self.root).ok()
     }
 
+    /// The member a cargo package id (`path+file:///dir#name@1.0` or `path+file:///dir#1.0`)
+    /// belongs to, found through the member's directory; `None` for dependencies.
+    pub fn member_of(&self, package_id: &str) -> Option<String> {
+        let location = package_id.split('#').next()?;
+        let dir = Utf8Path::new(location.strip_prefix("path+file://")?);
+        self.members
+            .iter()
+            .find(|member| member.manifest_path.parent() == Some(dir))
+            .map(|member| member.name.clone())
+    }
+
     /// The build directory reserved for one stage, so stages never invalidate each other.
     pub fn stage_target_dir(&self, stage: &str) -> Utf8PathBuf {
         self.target_dir.join("runner-build").join(stage)
@@ -116,5 +127,35 @@ fn summarise_cargo_error(error: &cargo_metadata::Error) -> String {
     match cause {
         Some(cause) => format!("{first}: {cause}"),
         None => first.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_ids_map_to_members_by_directory() {
+        let workspace = Workspace {
+            root: "/w".into(),
+            manifest_path: "/w/Cargo.toml".into(),
+            target_dir: "/w/target".into(),
+            members: vec![Member {
+                name: "alpha".into(),
+                manifest_path: "/w/a/Cargo.toml".into(),
+            }],
+            config: Config::default(),
+        };
+        assert_eq!(
+            workspace
+                .member_of("path+file:///w/a#alpha@0.1.0")
+                .as_deref(),
+            Some("alpha")
+        );
+        assert_eq!(
+            workspace.member_of("path+file:///w/a#0.1.0").as_deref(),
+            Some("alpha")
+        );
+        assert_eq!(workspace.member_of("registry+https://x#serde@1.0.0"), None);
     }
 }

@@ -143,6 +143,27 @@ impl Severity {
     }
 }
 
+impl Category {
+    /// Severity by the product's rules: undefined behaviour, memory errors and data races are
+    /// critical; leaks, deadlocks, crashes, timeouts and failing tests high; threshold misses
+    /// medium; operations a tool cannot check are information. Stages may refine it (a
+    /// possible leak is medium).
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Category::UndefinedBehavior | Category::MemoryError | Category::DataRace => {
+                Severity::Critical
+            }
+            Category::Leak
+            | Category::Deadlock
+            | Category::TestFailure
+            | Category::Crash
+            | Category::Timeout => Severity::High,
+            Category::Threshold => Severity::Medium,
+            Category::Unsupported => Severity::Info,
+        }
+    }
+}
+
 /// The broad class of a finding; `kind` refines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

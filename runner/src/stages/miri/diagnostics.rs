@@ -229,10 +229,10 @@ mod tests {
     fn classifies_every_captured_kind() {
         let cases = [
             (capture!("out_of_bounds.stderr"), "out-of-bounds", 11),
-            (capture!("dangling.stderr"), "use-after-free", 20),
-            (capture!("bad_bool.stderr"), "invalid-value", 25),
-            (capture!("misaligned.stderr"), "misaligned", 32),
-            (capture!("uninit.stderr"), "uninitialized-read", 38),
+            (capture!("dangling.stderr"), "use-after-free", 19),
+            (capture!("bad_bool.stderr"), "invalid-value", 24),
+            (capture!("misaligned.stderr"), "misaligned", 30),
+            (capture!("uninit.stderr"), "uninitialized-read", 36),
             (capture!("aliasing.stderr"), "aliasing-violation", 46),
             (capture!("race.stderr"), "data-race", 58),
         ];

@@ -7,9 +7,9 @@ use super::executor::{Cause, RawFinding};
 use super::{repro_command, Settings};
 use crate::fingerprint::fingerprint;
 use crate::libtest;
+use crate::locate;
 use crate::plan::Context;
-use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
-use crate::workspace::Workspace;
+use crate::report::{Category, Evidence, Finding, Frame, Severity};
 
 /// How many frames a finding keeps.
 const SHORT_STACK: usize = 8;
@@ -27,21 +27,6 @@ pub fn empty_counts() -> BTreeMap<String, u64> {
     .into_iter()
     .map(|key| (key.to_owned(), 0))
     .collect()
-}
-
-pub fn severity_of(category: Category) -> Severity {
-    match category {
-        Category::UndefinedBehavior | Category::MemoryError | Category::DataRace => {
-            Severity::Critical
-        }
-        Category::Unsupported => Severity::Info,
-        Category::Threshold => Severity::Medium,
-        Category::Leak
-        | Category::Deadlock
-        | Category::TestFailure
-        | Category::Crash
-        | Category::Timeout => Severity::High,
-    }
 }
 
 /// Builds findings, one per problem per target: when several seeds hit the same problem the
@@ -120,14 +105,7 @@ fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding 
             Vec::new(),
         ),
     };
-    let user_frame = stack
-        .iter()
-        .find(|frame| in_workspace(&ctx.workspace, frame))
-        .or(stack.first());
-    let location = user_frame.and_then(|frame| location_of(&ctx.workspace, frame));
-    let function = user_frame
-        .map(|frame| frame.function.clone())
-        .filter(|f| f != "<unknown>");
+    let (location, function) = locate::user_location(&ctx.workspace, &stack);
     let file = location
         .as_ref()
         .map(|l| l.file.to_string())
@@ -159,7 +137,7 @@ fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding 
         stage: crate::cli::StageName::Miri,
         category,
         kind,
-        severity: severity_of(category),
+        severity: category.default_severity(),
         message: message.clone(),
         location,
         function,
@@ -174,32 +152,6 @@ fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding 
         }],
         note,
     }
-}
-
-/// A frame in the user's code: a relative path (cargo passes workspace-relative paths to
-/// rustc) or an absolute one under the workspace root, never the standard library or a
-/// registry dependency.
-fn in_workspace(workspace: &Workspace, frame: &Frame) -> bool {
-    let Some(file) = frame.file.as_deref() else {
-        return false;
-    };
-    let path = camino::Utf8Path::new(file);
-    if path.is_relative() {
-        return !file.starts_with("library/") && !file.contains("/rustc/");
-    }
-    path.starts_with(&workspace.root) && !file.contains("/.cargo/registry/")
-}
-
-fn location_of(workspace: &Workspace, frame: &Frame) -> Option<Location> {
-    let file = frame.file.as_deref()?;
-    let relative = workspace
-        .relative(camino::Utf8Path::new(file))
-        .map_or_else(|| file.into(), camino::Utf8Path::to_path_buf);
-    Some(Location {
-        file: relative,
-        line: frame.line?,
-        column: frame.column,
-    })
 }
 
 fn first_line(text: &str) -> String {

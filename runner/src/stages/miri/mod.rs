@@ -9,7 +9,7 @@ mod shards;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::cli::StageName;
@@ -130,7 +130,7 @@ pub fn prepare_sysroot(toolchain: &Toolchain, target: &str, progress: &Progress)
     let scratch = std::env::temp_dir();
     let cmd = sysroot_command(toolchain, target).cwd(camino::Utf8PathBuf::try_from(scratch)?);
     let finished = cmd.run(&RunOptions::default())?;
-    stop_unless_success(&finished, &format!("the Miri sysroot for {target}"))?;
+    crate::cargo_output::require_success(&finished, &format!("the Miri sysroot for {target}"))?;
     let built = finished.stderr.contains("Compiling") || finished.stderr.contains("Preparing");
     Ok(format!(
         "{}: Miri sysroot for {target}",
@@ -366,7 +366,7 @@ fn prepare_target(
         log_stem: Some(logs.join(format!("{slug}-setup"))),
         ..RunOptions::default()
     })?;
-    stop_unless_success(&finished, &format!("the Miri sysroot for {target}"))?;
+    crate::cargo_output::require_success(&finished, &format!("the Miri sysroot for {target}"))?;
 
     ctx.progress.note(&format!("{target}: building tests"));
     let build = build_command(ctx, settings, target);
@@ -376,23 +376,9 @@ fn prepare_target(
         log_stem: Some(logs.join(format!("{slug}-build"))),
         ..RunOptions::default()
     })?;
-    stop_unless_success(&finished, &format!("building the tests for {target}"))?;
-    let members: BTreeMap<String, String> = ctx
-        .workspace
-        .members
-        .iter()
-        .map(|member| {
-            (
-                member
-                    .manifest_path
-                    .parent()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                member.name.clone(),
-            )
-        })
-        .collect();
-    let mut units = inventory::units_from_messages(&finished.stdout, |id| package_of(id, &members));
+    crate::cargo_output::require_success(&finished, &format!("building the tests for {target}"))?;
+    let mut units =
+        inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
     if settings.doctests {
         let doctests = inventory::doc_units(&units);
         units.extend(doctests);
@@ -411,54 +397,4 @@ fn prepare_target(
         })
         .collect();
     Ok(listed)
-}
-
-/// Maps cargo's package id (`path+file:///dir#name@1.0` or `path+file:///dir#1.0`) to a
-/// workspace member's name through the member's directory.
-fn package_of(id: &str, members: &BTreeMap<String, String>) -> Option<String> {
-    let location = id.split('#').next()?;
-    let dir = location.strip_prefix("path+file://")?;
-    members.get(dir).cloned()
-}
-
-fn stop_unless_success(finished: &crate::process::Finished, what: &str) -> Result<()> {
-    if finished.termination.success() {
-        return Ok(());
-    }
-    // With --message-format=json compiler errors arrive on stdout as JSON messages.
-    let compiler_error = finished.stdout.lines().find_map(|line| {
-        let value: serde_json::Value = serde_json::from_str(line).ok()?;
-        let message = value.get("message")?;
-        (message.get("level")?.as_str()? == "error")
-            .then(|| message.get("message")?.as_str().map(str::to_owned))?
-    });
-    let detail = compiler_error
-        .or_else(|| {
-            finished
-                .stderr
-                .lines()
-                .find(|l| l.trim_start().starts_with("error"))
-                .map(|l| l.trim().to_owned())
-        })
-        .unwrap_or_else(|| "see the stage logs".to_owned());
-    bail!("{what} failed ({}): {detail}", finished.termination)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn package_ids_map_to_members_by_directory() {
-        let members = BTreeMap::from([("/w/a".to_owned(), "alpha".to_owned())]);
-        assert_eq!(
-            package_of("path+file:///w/a#alpha@0.1.0", &members).as_deref(),
-            Some("alpha")
-        );
-        assert_eq!(
-            package_of("path+file:///w/a#0.1.0", &members).as_deref(),
-            Some("alpha")
-        );
-        assert_eq!(package_of("registry+https://x#serde@1.0.0", &members), None);
-    }
 }
