@@ -39,6 +39,7 @@ fn plan_prints_argv_env_and_target_dir_without_running_anything() {
 
 #[test]
 fn doctor_reports_the_toolchain_against_the_pin() {
+    common::provisioned();
     let result = run(runner().arg("doctor"));
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(
@@ -117,6 +118,8 @@ fn setup_installs_pinned_cargo_tools_once() {
 /// its components and builds the Miri sysroots; a second setup installs nothing.
 #[test]
 fn setup_installs_the_pinned_toolchain_once() {
+    // The Miri sysroot cache is shared: let it exist before a second toolchain looks at it.
+    common::provisioned();
     let home = tempfile::tempdir().unwrap();
     common::link_stable_toolchain(home.path());
     let setup = || {

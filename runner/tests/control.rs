@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 #[test]
 fn a_stage_over_its_timeout_is_an_error_and_leaves_no_process_behind() {
+    common::provisioned();
     let workspace = fixture_copy("miri-slow");
     let out = workspace.path().join("report");
     let started = Instant::now();
@@ -38,6 +39,7 @@ fn a_stage_over_its_timeout_is_an_error_and_leaves_no_process_behind() {
 
 #[test]
 fn ctrl_c_stops_the_children_and_keeps_a_partial_report() {
+    common::provisioned();
     let workspace = fixture_copy("miri-slow");
     let out = workspace.path().join("report");
     let child = runner()

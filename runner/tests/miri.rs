@@ -20,6 +20,7 @@ struct Analysed {
 fn bugs() -> &'static Analysed {
     static BUGS: OnceLock<Analysed> = OnceLock::new();
     BUGS.get_or_init(|| {
+        common::provisioned();
         let out = fixture("miri-bugs").join("target/runner-tests/bugs");
         let run = run(runner()
             .arg("miri")
@@ -192,6 +193,7 @@ fn raw_logs_are_kept_per_stage() {
 
 #[test]
 fn clean_control_passes_and_a_second_run_rebuilds_nothing() {
+    common::provisioned();
     let out = fixture("clean").join("target/runner-tests/clean");
     for attempt in 0..2 {
         let result = run(runner()

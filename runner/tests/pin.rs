@@ -67,6 +67,7 @@ fn changing_the_date_in_the_pin_leaves_no_copy_of_the_old_one() {
 
 #[test]
 fn runner_embeds_the_pin_file() {
+    common::provisioned();
     let result = run(runner().arg("doctor"));
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(

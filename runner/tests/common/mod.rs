@@ -229,3 +229,24 @@ pub fn link_stable_toolchain(home: &Path) {
     )
     .unwrap();
 }
+
+/// Makes sure the pinned toolchain, its components and the Miri sysroots are installed before
+/// a test runs a stage, the way a user would: `runner setup`. A file lock serialises the test
+/// binaries, so on a fresh machine one of them installs and the others then find everything
+/// present.
+pub fn provisioned() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let lock_path = repo_root().join("target").join("runner-tests-setup.lock");
+        std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+        let lock = std::fs::File::create(&lock_path).unwrap();
+        lock.lock().unwrap();
+        let result = run(runner().args(["setup", "--stages", "miri"]));
+        assert_eq!(
+            result.code, 0,
+            "runner setup failed:\n{}{}",
+            result.stdout, result.stderr
+        );
+        lock.unlock().unwrap();
+    });
+}

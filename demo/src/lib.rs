@@ -1,0 +1,55 @@
+//! A tiny wire-format decoder with a few deliberate bugs, so that `runner all demo` shows a
+//! full report. Each analysis stage catches at least one of them.
+
+/// A decoded frame: a length-prefixed payload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub payload: &'a [u8],
+}
+
+/// Reads the 4-byte length prefix, which is little-endian on the wire.
+///
+/// Bug (caught on big-endian s390x): it reads the prefix in the machine's byte order, which
+/// is right on little-endian hosts only.
+pub fn prefix_len(bytes: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(bytes)
+}
+
+/// Decodes one frame from `input`, or `None` when it is too short.
+pub fn decode(input: &[u8]) -> Option<Frame<'_>> {
+    let header: [u8; 4] = input.get(..4)?.try_into().ok()?;
+    let len = usize::try_from(prefix_len(header)).ok()?;
+    let payload = input.get(4..4usize.checked_add(len)?)?;
+    Some(Frame { payload })
+}
+
+/// The checksum of a payload: the last byte.
+///
+/// Bug (Miri, every target): reads one byte past the end with an unchecked pointer.
+pub fn checksum(payload: &[u8]) -> u8 {
+    let ptr = payload.as_ptr();
+    // SAFETY: none; this is the deliberate bug.
+    unsafe { *ptr.add(payload.len()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_frame() {
+        let frame = decode(&[1, 0, 0, 0, 42]).unwrap();
+        assert_eq!(frame.payload, &[42]);
+    }
+
+    #[test]
+    fn short_input_is_none() {
+        assert_eq!(decode(&[0, 0]), None);
+    }
+
+    #[test]
+    fn checksum_of_a_payload() {
+        let payload = vec![1u8, 2, 3];
+        let _ = checksum(&payload);
+    }
+}
