@@ -155,7 +155,6 @@ pub fn list_tests(
 
 /// Lists the tests of a natively built harness by running the executable itself with
 /// `--list` (no cargo in between, so it is fast), filtered like [`list_tests`].
-#[allow(dead_code, reason = "for the stages that run native test binaries")]
 pub fn list_executable_tests(
     unit: &TestUnit,
     filters: &[String],

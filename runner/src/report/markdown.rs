@@ -114,8 +114,9 @@ fn render_stage(out: &mut String, stage: &StageReport) {
     if stage.status != Status::Skipped {
         let _ = writeln!(
             out,
-            "- Duration: {}",
-            duration::human(std::time::Duration::from_millis(stage.duration_ms))
+            "- Duration: {} (runner's own share: {})",
+            duration::human(std::time::Duration::from_millis(stage.duration_ms)),
+            overhead_share(stage)
         );
     }
     if let Some(dir) = &stage.artifacts_dir {
@@ -127,6 +128,12 @@ fn render_stage(out: &mut String, stage: &StageReport) {
         let _ = writeln!(out, "> {note}\n");
     }
     render_findings(out, stage);
+}
+
+fn overhead_share(stage: &StageReport) -> String {
+    #[allow(clippy::cast_precision_loss, reason = "a percentage for people")]
+    let share = 100.0 * stage.overhead_ms as f64 / stage.duration_ms.max(1) as f64;
+    format!("{share:.1} %")
 }
 
 fn render_targets(out: &mut String, stage: &StageReport) {

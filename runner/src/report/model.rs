@@ -69,6 +69,10 @@ pub struct StageReport {
     /// Why the stage is SKIPPED or ERROR, or a short note on a FAIL.
     pub reason: Option<String>,
     pub duration_ms: u64,
+    /// CPU time runner itself spent on the stage (planning, parsing, rendering, piping logs),
+    /// as opposed to the tools it ran: the overhead it adds.
+    #[serde(default)]
+    pub overhead_ms: u64,
     /// Stage-wide counts (`tests_run`, `ub`, `leaks`, ...).
     pub counts: BTreeMap<String, u64>,
     /// The same counts per target (or per sanitizer, per fuzz target).
@@ -87,6 +91,7 @@ impl StageReport {
             status,
             reason: None,
             duration_ms: 0,
+            overhead_ms: 0,
             counts: BTreeMap::new(),
             targets: Vec::new(),
             findings: Vec::new(),

@@ -2,7 +2,7 @@
 
 pub mod miri;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -31,14 +31,33 @@ pub fn unavailable(stage: StageName) -> anyhow::Error {
 /// duration is always recorded.
 pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let started = Instant::now();
+    let cpu_before = own_cpu_time();
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
-    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.duration_ms = millis(started.elapsed());
+    report.overhead_ms = millis(own_cpu_time().saturating_sub(cpu_before));
     report
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// CPU time of runner's own process, all threads, without its children.
+fn own_cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |usage| {
+        let user = usage.user_time();
+        let system = usage.system_time();
+        let micros = (user.tv_sec() + system.tv_sec()) * 1_000_000
+            + i64::from(user.tv_usec())
+            + i64::from(system.tv_usec());
+        Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+    })
 }
 
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {

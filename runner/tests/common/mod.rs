@@ -126,7 +126,7 @@ pub fn redact(text: &str, workspace: &Path) -> String {
         if line.starts_with("- Duration:") {
             "- Duration: [duration]".clone_into(&mut line);
         }
-        if line.contains("\"duration_ms\"") {
+        if line.contains("\"duration_ms\"") || line.contains("\"overhead_ms\"") {
             line = line.split(':').next().unwrap_or_default().to_owned() + ": 0,";
         }
         if line.starts_with('|') && line.ends_with("s |") {

@@ -1,7 +1,7 @@
 //! Miri stage: every test and doctest interpreted on each target (host and big-endian s390x
 //! by default), sharded across cores, every UB collected, findings typed.
 
-mod diagnostics;
+pub mod diagnostics;
 mod executor;
 mod findings;
 mod shards;

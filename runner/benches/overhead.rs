@@ -1,0 +1,136 @@
+//! Parse and render time on a large captured log: runner's own work per stage, in ms.
+//! Run with `cargo bench -p runner --bench overhead` (or `bench/overhead.sh`).
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use runner::cli::StageName;
+use runner::libtest;
+use runner::report::{
+    markdown, model, Category, Evidence, Finding, Frame, Location, Severity, StageReport, Status,
+};
+use runner::stages::miri::diagnostics;
+
+const CAPTURES: &[&str] = &[
+    include_str!("../tests/data/miri/aliasing.stderr"),
+    include_str!("../tests/data/miri/bad_bool.stderr"),
+    include_str!("../tests/data/miri/dangling.stderr"),
+    include_str!("../tests/data/miri/ffi_call.stderr"),
+    include_str!("../tests/data/miri/leaks.stderr"),
+    include_str!("../tests/data/miri/misaligned.stderr"),
+    include_str!("../tests/data/miri/out_of_bounds.stderr"),
+    include_str!("../tests/data/miri/race.stderr"),
+    include_str!("../tests/data/miri/uninit.stderr"),
+];
+
+/// How many copies of the captured diagnostics, and how many libtest events, make the
+/// "large" log: about a thousand UB reports and ten thousand tests.
+const COPIES: usize = 120;
+const TESTS: usize = 10_000;
+
+fn main() {
+    let stderr: String = CAPTURES
+        .iter()
+        .copied()
+        .cycle()
+        .take(CAPTURES.len() * COPIES)
+        .collect();
+    let mut stdout = String::new();
+    for index in 0..TESTS {
+        let _ = writeln!(
+            stdout,
+            "{{ \"type\": \"test\", \"event\": \"started\", \"name\": \"tests::t{index}\" }}"
+        );
+        let _ = writeln!(stdout, "{{ \"type\": \"test\", \"name\": \"tests::t{index}\", \"event\": \"ok\", \"exec_time\": 0.01 }}");
+    }
+    let megabytes = (stderr.len() + stdout.len()) as f64 / 1e6;
+
+    let started = Instant::now();
+    let errors = diagnostics::parse(&stderr);
+    let events = libtest::parse_events(&stdout);
+    let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(errors.len(), CAPTURES.len() * COPIES);
+    assert_eq!(events.results.len(), TESTS);
+
+    let findings: Vec<Finding> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| finding(i, e))
+        .collect();
+    let report = report(findings);
+    let started = Instant::now();
+    let markdown = markdown::render(&report);
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    let render_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    println!(
+        "log: {megabytes:.1} MB ({} Miri diagnostics, {TESTS} libtest results)",
+        errors.len()
+    );
+    println!("parse:  {parse_ms:8.1} ms");
+    println!(
+        "render: {render_ms:8.1} ms ({} findings; {} KB Markdown, {} KB JSON)",
+        report.stages[0].findings.len(),
+        markdown.len() / 1024,
+        json.len() / 1024
+    );
+    println!("total:  {:8.1} ms", parse_ms + render_ms);
+}
+
+fn finding(index: usize, error: &diagnostics::MiriError) -> Finding {
+    let frame = error.frames.first().cloned().unwrap_or(Frame {
+        function: "f".into(),
+        file: None,
+        line: None,
+        column: None,
+    });
+    Finding {
+        fingerprint: format!("{index:016x}"),
+        stage: StageName::Miri,
+        category: error.category,
+        kind: error.kind.to_owned(),
+        severity: if error.category == Category::Unsupported {
+            Severity::Info
+        } else {
+            Severity::Critical
+        },
+        message: error.message.clone(),
+        location: Some(Location {
+            file: "src/lib.rs".into(),
+            line: frame.line.unwrap_or(1),
+            column: frame.column,
+        }),
+        function: Some(frame.function.clone()),
+        test: Some(format!("tests::t{index}")),
+        target: Some("x86_64-unknown-linux-gnu".into()),
+        seed: None,
+        stack: error.frames.clone(),
+        repro: Some("cargo miri test -- --exact tests::t".into()),
+        evidence: vec![Evidence {
+            tool: "miri".into(),
+            message: error.message.clone(),
+        }],
+        note: None,
+    }
+}
+
+fn report(findings: Vec<Finding>) -> model::Report {
+    let stage = StageReport {
+        findings,
+        ..StageReport::new(StageName::Miri, Status::Fail)
+    };
+    model::Report {
+        schema_version: model::SCHEMA_VERSION,
+        runner_version: "bench".into(),
+        command: "miri".into(),
+        workspace_root: "/ws".into(),
+        environment: model::Environment::default(),
+        stages: vec![stage],
+        gate: model::GateResult {
+            passed: false,
+            fail_on: Severity::High,
+            reasons: vec![],
+        },
+        partial: false,
+    }
+}
