@@ -78,3 +78,109 @@ fn runner_embeds_the_pin_file() {
         result.stdout
     );
 }
+
+/// The flake, evaluated against stand-in inputs (`nix/flake-check.nix`): its toolchain is made
+/// from the pin file, and every output the README promises exists on the Linux systems.
+#[test]
+fn the_flake_builds_its_toolchain_from_the_pin_file() {
+    let output = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "nix/flake-check.nix"])
+        .current_dir(repo_root())
+        .output()
+        .expect("nix-instantiate is installed (Debian's nix-bin; .ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pin: toml::Table =
+        toml::from_str(&std::fs::read_to_string(repo_root().join("pin/toolchain.toml")).unwrap())
+            .unwrap();
+    let components: Vec<&str> = pin["toolchain"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for system in ["x86_64-linux", "aarch64-linux", "aarch64-darwin"] {
+        let outputs = &summary["perSystem"][system];
+        let toolchain = &outputs["toolchain"];
+        assert_eq!(toolchain["toolchainDir"], "pin", "{system}");
+        assert_eq!(toolchain["toolchainFile"], "toolchain.toml", "{system}");
+        assert_eq!(toolchain["channel"], pinned_channel().as_str(), "{system}");
+        assert_eq!(
+            toolchain["components"],
+            serde_json::json!(components),
+            "{system}"
+        );
+        assert_eq!(outputs["apps"], serde_json::json!(["default"]), "{system}");
+        assert_eq!(outputs["shell"]["hermetic"], "nix", "{system}");
+        assert_eq!(outputs["checkRunsTests"], true, "{system}");
+        let shell: Vec<&str> = outputs["shell"]["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        for tool in [
+            "rust-toolchain",
+            "runner",
+            "cargo-fuzz",
+            "cargo-llvm-cov",
+            "cargo-tarpaulin",
+            "cargo-nextest",
+        ] {
+            assert!(
+                shell.contains(&tool),
+                "{system} shell lacks {tool}: {shell:?}"
+            );
+        }
+    }
+    for system in ["x86_64-linux", "aarch64-linux"] {
+        let outputs = &summary["perSystem"][system];
+        assert_eq!(
+            outputs["packages"],
+            serde_json::json!(["default", "image"]),
+            "{system}"
+        );
+        assert_eq!(
+            outputs["image"]["entrypoint"],
+            serde_json::json!(["runner"]),
+            "{system}"
+        );
+        let shell = outputs["shell"]["packages"].to_string();
+        assert!(
+            shell.contains("valgrind") && shell.contains("qemu"),
+            "{system}: {shell}"
+        );
+    }
+    assert_eq!(
+        summary["pinnedTools"],
+        serde_json::to_value(&pin["tools"]).unwrap()
+    );
+}
+
+/// The Dockerfile installs the toolchain by reading the pin file, never a literal channel.
+#[test]
+fn the_dockerfile_reads_the_pin_file() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("COPY pin/toolchain.toml"),
+        "the image copies the pin"
+    );
+    for key in ["channel", "profile", "components"] {
+        assert!(
+            dockerfile.contains(&format!("s/^{key} = ")),
+            "the image reads `{key}` from the pin"
+        );
+    }
+    assert!(
+        !dockerfile.contains("nightly-2"),
+        "a literal nightly in the Dockerfile"
+    );
+    assert!(
+        dockerfile.contains("runner setup --stages"),
+        "cargo tools come from runner setup"
+    );
+}
