@@ -28,6 +28,7 @@ const CAPTURES: &[&str] = &[
 const COPIES: usize = 120;
 const TESTS: usize = 10_000;
 
+#[allow(clippy::cast_precision_loss, reason = "sizes for people")]
 fn main() {
     let stderr: String = CAPTURES
         .iter()

@@ -11,7 +11,7 @@ use crate::process;
 use crate::progress::Progress;
 use crate::report::{gate, model, write, Report, StageReport};
 use crate::workspace::Workspace;
-use crate::{doctor, provision, stages};
+use crate::{doctor, hermetic, provision, stages};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
     let progress = Progress::new(cli.quiet, cli.verbose);
@@ -98,6 +98,9 @@ fn analyse_loaded(
 ) -> Result<Exit> {
     let ctx = Context::resolve(args, workspace, toolchain, progress)?;
     process::ensure_writable_dir(&ctx.out_dir).context("cannot use the report folder (--out)")?;
+    if let Some(place) = hermetic::needs_reexec(args.place, ctx.toolchain.mode) {
+        return hermetic::reexec(place, args, &ctx.workspace.root, &ctx.out_dir);
+    }
     warn_about_shell_flags(&ctx.progress);
     let runnable: Vec<StageName> = selected
         .iter()

@@ -151,9 +151,28 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub cargo: CargoArgs,
+    /// Where to run: here (`host`), inside the image (`docker`) or the flake's dev shell
+    /// (`nix`); `auto` runs where runner already is.
+    #[arg(long = "in", value_enum, default_value_t = Place::Auto, value_name = "WHERE")]
+    pub place: Place,
+    /// The image for `--in docker` [default: `$RUNNER_IMAGE`, else `runner`].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// The flake for `--in nix` [default: `$RUNNER_FLAKE`].
+    #[arg(long, value_name = "FLAKEREF")]
+    pub flake: Option<String>,
     /// Test-name filters, as for `cargo test` (substring match).
     #[arg(last = true, value_name = "TESTNAME")]
     pub filters: Vec<String>,
+}
+
+/// Where the analyses run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Place {
+    Auto,
+    Host,
+    Nix,
+    Docker,
 }
 
 /// Cargo's own selection options, passed through to every cargo command a stage runs.

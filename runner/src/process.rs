@@ -172,6 +172,19 @@ impl Cmd {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Runs the command with runner's own stdin, stdout and stderr and in runner's process
+    /// group (so the terminal's Ctrl-C reaches it too); returns its exit code, `None` when a
+    /// signal ended it.
+    pub fn status_inherited(&self) -> Result<Option<i32>> {
+        let status = self.to_command().status().with_context(|| {
+            format!(
+                "cannot run `{}` (is it installed and on PATH?)",
+                self.program
+            )
+        })?;
+        Ok(status.code())
+    }
+
     /// Runs the command under the given limits, streaming its output into log files.
     pub fn run(&self, options: &RunOptions<'_>) -> Result<Finished> {
         let mut command = self.to_command();

@@ -53,9 +53,8 @@ fn own_cpu_time() -> Duration {
     getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |usage| {
         let user = usage.user_time();
         let system = usage.system_time();
-        let micros = (user.tv_sec() + system.tv_sec()) * 1_000_000
-            + i64::from(user.tv_usec())
-            + i64::from(system.tv_usec());
+        let micros =
+            (user.tv_sec() + system.tv_sec()) * 1_000_000 + user.tv_usec() + system.tv_usec();
         Duration::from_micros(u64::try_from(micros).unwrap_or(0))
     })
 }
