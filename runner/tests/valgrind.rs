@@ -5,31 +5,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::{fixture, fixture_copy, read_json, run, runner, Run};
+use common::{analyse, fixture, fixture_copy, read_json, run, runner, Analysed};
 use serde_json::Value;
-
-struct Analysed {
-    run: Run,
-    out: PathBuf,
-    report: Value,
-}
 
 /// The bug fixture is analysed once and shared by the tests that read its report.
 fn bugs() -> &'static Analysed {
     static BUGS: OnceLock<Analysed> = OnceLock::new();
-    BUGS.get_or_init(|| {
-        let out = fixture("valgrind-bugs").join("target/runner-tests/bugs");
-        let run = run(runner()
-            .arg("valgrind")
-            .arg(fixture("valgrind-bugs"))
-            .arg("--out")
-            .arg(&out));
-        let report = read_json(&out.join("report.json"));
-        Analysed { run, out, report }
-    })
+    BUGS.get_or_init(|| analyse("valgrind", "valgrind-bugs", "bugs"))
 }
 
 fn stage(report: &Value) -> &Value {
@@ -49,14 +33,14 @@ fn finding<'a>(report: &'a Value, test: &str, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {test}: {report:#}"))
 }
 
-/// (test, kind, file, line) of every problem in the fixture; the program has no test.
-const EXPECTED: &[(&str, &str, &str, u64)] = &[
-    ("tests::invalid_read", "invalid-read", "src/lib.rs", 18),
-    ("tests::segfault", "invalid-read", "src/lib.rs", 40),
-    ("tests::uninit_branch", "uninit-condition", "src/lib.rs", 24),
-    ("tests::leaks", "definite-leak", "src/lib.rs", 9),
-    ("tests::fd_leak", "fd-leak", "src/lib.rs", 32),
-    ("", "definite-leak", "src/bin/leaky-cli.rs", 5),
+/// `test kind file:line` of every problem in the fixture; the program has no test (`-`).
+const EXPECTED: &[&str] = &[
+    "tests::invalid_read invalid-read src/lib.rs:18",
+    "tests::segfault invalid-read src/lib.rs:40",
+    "tests::uninit_branch uninit-condition src/lib.rs:24",
+    "tests::leaks definite-leak src/lib.rs:9",
+    "tests::fd_leak fd-leak src/lib.rs:32",
+    "- definite-leak src/bin/leaky-cli.rs:5",
 ];
 
 #[test]
@@ -67,31 +51,19 @@ fn every_fixture_bug_is_found_with_kind_location_and_test() {
         "gate fails with exit 1: {}",
         analysed.run.stderr
     );
-    let found: BTreeSet<(String, String, String, u64)> = findings(&analysed.report)
+    let found: BTreeSet<String> = findings(&analysed.report)
         .iter()
         .map(|f| {
-            (
-                f["test"].as_str().unwrap_or_default().to_owned(),
-                f["kind"].as_str().unwrap().to_owned(),
-                f["location"]["file"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                f["location"]["line"].as_u64().unwrap_or(0),
+            format!(
+                "{} {} {}:{}",
+                f["test"].as_str().unwrap_or("-"),
+                f["kind"].as_str().unwrap(),
+                f["location"]["file"].as_str().unwrap_or("?"),
+                f["location"]["line"]
             )
         })
         .collect();
-    let expected: BTreeSet<(String, String, String, u64)> = EXPECTED
-        .iter()
-        .map(|(test, kind, file, line)| {
-            (
-                (*test).to_owned(),
-                (*kind).to_owned(),
-                (*file).to_owned(),
-                *line,
-            )
-        })
-        .collect();
+    let expected: BTreeSet<String> = EXPECTED.iter().map(ToString::to_string).collect();
     assert_eq!(found, expected);
     assert_eq!(stage(&analysed.report)["status"], "FAIL");
 }
@@ -217,14 +189,8 @@ fn suppressions_for_every_memcheck_finding_are_written_and_named() {
 
 #[test]
 fn clean_control_reports_nothing() {
-    let out = fixture("clean").join("target/runner-tests/valgrind");
-    let result = run(runner()
-        .arg("valgrind")
-        .arg(fixture("clean"))
-        .arg("--out")
-        .arg(&out));
-    assert_eq!(result.code, 0, "{}", result.stderr);
-    let report = read_json(&out.join("report.json"));
+    let Analysed { run, report, .. } = analyse("valgrind", "clean", "valgrind");
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(stage(&report)["status"], "PASS");
     assert!(findings(&report).is_empty(), "{report:#}");
     assert_eq!(stage(&report)["counts"]["tests_run"], 3);
