@@ -1,6 +1,7 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
 pub mod miri;
+pub mod valgrind;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
 
 /// Stages this version of runner can run.
-pub const AVAILABLE: &[StageName] = &[StageName::Miri];
+pub const AVAILABLE: &[StageName] = &[StageName::Miri, StageName::Valgrind];
 
 pub fn is_available(stage: StageName) -> bool {
     AVAILABLE.contains(&stage)
@@ -34,6 +35,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let cpu_before = own_cpu_time();
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
+        StageName::Valgrind => valgrind::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
@@ -62,6 +64,7 @@ fn own_cpu_time() -> Duration {
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
     match stage {
         StageName::Miri => Ok(miri::plan(ctx)),
+        StageName::Valgrind => Ok(valgrind::plan(ctx)),
         other => Err(unavailable(other)),
     }
 }

@@ -69,6 +69,25 @@ impl Run {
     }
 }
 
+/// One stage's run of the real runner on a fixture, with the report it wrote.
+pub struct Analysed {
+    pub run: Run,
+    pub out: PathBuf,
+    pub report: serde_json::Value,
+}
+
+/// Runs `runner <stage>` on a fixture, writing into `<fixture>/target/runner-tests/<out>`.
+pub fn analyse(stage: &str, fixture_name: &str, out: &str) -> Analysed {
+    let out = fixture(fixture_name).join("target/runner-tests").join(out);
+    let run = run(runner()
+        .arg(stage)
+        .arg(fixture(fixture_name))
+        .arg("--out")
+        .arg(&out));
+    let report = read_json(&out.join("report.json"));
+    Analysed { run, out, report }
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()

@@ -1,0 +1,144 @@
+//! The commands the stage runs, built once for both `plan` and `run`: the cargo builds of
+//! the tests and the configured programs, and memcheck around one job.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::executor::Job;
+use super::settings::{ProgramConfig, Settings};
+use crate::inventory::TestUnit;
+use crate::plan::Context;
+use crate::process::Cmd;
+
+/// Runner's memcheck options; the user's come after them and may override them.
+const MEMCHECK: &[&str] = &[
+    "--tool=memcheck",
+    "--leak-check=full",
+    "--show-leak-kinds=definite,indirect,possible",
+    "--track-origins=yes",
+    // Rust's allocation paths are deep; 12 callers often end before the user's frame.
+    "--num-callers=30",
+    // A test that forks without exec would otherwise write into the same XML file.
+    "--child-silent-after-fork=yes",
+    "--gen-suppressions=all",
+];
+
+/// valgrind with runner's options. With `capture`, memcheck writes its XML to
+/// `<capture>.xml` and its text log (where valgrind 3.19 puts file descriptors) to
+/// `<capture>.log`; without, it prints for a person, as in a repro command.
+fn memcheck(settings: &Settings, capture: Option<&Utf8Path>) -> Cmd {
+    let mut cmd = Cmd::new("valgrind").args(MEMCHECK.iter().copied());
+    if settings.track_fds {
+        cmd = cmd.arg("--track-fds=yes");
+    }
+    cmd = cmd.arg(format!("--suppressions={}", settings.std_suppressions));
+    for file in &settings.suppressions {
+        cmd = cmd.arg(format!("--suppressions={file}"));
+    }
+    if let Some(stem) = capture {
+        cmd = cmd.args([
+            "--xml=yes".to_owned(),
+            format!("--xml-file={stem}.xml"),
+            format!("--log-file={stem}.log"),
+        ]);
+    }
+    cmd.args(settings.user_flags.iter().cloned())
+}
+
+/// One job's command: the program with its arguments under memcheck, in its directory.
+pub fn job_command(settings: &Settings, job: &Job, capture: Option<&Utf8Path>) -> Cmd {
+    memcheck(settings, capture)
+        .arg(job.executable.as_str())
+        .args(job.arguments())
+        .cwd(job.cwd.clone())
+}
+
+/// A line a person can paste to see one finding again, with valgrind's own report and the
+/// suppressions it would print.
+pub fn repro_command(settings: &Settings, job: &Job) -> String {
+    format!(
+        "cd {} && {}",
+        crate::process::quote(job.cwd.as_str()),
+        job_command(settings, job, None)
+    )
+}
+
+/// `cargo test --no-run` of the pinned toolchain in the stage's own target dir: the plain
+/// debug build the other stages' tests also get.
+pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
+    cargo(ctx, settings)
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json",
+            "--manifest-path",
+        ])
+        .arg(ctx.workspace.manifest_path.as_str())
+        .args(ctx.cargo.to_args())
+}
+
+/// `cargo build` of the binaries the config names.
+pub fn build_programs_command(ctx: &Context, settings: &Settings) -> Cmd {
+    let mut cmd = cargo(ctx, settings)
+        .args(["build", "--message-format=json", "--manifest-path"])
+        .arg(ctx.workspace.manifest_path.as_str())
+        .args(ctx.cargo.build_args());
+    for program in &settings.programs {
+        if let Some(package) = &program.package {
+            cmd = cmd.args(["--package", package.as_str()]);
+        }
+        cmd = cmd.args(["--bin", program.bin.as_str()]);
+    }
+    cmd
+}
+
+fn cargo(ctx: &Context, settings: &Settings) -> Cmd {
+    let cmd = ctx
+        .toolchain
+        .cargo()
+        .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
+        .cwd(ctx.workspace.root.clone());
+    if ctx.workspace.config.rustflags.is_empty() {
+        return cmd;
+    }
+    // Setting RUSTFLAGS hides the workspace's cargo config flags, so merge them back.
+    let mut flags =
+        crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
+    flags.extend(ctx.workspace.config.rustflags.iter().cloned());
+    cmd.env("RUSTFLAGS", flags.join(" "))
+}
+
+/// Tests run in their package's directory, as under `cargo test`.
+pub fn package_dir(ctx: &Context, unit: &TestUnit) -> Option<Utf8PathBuf> {
+    ctx.workspace
+        .members
+        .iter()
+        .find(|member| member.name == unit.package)
+        .and_then(|member| member.manifest_path.parent())
+        .map(Utf8Path::to_path_buf)
+}
+
+/// The executable cargo reported for a configured binary (of the named package, if any).
+pub fn program_executable(
+    ctx: &Context,
+    messages: &str,
+    program: &ProgramConfig,
+) -> Option<Utf8PathBuf> {
+    use cargo_metadata::Message;
+    Message::parse_stream(messages.as_bytes())
+        .flatten()
+        .find_map(|message| {
+            let Message::CompilerArtifact(artifact) = message else {
+                return None;
+            };
+            let is_bin = artifact.target.name == program.bin
+                && artifact.target.kind.iter().any(|k| k.to_string() == "bin");
+            let in_package = program.package.as_ref().is_none_or(|package| {
+                ctx.workspace.member_of(&artifact.package_id.repr).as_ref() == Some(package)
+            });
+            if is_bin && in_package {
+                artifact.executable
+            } else {
+                None
+            }
+        })
+}

@@ -1,0 +1,366 @@
+//! Turns what memcheck reported for each run into report findings: kind and severity,
+//! a message without addresses, the first frame in the user's code, a fingerprint, the
+//! repro command and the suppression that would hide it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use super::commands::repro_command;
+use super::executor::{Job, RunResult, Subject, Verdict};
+use super::fds::OpenFd;
+use super::kinds;
+use super::settings::Settings;
+use super::suppressions;
+use super::xml::MemcheckError;
+use crate::fingerprint::fingerprint;
+use crate::libtest;
+use crate::locate;
+use crate::plan::Context;
+use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
+
+/// How many frames a finding keeps at least; more when the user's frame is deeper.
+const SHORT_STACK: usize = 8;
+
+#[derive(Debug, Default)]
+pub struct Built {
+    pub findings: Vec<Finding>,
+    /// (what it hides, the named suppression), one per finding valgrind generated one for.
+    pub suppressions: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+/// What one finding is before it gets its place in the report.
+struct Raw {
+    category: Category,
+    kind: String,
+    severity: Severity,
+    message: String,
+    stack: Vec<Frame>,
+    suppression: Option<String>,
+}
+
+pub fn build(ctx: &Context, settings: &Settings, jobs: &[Job], results: &[RunResult]) -> Built {
+    let mut built = Built::default();
+    let mut seen = BTreeSet::new();
+    for result in results {
+        let job = &jobs[result.job];
+        for raw in raw_findings(ctx, job, result, &mut built.notes) {
+            let suppression = raw.suppression.clone();
+            let finding = to_finding(ctx, settings, job, raw);
+            if !seen.insert(finding.fingerprint.clone()) {
+                continue;
+            }
+            if let Some(raw_suppression) = suppression {
+                let name = suppressions::name(&finding.kind, &finding.fingerprint);
+                let place = finding
+                    .location
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), ToString::to_string);
+                built.suppressions.push((
+                    format!("{} at {place} in {}", finding.kind, job.label()),
+                    suppressions::named(&raw_suppression, &name),
+                ));
+            }
+            built.findings.push(finding);
+        }
+    }
+    built.findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.test.cmp(&b.test))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    built
+}
+
+/// The errors of a run that count. A process killed by a signal never freed anything, so
+/// its leak records describe the crash, not the code.
+fn reported_errors(result: &RunResult) -> impl Iterator<Item = &MemcheckError> {
+    let died = matches!(result.verdict, Verdict::Died(_));
+    result
+        .log
+        .errors
+        .iter()
+        .filter(move |error| !(error.kind.starts_with("Leak_") && died))
+        .filter(|error| error.kind != "Leak_StillReachable")
+}
+
+/// Every problem one run showed.
+fn raw_findings(ctx: &Context, job: &Job, result: &RunResult, notes: &mut Vec<String>) -> Vec<Raw> {
+    let mut raws: Vec<Raw> = reported_errors(result)
+        .map(|error| from_error(ctx, error))
+        .collect();
+    raws.extend(
+        result
+            .leaked_fds
+            .iter()
+            .map(|(fd, stack)| fd_leak(ctx, fd, stack)),
+    );
+    match &result.verdict {
+        Verdict::Failed(output) => raws.push(test_failure(job, output)),
+        Verdict::Died(signal) => {
+            notes.push(format!(
+                "{} was killed by {signal}; its leak records were left out, since a process \
+                 that dies frees nothing",
+                job.label()
+            ));
+            // A signal after a memory error is that error's consequence, not a finding.
+            if raws.iter().all(|raw| raw.category == Category::Leak) {
+                raws.push(crash(result, signal));
+            }
+        }
+        Verdict::Exited(code) if *code != 0 => {
+            notes.push(format!("{} exited with status {code}", job.label()));
+        }
+        _ => {}
+    }
+    if !result.log.complete {
+        notes.push(format!(
+            "memcheck's report for {} was cut off; the errors written before the cut are shown",
+            job.label()
+        ));
+    }
+    raws
+}
+
+fn crash(result: &RunResult, signal: &str) -> Raw {
+    Raw {
+        category: Category::Crash,
+        kind: "process-died".into(),
+        severity: Category::Crash.default_severity(),
+        message: format!("killed by {signal} without a memcheck error before it"),
+        stack: result
+            .log
+            .fatal_signal
+            .as_ref()
+            .map(|fatal| fatal.stack.clone())
+            .unwrap_or_default(),
+        suppression: None,
+    }
+}
+
+fn from_error(ctx: &Context, error: &MemcheckError) -> Raw {
+    let (category, kind, severity) = kinds::classify(error);
+    // Leak records are numbered per run; the number means nothing in a report.
+    let what = error
+        .what
+        .split(" in loss record ")
+        .next()
+        .unwrap_or(&error.what);
+    let mut message = what.to_owned();
+    for aux in &error.aux {
+        message.push_str("; ");
+        let text = kinds::without_address(&aux.text);
+        message.push_str(&text);
+        if let (Some(place), _) = user_location(ctx, &aux.stack) {
+            // "Block was alloc'd at" already ends with its preposition.
+            let at = if text.ends_with(" at") { "" } else { " at" };
+            let _ = write!(message, "{at} {place}");
+        }
+    }
+    Raw {
+        category,
+        kind,
+        severity,
+        message,
+        stack: error.stack.clone(),
+        suppression: error.suppression.clone(),
+    }
+}
+
+/// Valgrind names files by the absolute paths in the debug info; a relative one comes from
+/// a system library built elsewhere (glibc's `./io/../sysdeps/...`), never from the workspace.
+fn is_user_frame(ctx: &Context, frame: &Frame) -> bool {
+    frame
+        .file
+        .as_deref()
+        .is_some_and(|file| file.starts_with('/'))
+        && locate::is_user_frame(&ctx.workspace, frame)
+}
+
+/// The first frame in the user's code and its function; without one, no location and the
+/// innermost function.
+fn user_location(ctx: &Context, stack: &[Frame]) -> (Option<Location>, Option<String>) {
+    match stack.iter().position(|frame| is_user_frame(ctx, frame)) {
+        Some(at) => locate::user_location(&ctx.workspace, &stack[at..=at]),
+        None => (None, stack.first().map(|frame| frame.function.clone())),
+    }
+}
+
+fn fd_leak(ctx: &Context, fd: &OpenFd, stack: &[Frame]) -> Raw {
+    let description = camino::Utf8Path::new(&fd.description);
+    let what = match ctx.workspace.relative(description) {
+        _ if fd.description.is_empty() => String::new(),
+        Some(relative) => format!(" ({relative})"),
+        None => format!(" ({description})"),
+    };
+    Raw {
+        category: Category::Leak,
+        kind: "fd-leak".into(),
+        severity: Category::Leak.default_severity(),
+        message: format!("file descriptor {}{what} is still open at exit", fd.fd),
+        stack: stack.to_vec(),
+        suppression: None,
+    }
+}
+
+fn test_failure(job: &Job, output: &str) -> Raw {
+    let test = match &job.subject {
+        Subject::Test { name, .. } => name.clone(),
+        Subject::Program(program) => program.bin.clone(),
+    };
+    let stack = libtest::panic_location(output)
+        .map(|(file, line, column)| {
+            vec![Frame {
+                function: test,
+                file: Some(file),
+                line: Some(line),
+                column: Some(column),
+            }]
+        })
+        .unwrap_or_default();
+    Raw {
+        category: Category::TestFailure,
+        kind: "test-failure".into(),
+        severity: Category::TestFailure.default_severity(),
+        message: libtest::panic_message(output)
+            .unwrap_or_else(|| "the test failed under valgrind".to_owned()),
+        stack,
+        suppression: None,
+    }
+}
+
+fn to_finding(ctx: &Context, settings: &Settings, job: &Job, raw: Raw) -> Finding {
+    let (location, function) = user_location(ctx, &raw.stack);
+    let file = location
+        .as_ref()
+        .map(|l| l.file.to_string())
+        .unwrap_or_default();
+    let label = job.label();
+    let print = fingerprint(&[
+        "valgrind",
+        &raw.kind,
+        &file,
+        function.as_deref().unwrap_or(""),
+        &label,
+    ]);
+    let user_frame = raw.stack.iter().position(|frame| is_user_frame(ctx, frame));
+    let keep = user_frame.map_or(SHORT_STACK, |at| (at + 3).max(SHORT_STACK));
+    let stack = raw
+        .stack
+        .into_iter()
+        .take(keep)
+        .map(|frame| relative_frame(ctx, frame))
+        .collect();
+    let mut notes = Vec::new();
+    let test = match &job.subject {
+        Subject::Test { name, .. } => Some(name.clone()),
+        Subject::Program(program) => {
+            notes.push(format!(
+                "found running `{}` (valgrind.programs)",
+                program.label()
+            ));
+            None
+        }
+    };
+    if raw.suppression.is_some() {
+        notes.push(format!(
+            "suppression `{}` in valgrind/suppressions.supp",
+            suppressions::name(&raw.kind, &print)
+        ));
+    }
+    Finding {
+        fingerprint: print,
+        stage: crate::cli::StageName::Valgrind,
+        category: raw.category,
+        kind: raw.kind,
+        severity: raw.severity,
+        message: raw.message.clone(),
+        location,
+        function,
+        test,
+        target: Some(ctx.host.clone()),
+        seed: None,
+        stack,
+        repro: Some(repro_command(settings, job)),
+        evidence: vec![Evidence {
+            tool: "valgrind".to_owned(),
+            message: raw.message,
+        }],
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// Workspace files relative to its root, as in every other stage's findings, and the
+/// standard library's as `library/...` wherever the toolchain lives.
+fn relative_frame(ctx: &Context, mut frame: Frame) -> Frame {
+    let Some(file) = frame.file.as_deref() else {
+        return frame;
+    };
+    let std_source = ["/rustc/", "/lib/rustlib/src/rust/"]
+        .iter()
+        .any(|marker| file.contains(marker))
+        .then(|| file.find("/library/").map(|at| &file[at + 1..]))
+        .flatten();
+    let shorter = match std_source {
+        Some(library) => Some(library.to_owned()),
+        None => ctx
+            .workspace
+            .relative(camino::Utf8Path::new(file))
+            .map(ToString::to_string),
+    };
+    if shorter.is_some() {
+        frame.file = shorter;
+    }
+    frame
+}
+
+/// The stage's counts: runs, verdicts, findings by class, bytes leaked, suppressed errors.
+pub fn counts(jobs: &[Job], results: &[RunResult], findings: &[Finding]) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> = [
+        "tests_run",
+        "passed",
+        "failed",
+        "ignored",
+        "programs_run",
+        "memory_errors",
+        "uninitialised",
+        "leaks",
+        "leaked_bytes",
+        "fd_leaks",
+        "suppressed",
+    ]
+    .into_iter()
+    .map(|key| (key.to_owned(), 0))
+    .collect();
+    let mut add = |key: &str, value: u64| *counts.entry(key.to_owned()).or_default() += value;
+    for result in results {
+        match (&jobs[result.job].subject, &result.verdict) {
+            (Subject::Program(_), _) => add("programs_run", 1),
+            (_, Verdict::Ignored) => add("ignored", 1),
+            (_, Verdict::Passed) => {
+                add("tests_run", 1);
+                add("passed", 1);
+            }
+            _ => {
+                add("tests_run", 1);
+                add("failed", 1);
+            }
+        }
+        add("suppressed", result.log.suppressed);
+        let leaked: u64 = reported_errors(result)
+            .filter_map(|error| error.leaked.map(|(bytes, _)| bytes))
+            .sum();
+        add("leaked_bytes", leaked);
+    }
+    for finding in findings {
+        match (finding.category, finding.kind.as_str()) {
+            (Category::Leak, "fd-leak") => add("fd_leaks", 1),
+            (Category::Leak, _) => add("leaks", 1),
+            (Category::MemoryError, _) => add("memory_errors", 1),
+            (Category::UndefinedBehavior, _) => add("uninitialised", 1),
+            _ => {}
+        }
+    }
+    counts
+}

@@ -1,0 +1,297 @@
+//! Valgrind stage: every test of the workspace in its own process under memcheck (full leak
+//! check, origins, file descriptors), plus the programs named in config; findings read from
+//! memcheck's XML, never from its exit code.
+
+#[cfg(test)]
+mod captures;
+mod commands;
+mod executor;
+mod fds;
+mod findings;
+mod kinds;
+mod settings;
+mod suppressions;
+mod xml;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub use settings::ValgrindConfig;
+
+use crate::cli::StageName;
+use crate::inventory::{self, TestUnit};
+use crate::plan::{Context, StagePlan};
+use crate::process::{Cmd, RunOptions};
+use crate::report::{gate, StageReport, Status};
+use commands::{build_programs_command, build_tests_command, job_command};
+use executor::{Job, Subject};
+use settings::Settings;
+
+const DOCTEST_NOTE: &str = "doctests are not run under valgrind: rustdoc compiles each one when \
+                            it runs, so there is no binary to hand to memcheck (Miri covers them)";
+
+pub fn plan(ctx: &Context) -> StagePlan {
+    let settings = Settings::from_context(ctx);
+    let logs = ctx.out_dir.join("valgrind").join("logs");
+    let mut steps = vec![(
+        "build tests".to_owned(),
+        build_tests_command(ctx, &settings),
+    )];
+    if !settings.programs.is_empty() {
+        steps.push((
+            "build programs".to_owned(),
+            build_programs_command(ctx, &settings),
+        ));
+    }
+    let example = Job {
+        subject: Subject::Test {
+            unit: TestUnit {
+                package: "<package>".into(),
+                kind: inventory::UnitKind::Lib,
+                name: "<package>".into(),
+                executable: None,
+            },
+            name: "<test>".into(),
+        },
+        executable: "<test binary>".into(),
+        cwd: ctx.workspace.root.clone(),
+    };
+    steps.push((
+        "list the tests of each test binary".to_owned(),
+        Cmd::new("<test binary>").arg("--list"),
+    ));
+    steps.push((
+        "run each test alone under memcheck".to_owned(),
+        job_command(&settings, &example, Some(&logs.join("<n>-<unit>-<test>"))),
+    ));
+    for program in &settings.programs {
+        let job = Job {
+            executable: settings.target_dir.join("debug").join(&program.bin),
+            subject: Subject::Program(program.clone()),
+            cwd: ctx.workspace.root.clone(),
+        };
+        steps.push((
+            format!("run {}", program.label()),
+            job_command(&settings, &job, Some(&logs.join("<n>-program"))),
+        ));
+    }
+    let mut notes = vec![
+        format!(
+            "memcheck, one process per test, {} at a time; shipped suppressions in {}",
+            ctx.jobs, settings.std_suppressions
+        ),
+        DOCTEST_NOTE.to_owned(),
+    ];
+    if let Err(error) = find_valgrind() {
+        notes.push(error.to_string());
+    }
+    StagePlan {
+        stage: StageName::Valgrind,
+        target_dir: Some(settings.target_dir),
+        steps,
+        notes,
+    }
+}
+
+/// The valgrind on PATH, or an error naming the install command.
+fn find_valgrind() -> Result<Utf8PathBuf> {
+    let needs = crate::provision::needs(StageName::Valgrind);
+    let Some(tool) = needs.system.first() else {
+        bail!("runner does not know how to provide valgrind");
+    };
+    match tool.find() {
+        Some(path) => Ok(path),
+        None => bail!(
+            "valgrind is not installed; install it with `{}`",
+            tool.install_hint()
+        ),
+    }
+}
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let deadline = Instant::now() + ctx.timeout;
+    if !ctx.host.contains("-linux") {
+        bail!(
+            "valgrind does not run on {}; run this stage on Linux or in runner's image",
+            ctx.host
+        );
+    }
+    let valgrind = find_valgrind()?;
+    let version = Cmd::new(valgrind.as_str())
+        .arg("--version")
+        .output_text()?
+        .trim()
+        .to_owned();
+    let settings = Settings::from_context(ctx);
+    if let Some(missing) = settings.suppressions.iter().find(|file| !file.is_file()) {
+        bail!("the suppression file {missing} (config valgrind.suppressions) does not exist");
+    }
+    let dir = ctx.stage_dir(StageName::Valgrind)?;
+    let logs = dir.join("logs");
+    // Runs are numbered per stage run: an earlier run's files would pass for this one's.
+    let _ = std::fs::remove_dir_all(&logs);
+    let generated = dir.join("suppressions.supp");
+    let _ = std::fs::remove_file(&generated);
+    crate::process::ensure_writable_dir(&logs)?;
+    suppressions::write_std(&settings.std_suppressions)?;
+    ctx.progress.stage_started("valgrind", Some(ctx.timeout));
+
+    let mut notes = vec![format!("memcheck from {version}"), DOCTEST_NOTE.to_owned()];
+    let (jobs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
+    if jobs.is_empty() && errors.is_empty() {
+        bail!("no tests found to run under valgrind");
+    }
+    let outcome = executor::execute(ctx, &settings, &jobs, &logs, deadline);
+    errors.extend(outcome.errors);
+
+    let built = findings::build(ctx, &settings, &jobs, &outcome.results);
+    let mut report = StageReport::new(StageName::Valgrind, Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
+    report.counts = findings::counts(&jobs, &outcome.results, &built.findings);
+    if !built.suppressions.is_empty() {
+        suppressions::write_generated(&generated, &built.suppressions)?;
+        notes.push(
+            "suppressions for every finding are in valgrind/suppressions.supp, each named \
+             after the finding's fingerprint; copy the ones you accept into a file listed in \
+             `valgrind.suppressions`"
+                .to_owned(),
+        );
+    }
+    notes.extend(built.notes);
+    report.notes = notes;
+    report.findings = built.findings;
+    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+    let ran = report.count("tests_run") + report.count("programs_run");
+    if ran == 0 && errors.is_empty() {
+        errors.push("every test was ignored, so nothing ran under valgrind".to_owned());
+    }
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
+    ctx.progress.note(&format!(
+        "{}: {} tests and {} programs under memcheck, {} findings",
+        report.status.as_str(),
+        report.count("tests_run"),
+        report.count("programs_run"),
+        report.findings.len()
+    ));
+    ctx.progress.stage_finished();
+    Ok(report)
+}
+
+/// Builds the tests and programs and lists every test: the jobs to run, and the test
+/// binaries that could not be listed.
+fn prepare(
+    ctx: &Context,
+    settings: &Settings,
+    logs: &Utf8Path,
+    deadline: Instant,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Job>, Vec<String>)> {
+    let (mut jobs, errors) = test_jobs(ctx, settings, logs, deadline)?;
+    if !settings.programs.is_empty() {
+        if ctx.filters.is_empty() {
+            jobs.extend(program_jobs(ctx, settings, logs, deadline)?);
+        } else {
+            notes.push("test-name filters were given, so valgrind.programs were not run".into());
+        }
+    }
+    Ok((jobs, errors))
+}
+
+/// One job per test of every test binary, each in its package's directory.
+fn test_jobs(
+    ctx: &Context,
+    settings: &Settings,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<(Vec<Job>, Vec<String>)> {
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    ctx.progress.note("building tests");
+    let build = build_tests_command(ctx, settings);
+    let messages = cargo_build(
+        ctx,
+        &build,
+        &logs.join("build"),
+        remaining(),
+        "building the tests",
+    )?;
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for unit in inventory::units_from_messages(&messages, |id| ctx.workspace.member_of(id)) {
+        let (Some(executable), Some(cwd)) =
+            (unit.executable.clone(), commands::package_dir(ctx, &unit))
+        else {
+            continue;
+        };
+        let options = RunOptions {
+            timeout: Some(remaining()),
+            log_stem: Some(logs.join(format!("{}-list", unit.slug()))),
+            ..RunOptions::default()
+        };
+        match inventory::list_executable_tests(&unit, &ctx.filters, &options) {
+            Ok(names) => jobs.extend(names.into_iter().map(|name| Job {
+                subject: Subject::Test {
+                    unit: unit.clone(),
+                    name,
+                },
+                executable: executable.clone(),
+                cwd: cwd.clone(),
+            })),
+            Err(error) => errors.push(crate::exit::one_line(&error)),
+        }
+    }
+    Ok((jobs, errors))
+}
+
+/// One job per configured program, run from the workspace root like `cargo run`.
+fn program_jobs(
+    ctx: &Context,
+    settings: &Settings,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<Vec<Job>> {
+    ctx.progress.note("building programs");
+    let messages = cargo_build(
+        ctx,
+        &build_programs_command(ctx, settings),
+        &logs.join("build-programs"),
+        deadline.saturating_duration_since(Instant::now()),
+        "building the programs in valgrind.programs",
+    )?;
+    settings
+        .programs
+        .iter()
+        .map(|program| {
+            let Some(executable) = commands::program_executable(ctx, &messages, program) else {
+                bail!("cargo built no binary `{}`", program.bin);
+            };
+            Ok(Job {
+                subject: Subject::Program(program.clone()),
+                executable,
+                cwd: ctx.workspace.root.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Runs a cargo build and returns its JSON messages.
+fn cargo_build(
+    ctx: &Context,
+    cmd: &Cmd,
+    log: &Utf8Path,
+    limit: Duration,
+    what: &str,
+) -> Result<String> {
+    ctx.progress.verbose(&cmd.to_string());
+    let finished = cmd.run(&RunOptions {
+        timeout: Some(limit),
+        log_stem: Some(log.to_owned()),
+        ..RunOptions::default()
+    })?;
+    crate::cargo_output::require_success(&finished, what)?;
+    Ok(finished.stdout)
+}
