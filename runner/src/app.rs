@@ -96,7 +96,8 @@ fn analyse_loaded(
     toolchain: Toolchain,
     progress: Progress,
 ) -> Result<Exit> {
-    let ctx = Context::resolve(args, workspace, toolchain, progress)?;
+    let mut ctx = Context::resolve(args, workspace, toolchain, progress)?;
+    ctx.explicit = command != "all" || !args.stages.is_empty();
     process::ensure_writable_dir(&ctx.out_dir).context("cannot use the report folder (--out)")?;
     if let Some(place) = hermetic::needs_reexec(args.place, ctx.toolchain.mode) {
         return hermetic::reexec(place, args, &ctx.workspace.root, &ctx.out_dir);

@@ -4,6 +4,25 @@
 use anyhow::{Context, Result};
 use camino::Utf8Path;
 
+use crate::workspace::Workspace;
+
+/// The `RUSTFLAGS` a stage's build needs: the workspace's cargo config flags, runner config's
+/// `rustflags`, then the stage's own. `None` when neither runner's config nor the stage adds
+/// any, so cargo keeps reading its config itself (setting `RUSTFLAGS` hides it).
+pub fn stage_rustflags(
+    workspace: &Workspace,
+    target: &str,
+    stage_flags: &[String],
+) -> Option<String> {
+    if workspace.config.rustflags.is_empty() && stage_flags.is_empty() {
+        return None;
+    }
+    let mut flags = rustflags(&workspace.root, target).unwrap_or_default();
+    flags.extend(workspace.config.rustflags.iter().cloned());
+    flags.extend(stage_flags.iter().cloned());
+    Some(flags.join(" "))
+}
+
 /// Collects `build.rustflags` and `target.<triple>.rustflags` from the config files cargo
 /// would read for `root` (the workspace and its ancestors), nearest file first.
 pub fn rustflags(root: &Utf8Path, triple: &str) -> Result<Vec<String>> {

@@ -160,8 +160,18 @@ pub fn versions(
         versions.insert("rustc".to_owned(), identity.version.clone());
     }
     let mut queries = vec![("cargo", toolchain.cargo().arg("--version"))];
-    if stages.contains(&StageName::Miri) {
-        queries.push(("miri", toolchain.cargo().args(["miri", "--version"])));
+    for stage in stages {
+        let query = match stage {
+            StageName::Miri => ("miri", toolchain.cargo().args(["miri", "--version"])),
+            StageName::Valgrind => ("valgrind", Cmd::new("valgrind").arg("--version")),
+            StageName::Fuzz => ("cargo-fuzz", toolchain.cargo().args(["fuzz", "--version"])),
+            StageName::Coverage => (
+                "cargo-llvm-cov",
+                toolchain.cargo().args(["llvm-cov", "--version"]),
+            ),
+            _ => continue,
+        };
+        queries.push(query);
     }
     for (tool, query) in queries {
         if let Ok(text) = query.output_text() {

@@ -6,16 +6,20 @@ use camino::Utf8Path;
 use crate::report::{Frame, Location};
 use crate::workspace::Workspace;
 
-/// A frame in the user's code: a relative path (cargo passes workspace-relative paths to
-/// rustc) or an absolute one under the workspace root; never the standard library, the
-/// compiler's sources or a registry dependency.
+/// A frame in the user's code: a relative path that exists in the workspace (cargo passes
+/// workspace-relative paths to rustc; system libraries carry relative paths of their own
+/// build, like glibc's `./io/../sysdeps/...`) or an absolute one under the workspace root;
+/// never the standard library, the compiler's sources or a registry dependency.
 pub fn is_user_frame(workspace: &Workspace, frame: &Frame) -> bool {
     let Some(file) = frame.file.as_deref() else {
         return false;
     };
     let path = Utf8Path::new(file);
     if path.is_relative() {
-        return !file.starts_with("library/") && !file.contains("/rustc/");
+        return !file.starts_with("library/")
+            && !file.starts_with("./")
+            && !file.contains("/rustc/")
+            && workspace.root.join(path).is_file();
     }
     path.starts_with(&workspace.root)
         && !file.contains("/.cargo/registry/")

@@ -28,6 +28,9 @@ pub struct Context {
     pub filters: Vec<String>,
     pub fail_on: Severity,
     pub progress: Progress,
+    /// The user named the stages (a single-stage command, or `--stages`): a stage that cannot
+    /// run here is then an ERROR rather than SKIPPED.
+    pub explicit: bool,
 }
 
 impl Context {
@@ -64,6 +67,7 @@ impl Context {
             cargo: args.cargo.clone(),
             filters: args.filters.clone(),
             progress,
+            explicit: false,
         })
     }
 

@@ -28,6 +28,20 @@ pub fn unavailable(stage: StageName) -> anyhow::Error {
     )
 }
 
+/// A stage that does not apply here (wrong platform, nothing to analyse): SKIPPED with the
+/// reason inside `all`, an error when the user asked for the stage by name.
+pub fn not_applicable(
+    ctx: &Context,
+    stage: StageName,
+    reason: impl Into<String>,
+) -> Result<StageReport> {
+    let reason = reason.into();
+    if ctx.explicit {
+        anyhow::bail!("{reason}");
+    }
+    Ok(StageReport::skipped(stage, reason))
+}
+
 /// Runs one stage; an error inside it becomes an ERROR status with the reason, and the
 /// duration is always recorded.
 pub fn run(stage: StageName, ctx: &Context) -> StageReport {

@@ -99,12 +99,8 @@ fn cargo_miri_test(
     if !miriflags.is_empty() {
         cmd = cmd.env("MIRIFLAGS", miriflags);
     }
-    if !ctx.workspace.config.rustflags.is_empty() {
-        // Setting RUSTFLAGS hides the workspace's cargo config flags, so merge them back.
-        let mut flags =
-            crate::cargo_config::rustflags(&ctx.workspace.root, target).unwrap_or_default();
-        flags.extend(ctx.workspace.config.rustflags.iter().cloned());
-        cmd = cmd.env("RUSTFLAGS", flags.join(" "));
+    if let Some(flags) = crate::cargo_config::stage_rustflags(&ctx.workspace, target, &[]) {
+        cmd = cmd.env("RUSTFLAGS", flags);
     }
     cmd
 }

@@ -97,14 +97,10 @@ fn cargo(ctx: &Context, settings: &Settings) -> Cmd {
         .cargo()
         .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
         .cwd(ctx.workspace.root.clone());
-    if ctx.workspace.config.rustflags.is_empty() {
-        return cmd;
+    match crate::cargo_config::stage_rustflags(&ctx.workspace, &ctx.host, &[]) {
+        Some(flags) => cmd.env("RUSTFLAGS", flags),
+        None => cmd,
     }
-    // Setting RUSTFLAGS hides the workspace's cargo config flags, so merge them back.
-    let mut flags =
-        crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
-    flags.extend(ctx.workspace.config.rustflags.iter().cloned());
-    cmd.env("RUSTFLAGS", flags.join(" "))
 }
 
 /// Tests run in their package's directory, as under `cargo test`.

@@ -113,9 +113,13 @@ fn find_valgrind() -> Result<Utf8PathBuf> {
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = Instant::now() + ctx.timeout;
     if !ctx.host.contains("-linux") {
-        bail!(
-            "valgrind does not run on {}; run this stage on Linux or in runner's image",
-            ctx.host
+        return super::not_applicable(
+            ctx,
+            StageName::Valgrind,
+            format!(
+                "valgrind does not run on {}; run this stage on Linux or in runner's image",
+                ctx.host
+            ),
         );
     }
     let valgrind = find_valgrind()?;
