@@ -15,11 +15,14 @@ FROM ${BASE} AS rust
 ENV RUSTUP_HOME=/opt/rust/rustup \
     CARGO_HOME=/opt/rust/cargo \
     PATH=/opt/rust/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# A minbase Debian has neither CA certificates nor curl.
+# A minbase Debian has neither CA certificates nor curl. A TLS-intercepting proxy's CA can be
+# added through docker/ca-certificates/ (see the README there).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates curl gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
+COPY docker/ca-certificates/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates
 RUN curl --proto '=https' --tlsv1.2 -sSf -o /tmp/rustup-init \
       "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init" \
  && chmod +x /tmp/rustup-init \

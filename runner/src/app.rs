@@ -64,7 +64,7 @@ fn selection(args: &RunArgs, workspace: &Workspace) -> Result<Vec<StageName>> {
             return Err(stages::unavailable(*missing));
         }
     }
-    let mut chosen: Vec<StageName> = explicit.unwrap_or_else(|| StageName::ALL.to_vec());
+    let mut chosen: Vec<StageName> = explicit.unwrap_or_else(|| StageName::DEFAULT.to_vec());
     chosen.retain(|stage| !args.skip.contains(stage) && !config.skip.contains(stage));
     chosen.sort();
     chosen.dedup();

@@ -84,6 +84,17 @@ pub enum StageName {
 }
 
 impl StageName {
+    /// What `all` runs when the user names no stages: `cross` (needs qemu-user and a cross
+    /// linker) and `soak` (needs a command to watch) are opt-in.
+    pub const DEFAULT: [StageName; 6] = [
+        StageName::Miri,
+        StageName::Sanitizers,
+        StageName::Fuzz,
+        StageName::Coverage,
+        StageName::Valgrind,
+        StageName::Bench,
+    ];
+
     pub const ALL: [StageName; 8] = [
         StageName::Miri,
         StageName::Cross,

@@ -24,6 +24,8 @@ pub struct Config {
     #[serde(default)]
     pub miri: MiriConfig,
     #[serde(default)]
+    pub cross: crate::stages::cross::CrossConfig,
+    #[serde(default)]
     pub valgrind: crate::stages::valgrind::ValgrindConfig,
 }
 

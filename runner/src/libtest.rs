@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::report::Frame;
+
 /// What happened to one test in a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -98,6 +100,47 @@ pub fn panic_location(output: &str) -> Option<(String, u32, u32)> {
     Some((file, line, column))
 }
 
+/// The frames of a panic's backtrace in libtest's captured output (the test ran with
+/// `RUST_BACKTRACE=1`): `   4: crate::tests::name` followed by `      at ./src/lib.rs:19:9`.
+pub fn panic_backtrace(output: &str) -> Vec<Frame> {
+    let mut frames: Vec<Frame> = Vec::new();
+    for line in output.lines() {
+        let trimmed = line.trim();
+        if let Some(place) = trimmed.strip_prefix("at ") {
+            let Some(frame) = frames.last_mut() else {
+                continue;
+            };
+            let mut parts = place.rsplitn(3, ':');
+            let column = parts.next().and_then(|c| c.parse().ok());
+            let line_number = parts.next().and_then(|l| l.parse().ok());
+            if let (Some(file), Some(_)) = (parts.next(), line_number) {
+                frame.file = Some(file.to_owned());
+                frame.line = line_number;
+                frame.column = column;
+            }
+        } else if let Some((index, function)) = trimmed.split_once(": ") {
+            if !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()) {
+                frames.push(Frame {
+                    function: function.to_owned(),
+                    file: None,
+                    line: None,
+                    column: None,
+                });
+            }
+        }
+    }
+    // The panic machinery comes first; the test's own frames start after it.
+    let start = frames
+        .iter()
+        .position(|f| {
+            !f.function.starts_with("__rustc::")
+                && !f.function.starts_with("core::panicking")
+                && !f.function.starts_with("std::panicking")
+        })
+        .unwrap_or(0);
+    frames.split_off(start)
+}
+
 /// The panic message that follows the location line.
 pub fn panic_message(output: &str) -> Option<String> {
     let rest = output.split("panicked at ").nth(1)?;
@@ -154,5 +197,15 @@ mod tests {
     fn lists_tests_not_benchmarks() {
         let list = "tests::a: test\ntests::b: test\nbench_x: benchmark\n\n2 tests, 1 benchmark\n";
         assert_eq!(parse_list(list), ["tests::a", "tests::b"]);
+    }
+
+    #[test]
+    fn reads_a_panic_backtrace_without_the_panic_machinery() {
+        let output = "thread 't' panicked at src/lib.rs:19:9:\nboom\nstack backtrace:\n   0: __rustc::rust_begin_unwind\n             at /rustc/library/std/src/panicking.rs:689:5\n   1: core::panicking::panic_fmt\n             at /rustc/library/core/src/panicking.rs:80:14\n   2: endian_bugs::tests::length\n             at ./src/lib.rs:19:9\n   3: endian_bugs::tests::length::{closure#0}\n             at ./src/lib.rs:18:33\n";
+        let frames = panic_backtrace(output);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].function, "endian_bugs::tests::length");
+        assert_eq!(frames[0].file.as_deref(), Some("./src/lib.rs"));
+        assert_eq!((frames[0].line, frames[0].column), (Some(19), Some(9)));
     }
 }
