@@ -23,14 +23,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY docker/ca-certificates/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates
-RUN curl --proto '=https' --tlsv1.2 -sSf -o /tmp/rustup-init \
+# umask 0000: everything installed stays usable by whichever user `docker run -u` picks,
+# without a chmod -R that would copy every file into another layer.
+RUN umask 0000 \
+ && curl --proto '=https' --tlsv1.2 -sSf -o /tmp/rustup-init \
       "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init" \
  && chmod +x /tmp/rustup-init \
  && /tmp/rustup-init -y --no-modify-path --profile minimal --default-toolchain none \
  && rm /tmp/rustup-init
 COPY pin/toolchain.toml /opt/runner/pin/toolchain.toml
 # The toolchain exactly as the pin says: channel, profile and components come from the file.
-RUN pin=/opt/runner/pin/toolchain.toml \
+RUN umask 0000 \
+ && pin=/opt/runner/pin/toolchain.toml \
  && channel=$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$pin") \
  && profile=$(sed -n 's/^profile = "\(.*\)"$/\1/p' "$pin") \
  && components=$(sed -n 's/^components = \[\(.*\)\]$/\1/p' "$pin" | tr -d '" ' | tr ',' ' ') \
@@ -55,9 +59,10 @@ ENV RUNNER_CACHE_DIR=/opt/runner/cache \
 # The pinned cargo tools and the Miri sysroots, installed by runner itself so the versions come
 # from the pin. STAGES trims the set for quicker builds (for example STAGES=miri).
 ARG STAGES=miri,fuzz,coverage
-RUN runner setup --stages "$STAGES" \
+RUN umask 0000 \
+ && runner setup --stages "$STAGES" \
  && useradd --create-home --uid 1000 runner \
- && chmod -R a+rwX /opt/rust /opt/runner /opt/cache /home/runner
+ && chmod 0777 /home/runner
 ARG REVISION=unknown
 # Inside, runner uses the tools on PATH and checks that rustc is the pinned one.
 ENV RUNNER_HERMETIC=docker \

@@ -69,6 +69,14 @@
         RUNNER_HERMETIC = "nix";
         RUNNER_PROVENANCE = "nix flake, revision ${self.shortRev or "dirty"}";
       };
+      # The cross stage on Linux: nixpkgs' s390x cross compiler as cargo's linker, and its
+      # glibc as qemu-user's library root.
+      crossEnvFor = pkgs: lib.optionalAttrs pkgs.stdenv.isLinux {
+        CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER =
+          "${pkgs.pkgsCross.s390x.stdenv.cc}/bin/s390x-unknown-linux-gnu-cc";
+        QEMU_LD_PREFIX = "${pkgs.pkgsCross.s390x.glibc}";
+      };
+
     in
     {
       packages = forSystems systems (pkgs:
@@ -99,7 +107,7 @@
       devShells = forSystems systems (pkgs: {
         default = pkgs.mkShell ({
           packages = [ (toolchainFor pkgs) (runnerFor pkgs) ] ++ analysisToolsFor pkgs;
-        } // hermeticEnv);
+        } // hermeticEnv // crossEnvFor pkgs);
       });
 
       checks = forSystems systems (pkgs: {

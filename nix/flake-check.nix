@@ -29,6 +29,8 @@ let
     checkRunsTests = outputs.checks.${system}.runner-unit-tests.doCheck;
     shell = {
       hermetic = outputs.devShells.${system}.default.RUNNER_HERMETIC;
+      crossLinker = outputs.devShells.${system}.default.CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER or null;
+      qemuLibraries = outputs.devShells.${system}.default.QEMU_LD_PREFIX or null;
       packages = map (p: p.pname) outputs.devShells.${system}.default.packages;
     };
     toolchain = {

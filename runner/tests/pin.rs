@@ -154,6 +154,12 @@ fn the_flake_builds_its_toolchain_from_the_pin_file() {
             shell.contains("valgrind") && shell.contains("qemu"),
             "{system}: {shell}"
         );
+        let linker = outputs["shell"]["crossLinker"].as_str().unwrap_or_default();
+        assert!(
+            linker.ends_with("/bin/s390x-unknown-linux-gnu-cc"),
+            "{system}: {linker}"
+        );
+        assert!(outputs["shell"]["qemuLibraries"].is_string(), "{system}");
     }
     assert_eq!(
         summary["pinnedTools"],

@@ -3,7 +3,7 @@
 { system, overlays ? [ ] }:
 let
   isLinux = builtins.match ".*-linux" system != null;
-  package = name: { pname = name; type = "stand-in-package"; };
+  package = name: { pname = name; type = "stand-in-package"; outPath = "/nix/store/stand-in-${name}"; };
   base = {
     inherit system;
     stdenv.isLinux = isLinux;
@@ -24,6 +24,7 @@ let
     valgrind = package "valgrind";
     qemu = package "qemu";
     pkgsCross.s390x.stdenv.cc = package "s390x-unknown-linux-gnu-cc";
+    pkgsCross.s390x.glibc = package "s390x-glibc";
   };
 in
 builtins.foldl' (pkgs: overlay: pkgs // overlay pkgs pkgs) base overlays
