@@ -23,6 +23,8 @@ pub struct Config {
     pub skip: Vec<StageName>,
     #[serde(default)]
     pub miri: MiriConfig,
+    #[serde(default)]
+    pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
