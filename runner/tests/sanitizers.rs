@@ -25,12 +25,17 @@ fn out_dir(name: &str) -> PathBuf {
 }
 
 fn sanitizers(workspace: &Path, out: &Path) -> Run {
-    run(runner()
+    run(sanitizers_command(workspace, out).env("CARGO_TARGET_DIR", shared_target_dir()))
+}
+
+fn sanitizers_command(workspace: &Path, out: &Path) -> Command {
+    let mut command = runner();
+    command
         .arg("sanitizers")
         .arg(workspace)
         .arg("--out")
-        .arg(out)
-        .env("CARGO_TARGET_DIR", shared_target_dir()))
+        .arg(out);
+    command
 }
 
 struct Analysed {
@@ -58,6 +63,16 @@ fn findings(report: &Value) -> &Vec<Value> {
     stage(report)["findings"]
         .as_array()
         .expect("findings array")
+}
+
+/// The sanitizers that ran, in the order of the report's rows.
+fn sanitizer_rows(stage: &Value) -> Vec<&str> {
+    stage["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap())
+        .collect()
 }
 
 /// (sanitizer, test, kind, line in src/lib.rs) of every problem each sanitizer must find.
@@ -281,13 +296,7 @@ fn memory_is_skipped_with_the_reason_when_a_dependency_builds_c() {
     let report = read_json(&out.join("report.json"));
     let stage = stage(&report);
     assert_eq!(stage["status"], "PASS");
-    let rows: Vec<&str> = stage["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(rows, ["address", "thread"]);
+    assert_eq!(sanitizer_rows(stage), ["address", "thread"]);
     let notes = stage["notes"].as_array().unwrap();
     assert!(
         notes.iter().any(|n| {
@@ -316,4 +325,50 @@ fn the_plan_shows_the_recipe_of_each_sanitizer() {
     ] {
         assert!(plan.contains(needle), "`{needle}` missing from:\n{plan}");
     }
+}
+
+#[test]
+fn config_chooses_sanitizers_and_user_options_and_suppressions_win() {
+    let workspace = common::fixture_copy("sanitizer-bugs");
+    let manifest = workspace.path().join("Cargo.toml");
+    let base = std::fs::read_to_string(&manifest).unwrap();
+    let config = "\n[package.metadata.runner.sanitizers]\nenabled = [\"address\", \"leak\"]\n\
+                  options = { address = [\"detect_leaks=0\"] }\n";
+    std::fs::write(&manifest, format!("{base}{config}")).unwrap();
+    let leaks = |out: &Path| -> Vec<(String, String)> {
+        let report = read_json(&out.join("report.json"));
+        assert_eq!(sanitizer_rows(stage(&report)), ["address", "leak"]);
+        findings(&report)
+            .iter()
+            .filter(|f| f["category"] == "leak")
+            .map(|f| {
+                (
+                    f["target"].as_str().unwrap().into(),
+                    f["test"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    // A copy of a package shares its artifact names with the original, so it builds in a
+    // target dir of its own (address and leak need no instrumented std: a few seconds).
+    let out = workspace.path().join("report");
+    let analyse = || run(&mut sanitizers_command(workspace.path(), &out));
+    let result = analyse();
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    // `detect_leaks=0` after runner's `detect_leaks=1` turns address's leak check off.
+    assert_eq!(
+        leaks(&out),
+        [("leak".to_owned(), "tests::leaks".to_owned())]
+    );
+
+    std::fs::write(
+        workspace.path().join("lsan.supp"),
+        "leak:sanitizer_bugs::leak\n",
+    )
+    .unwrap();
+    let config = format!("{config}suppressions = {{ leak = \"lsan.supp\" }}\n");
+    std::fs::write(&manifest, format!("{base}{config}")).unwrap();
+    let result = analyse();
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert!(leaks(&out).is_empty(), "the suppression file is used");
 }
