@@ -27,6 +27,8 @@ pub struct Config {
     pub cross: crate::stages::cross::CrossConfig,
     #[serde(default)]
     pub valgrind: crate::stages::valgrind::ValgrindConfig,
+    #[serde(default)]
+    pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

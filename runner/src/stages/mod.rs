@@ -2,6 +2,7 @@
 
 pub mod cross;
 pub mod miri;
+pub mod sanitizers;
 pub mod valgrind;
 
 use std::time::{Duration, Instant};
@@ -13,7 +14,12 @@ use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
 
 /// Stages this version of runner can run.
-pub const AVAILABLE: &[StageName] = &[StageName::Miri, StageName::Cross, StageName::Valgrind];
+pub const AVAILABLE: &[StageName] = &[
+    StageName::Miri,
+    StageName::Cross,
+    StageName::Sanitizers,
+    StageName::Valgrind,
+];
 
 pub fn is_available(stage: StageName) -> bool {
     AVAILABLE.contains(&stage)
@@ -52,6 +58,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         StageName::Miri => miri::run(ctx),
         StageName::Cross => cross::run(ctx),
         StageName::Valgrind => valgrind::run(ctx),
+        StageName::Sanitizers => sanitizers::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
@@ -82,6 +89,7 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
         StageName::Miri => Ok(miri::plan(ctx)),
         StageName::Cross => cross::plan(ctx),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
+        StageName::Sanitizers => sanitizers::plan(ctx),
         other => Err(unavailable(other)),
     }
 }

@@ -1,0 +1,328 @@
+//! Sanitizers stage: the workspace's tests built with `AddressSanitizer` (with its leak
+//! check), `ThreadSanitizer` and `MemorySanitizer` (or `LeakSanitizer` alone), each in its own
+//! target dir, every test in a process of its own, every report a typed finding.
+
+mod applicability;
+mod commands;
+pub mod config;
+mod executor;
+mod findings;
+mod frames;
+mod options;
+#[cfg(test)]
+mod parser_tests;
+mod report_parser;
+mod sanitizer;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Result;
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub use config::SanitizersConfig;
+use executor::{Job, Outcome, Scope};
+use options::Settings;
+use sanitizer::Sanitizer;
+
+use crate::cli::StageName;
+use crate::inventory::{self, TestUnit, UnitKind};
+use crate::plan::{Context, StagePlan};
+use crate::process::RunOptions;
+use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
+
+pub fn plan(ctx: &Context) -> Result<StagePlan> {
+    let settings = Settings::from_context(ctx)?;
+    let example = TestUnit {
+        package: "<package>".into(),
+        kind: UnitKind::Lib,
+        name: "<package>".into(),
+        executable: Some("<test-executable>".into()),
+    };
+    let mut steps = Vec::new();
+    for &sanitizer in &settings.sanitizers {
+        steps.push((
+            format!("{sanitizer}: build the tests"),
+            commands::build(ctx, sanitizer),
+        ));
+        steps.push((
+            format!("{sanitizer}: run each test in its own process"),
+            commands::test(
+                ctx,
+                &settings,
+                sanitizer,
+                "<test-executable>",
+                &example.package,
+                "<test>",
+            ),
+        ));
+        if settings.doctests {
+            let doc = TestUnit {
+                kind: UnitKind::Doc,
+                executable: None,
+                ..example.clone()
+            };
+            steps.push((
+                format!("{sanitizer}: run the doctests"),
+                commands::doctests(ctx, &settings, sanitizer, &doc),
+            ));
+        }
+    }
+    let names: Vec<&str> = settings.sanitizers.iter().map(|s| s.as_str()).collect();
+    let mut notes = vec![format!(
+        "sanitizers: {}; each test runs in its own process, {} at a time; target dirs {}",
+        names.join(", "),
+        ctx.jobs,
+        ctx.workspace.stage_target_dir("sanitizers-<sanitizer>")
+    )];
+    notes.push("a sanitizer the host target does not support is skipped".to_owned());
+    if settings.memory_by_default {
+        notes.push("memory runs only when no dependency's build script compiles C code".to_owned());
+    }
+    notes.extend(symbolizer_note(&settings));
+    Ok(StagePlan {
+        stage: StageName::Sanitizers,
+        target_dir: None,
+        steps,
+        notes,
+    })
+}
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let deadline = Instant::now() + ctx.timeout;
+    let settings = Settings::from_context(ctx)?;
+    let logs = ctx.stage_dir(StageName::Sanitizers)?.join("logs");
+    crate::process::ensure_writable_dir(&logs)?;
+    ctx.progress.stage_started("sanitizers", Some(ctx.timeout));
+
+    let mut report = StageReport::new(StageName::Sanitizers, Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("sanitizers"));
+    if let Some(note) = symbolizer_note(&settings) {
+        ctx.progress.always(&format!("runner: warning: {note}"));
+        report.notes.push(note);
+    }
+    let mut skipped = Vec::new();
+    let mut errors = Vec::new();
+    for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
+        if let Err(reason) = applies {
+            ctx.progress
+                .note(&format!("{sanitizer}: skipped, {reason}"));
+            report.notes.push(format!("{sanitizer}: SKIPPED, {reason}"));
+            skipped.push(format!("{sanitizer}: {reason}"));
+            continue;
+        }
+        let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline);
+        let found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
+        let counts = BTreeMap::from([
+            ("tests_run".to_owned(), outcome.tests_run),
+            ("passed".to_owned(), outcome.passed),
+            ("failed".to_owned(), outcome.failed),
+            ("findings".to_owned(), found.len() as u64),
+        ]);
+        for (key, value) in &counts {
+            *report.counts.entry(key.clone()).or_insert(0) += value;
+        }
+        report.targets.push(TargetSummary {
+            name: sanitizer.as_str().to_owned(),
+            counts,
+        });
+        report.findings.extend(found);
+        let mut problems = outcome.errors;
+        if problems.is_empty() && outcome.tests_run == 0 {
+            problems.push("no tests found".to_owned());
+        }
+        errors.extend(problems.into_iter().map(|e| format!("{sanitizer}: {e}")));
+        if crate::process::interrupted() {
+            break;
+        }
+    }
+    findings::sort(&mut report.findings);
+    conclude(&mut report, ctx.fail_on, &errors, &skipped);
+    ctx.progress.note(&format!(
+        "{}: {} tests run, {} findings",
+        report.status.as_str(),
+        report.count("tests_run"),
+        report.findings.len()
+    ));
+    ctx.progress.stage_finished();
+    Ok(report)
+}
+
+/// The stage's status: ERROR when a sanitizer could not be evaluated, SKIPPED when none
+/// applied (never PASS), else what the findings say.
+fn conclude(report: &mut StageReport, fail_on: Severity, errors: &[String], skipped: &[String]) {
+    report.status = gate::status_from_findings(&report.findings, fail_on);
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    } else if report.targets.is_empty() {
+        report.status = Status::Skipped;
+        report.reason = Some(skipped.join("; "));
+    }
+}
+
+fn symbolizer_note(settings: &Settings) -> Option<String> {
+    if settings.symbolizer.is_some() {
+        return None;
+    }
+    let hint = crate::provision::needs(StageName::Sanitizers)
+        .system
+        .first()
+        .map(crate::provision::SystemTool::install_hint)
+        .unwrap_or_default();
+    Some(format!(
+        "llvm-symbolizer is not on PATH, so sanitizer stacks have no function names or file:line \
+         and findings no location; install it with: {hint}"
+    ))
+}
+
+/// Builds, lists and runs one sanitizer's tests.
+fn run_sanitizer(
+    ctx: &Context,
+    settings: &Settings,
+    sanitizer: Sanitizer,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Outcome {
+    let failed = |error: String| Outcome {
+        errors: vec![error],
+        ..Outcome::default()
+    };
+    let started = Instant::now();
+    ctx.progress.note(&format!(
+        "{sanitizer}: building the tests{}",
+        if sanitizer.needs_build_std() {
+            " with an instrumented std (about a minute the first time)"
+        } else {
+            ""
+        }
+    ));
+    let build = commands::build(ctx, sanitizer);
+    ctx.progress.verbose(&build.to_string());
+    let finished = match build.run(&RunOptions {
+        timeout: Some(deadline.saturating_duration_since(Instant::now())),
+        log_stem: Some(logs.join(format!("{sanitizer}-build"))),
+        ..RunOptions::default()
+    }) {
+        Ok(finished) => finished,
+        Err(error) => return failed(crate::exit::one_line(&error)),
+    };
+    if let Err(error) = crate::cargo_output::require_success(&finished, "building the tests") {
+        return failed(crate::exit::one_line(&error));
+    }
+    let mut units =
+        inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
+    if settings.doctests {
+        let doc_units = inventory::doc_units(&units);
+        units.extend(doc_units);
+    }
+    let build_time = started.elapsed();
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    for (index, unit) in units.iter().enumerate() {
+        if unit.kind == UnitKind::Doc {
+            jobs.push(Job {
+                unit: index,
+                test: None,
+            });
+            continue;
+        }
+        match list(ctx, sanitizer, unit, logs, deadline) {
+            Ok(tests) => jobs.extend(tests.into_iter().map(|test| Job {
+                unit: index,
+                test: Some(test),
+            })),
+            Err(error) => errors.push(error),
+        }
+    }
+    let scope = Scope {
+        ctx,
+        settings,
+        sanitizer,
+        units: &units,
+        logs,
+        deadline,
+    };
+    let mut outcome = executor::execute(&scope, jobs);
+    outcome.errors.splice(0..0, errors);
+    ctx.progress.note(&format!(
+        "{sanitizer}: built in {}, {} tests run in {}, {} with findings",
+        crate::duration::human(build_time),
+        outcome.tests_run,
+        crate::duration::human(started.elapsed().saturating_sub(build_time)),
+        outcome.failed
+    ));
+    outcome
+}
+
+/// A harness's tests, by running it with `--list`. A runtime that cannot start (no ptrace
+/// for `LeakSanitizer`, an unusable memory layout for `ThreadSanitizer`) fails here first, so the
+/// error says what the runtime said.
+fn list(
+    ctx: &Context,
+    sanitizer: Sanitizer,
+    unit: &TestUnit,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<Vec<String>, String> {
+    let stem = logs.join(format!("{sanitizer}-{}-list", unit.slug()));
+    let options = RunOptions {
+        timeout: Some(deadline.saturating_duration_since(Instant::now())),
+        log_stem: Some(stem.clone()),
+        ..RunOptions::default()
+    };
+    inventory::list_executable_tests(unit, &ctx.filters, &options).map_err(|error| {
+        let stderr = std::fs::read_to_string(format!("{stem}.err")).unwrap_or_default();
+        match report_parser::parse(&stderr).fatal {
+            Some(fatal) => executor::explain_fatal(&fatal),
+            None => crate::exit::one_line(&error),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_with(targets: &[&str]) -> StageReport {
+        let mut report = StageReport::new(StageName::Sanitizers, Status::Pass);
+        report.targets = targets
+            .iter()
+            .map(|name| TargetSummary {
+                name: (*name).to_owned(),
+                counts: BTreeMap::new(),
+            })
+            .collect();
+        report
+    }
+
+    #[test]
+    fn nothing_that_ran_is_skipped_never_pass() {
+        let mut report = report_with(&[]);
+        let skipped =
+            ["thread: the host target aarch64-apple-darwin does not support it".to_owned()];
+        conclude(&mut report, Severity::High, &[], &skipped);
+        assert_eq!(report.status, Status::Skipped);
+        assert_eq!(report.reason.as_deref(), Some(skipped[0].as_str()));
+    }
+
+    #[test]
+    fn a_sanitizer_that_could_not_run_is_an_error_even_beside_a_pass() {
+        let mut report = report_with(&["address", "thread"]);
+        conclude(
+            &mut report,
+            Severity::High,
+            &["thread: no tests found".to_owned()],
+            &[],
+        );
+        assert_eq!(report.status, Status::Error);
+        let mut report = report_with(&["address"]);
+        conclude(
+            &mut report,
+            Severity::High,
+            &[],
+            &["memory: skipped".to_owned()],
+        );
+        assert_eq!(report.status, Status::Pass);
+    }
+}
