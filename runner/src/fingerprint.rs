@@ -1,5 +1,8 @@
 //! Stable finding fingerprints: the same bug keeps its fingerprint when lines move.
 
+use crate::cli::StageName;
+use crate::report::Location;
+
 /// Hashes the parts that identify a problem (kind, repo-relative file, enclosing function,
 /// test) with 64-bit FNV-1a: tiny, dependency-free and stable across platforms and releases.
 pub fn fingerprint(parts: &[&str]) -> String {
@@ -13,6 +16,21 @@ pub fn fingerprint(parts: &[&str]) -> String {
         }
     }
     format!("{hash:016x}")
+}
+
+/// A finding's fingerprint from what identifies the problem: the stage, the kind, the
+/// workspace-relative file and enclosing function, and the test (or fuzz target, or
+/// program) it was seen in. Line numbers stay out, so the fingerprint survives edits
+/// elsewhere in the file.
+pub fn of_finding(
+    stage: StageName,
+    kind: &str,
+    location: Option<&Location>,
+    function: Option<&str>,
+    subject: &str,
+) -> String {
+    let file = location.map(|l| l.file.to_string()).unwrap_or_default();
+    fingerprint(&[stage.as_str(), kind, &file, function.unwrap_or(""), subject])
 }
 
 #[cfg(test)]

@@ -4,31 +4,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::{fixture, read_json, redact, run, runner, Run};
+use common::{fixture, read_json, redact, run, runner, Analysed};
 use serde_json::Value;
-
-struct Analysed {
-    run: Run,
-    out: PathBuf,
-    report: Value,
-}
 
 /// The bug fixture is analysed once and shared by the tests that read its report.
 fn bugs() -> &'static Analysed {
     static BUGS: OnceLock<Analysed> = OnceLock::new();
     BUGS.get_or_init(|| {
         common::provisioned();
-        let out = fixture("miri-bugs").join("target/runner-tests/bugs");
-        let run = run(runner()
-            .arg("miri")
-            .arg(fixture("miri-bugs"))
-            .arg("--out")
-            .arg(&out));
-        let report = read_json(&out.join("report.json"));
-        Analysed { run, out, report }
+        common::analyse("miri", "miri-bugs", "bugs")
     })
 }
 

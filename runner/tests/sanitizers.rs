@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{fixture, read_json, run, runner, Run};
+use common::{fixture, read_json, run, runner, Analysed, Run};
 use serde_json::Value;
 
 /// One build directory for every test here, as a user's `CARGO_TARGET_DIR` would be: the
@@ -36,12 +36,6 @@ fn sanitizers_command(workspace: &Path, out: &Path) -> Command {
         .arg("--out")
         .arg(out);
     command
-}
-
-struct Analysed {
-    run: Run,
-    out: PathBuf,
-    report: Value,
 }
 
 /// The bug fixture is analysed once and shared by the tests that read its report.

@@ -54,6 +54,8 @@ pub fn not_applicable(
 pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let started = Instant::now();
     let cpu_before = own_cpu_time();
+    ctx.progress
+        .stage_started(stage.as_str(), Some(ctx.timeout));
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
         StageName::Cross => cross::run(ctx),
@@ -65,6 +67,19 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
     report.duration_ms = millis(started.elapsed());
     report.overhead_ms = millis(own_cpu_time().saturating_sub(cpu_before));
+    let tally: Vec<String> = ["tests_run", "programs_run"]
+        .iter()
+        .filter(|key| report.counts.contains_key(**key))
+        .map(|key| format!("{} {}", report.count(key), key.replace('_', " ")))
+        .collect();
+    ctx.progress.note(&format!(
+        "{}{}{}: {} findings",
+        report.status.as_str(),
+        if tally.is_empty() { "" } else { ", " },
+        tally.join(", "),
+        report.findings.len()
+    ));
+    ctx.progress.stage_finished();
     report
 }
 

@@ -174,7 +174,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let settings = Settings::resolve(ctx)?;
     let logs = ctx.stage_dir(StageName::Cross)?.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
-    ctx.progress.stage_started("cross", Some(ctx.timeout));
     ctx.progress.note(&format!(
         "{}: building tests with -Zbuild-std",
         settings.target
@@ -225,13 +224,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         counts: counts.clone(),
     }];
     report.counts = counts;
-    ctx.progress.note(&format!(
-        "{}: {} tests run, {} findings",
-        report.status.as_str(),
-        report.count("tests_run"),
-        report.findings.len()
-    ));
-    ctx.progress.stage_finished();
     Ok(report)
 }
 

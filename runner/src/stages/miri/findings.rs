@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::executor::{Cause, RawFinding};
 use super::{repro_command, Settings};
-use crate::fingerprint::fingerprint;
+use crate::cli::StageName;
+use crate::fingerprint;
 use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
@@ -106,18 +107,14 @@ fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding 
         ),
     };
     let (location, function) = locate::user_location(&ctx.workspace, &stack);
-    let file = location
-        .as_ref()
-        .map(|l| l.file.to_string())
-        .unwrap_or_default();
     let test = format!("{} {}", item.unit.label(), item.test);
-    let print = fingerprint(&[
-        "miri",
+    let print = fingerprint::of_finding(
+        StageName::Miri,
         &kind,
-        &file,
-        function.as_deref().unwrap_or(""),
+        location.as_ref(),
+        function.as_deref(),
         &test,
-    ]);
+    );
     let repro = repro_command(
         ctx,
         settings,

@@ -258,7 +258,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let dir = ctx.stage_dir(StageName::Miri)?;
     let logs = dir.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
-    ctx.progress.stage_started("miri", Some(ctx.timeout));
 
     let mut work = Vec::new();
     let mut unit_errors = Vec::new();
@@ -332,13 +331,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         report.status = crate::report::Status::Error;
         report.reason = Some(errors.join("; "));
     }
-    ctx.progress.note(&format!(
-        "{}: {} tests run, {} findings",
-        report.status.as_str(),
-        report.count("tests_run"),
-        report.findings.len()
-    ));
-    ctx.progress.stage_finished();
     Ok(report)
 }
 

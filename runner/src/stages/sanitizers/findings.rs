@@ -12,7 +12,8 @@ use super::frames::{display_path, is_harness_boundary, is_runtime_frame};
 use super::options::Settings;
 use super::report_parser::{LeakSize, SanitizerReport};
 use super::sanitizer::Sanitizer;
-use crate::fingerprint::fingerprint;
+use crate::cli::StageName;
+use crate::fingerprint;
 use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
@@ -117,18 +118,14 @@ fn to_finding(
         ),
     };
     let (location, function) = locate::user_location(workspace, &locatable(workspace, &stack));
-    let file = location
-        .as_ref()
-        .map(|l| l.file.to_string())
-        .unwrap_or_default();
     let test_id = format!("{} {}", item.unit.label(), item.test);
-    let print = fingerprint(&[
-        "sanitizers",
+    let print = fingerprint::of_finding(
+        StageName::Sanitizers,
         &kind,
-        &file,
-        function.as_deref().unwrap_or(""),
+        location.as_ref(),
+        function.as_deref(),
         &test_id,
-    ]);
+    );
     // DECISIONS: uninitialised use is high, below the memory errors ASan finds.
     let severity = if kind == "use-of-uninitialized-value" {
         Severity::High

@@ -93,7 +93,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let settings = Settings::from_context(ctx)?;
     let logs = ctx.stage_dir(StageName::Sanitizers)?.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
-    ctx.progress.stage_started("sanitizers", Some(ctx.timeout));
 
     let mut report = StageReport::new(StageName::Sanitizers, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("sanitizers"));
@@ -138,13 +137,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     findings::sort(&mut report.findings);
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
-    ctx.progress.note(&format!(
-        "{}: {} tests run, {} findings",
-        report.status.as_str(),
-        report.count("tests_run"),
-        report.findings.len()
-    ));
-    ctx.progress.stage_finished();
     Ok(report)
 }
 

@@ -12,7 +12,8 @@ use super::kinds;
 use super::settings::Settings;
 use super::suppressions;
 use super::xml::MemcheckError;
-use crate::fingerprint::fingerprint;
+use crate::cli::StageName;
+use crate::fingerprint;
 use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
@@ -232,18 +233,14 @@ fn test_failure(job: &Job, output: &str) -> Raw {
 
 fn to_finding(ctx: &Context, settings: &Settings, job: &Job, raw: Raw) -> Finding {
     let (location, function) = user_location(ctx, &raw.stack);
-    let file = location
-        .as_ref()
-        .map(|l| l.file.to_string())
-        .unwrap_or_default();
     let label = job.label();
-    let print = fingerprint(&[
-        "valgrind",
+    let print = fingerprint::of_finding(
+        StageName::Valgrind,
         &raw.kind,
-        &file,
-        function.as_deref().unwrap_or(""),
+        location.as_ref(),
+        function.as_deref(),
         &label,
-    ]);
+    );
     let user_frame = raw.stack.iter().position(|frame| is_user_frame(ctx, frame));
     let keep = user_frame.map_or(SHORT_STACK, |at| (at + 3).max(SHORT_STACK));
     let stack = raw

@@ -140,7 +140,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let _ = std::fs::remove_file(&generated);
     crate::process::ensure_writable_dir(&logs)?;
     suppressions::write_std(&settings.std_suppressions)?;
-    ctx.progress.stage_started("valgrind", Some(ctx.timeout));
 
     let mut notes = vec![format!("memcheck from {version}"), DOCTEST_NOTE.to_owned()];
     let (jobs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
@@ -175,14 +174,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         report.status = Status::Error;
         report.reason = Some(errors.join("; "));
     }
-    ctx.progress.note(&format!(
-        "{}: {} tests and {} programs under memcheck, {} findings",
-        report.status.as_str(),
-        report.count("tests_run"),
-        report.count("programs_run"),
-        report.findings.len()
-    ));
-    ctx.progress.stage_finished();
     Ok(report)
 }
 
