@@ -118,14 +118,17 @@ fn setup_installs_pinned_cargo_tools_once() {
 /// its components and builds the Miri sysroots; a second setup installs nothing.
 #[test]
 fn setup_installs_the_pinned_toolchain_once() {
-    // The Miri sysroot cache is shared: let it exist before a second toolchain looks at it.
-    common::provisioned();
     let home = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
     common::link_stable_toolchain(home.path());
+    // The sanitizers stage needs the toolchain with every pinned component but no Miri
+    // sysroot: a sysroot built from this second copy of the toolchain's sources would look
+    // different to cargo-miri and make every other Miri run on the machine rebuild its own.
     let setup = || {
         run(runner()
-            .args(["setup", "--stages", "miri"])
+            .args(["setup", "--stages", "sanitizers"])
             .env("RUSTUP_HOME", home.path())
+            .env("XDG_CACHE_HOME", cache.path())
             .env_remove("RUSTUP_TOOLCHAIN"))
     };
     let first = setup();

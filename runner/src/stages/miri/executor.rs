@@ -295,6 +295,10 @@ fn run_item(
         resume_after_death(item, &events, culprit, others, &finished, &raw, &mut out);
     } else if !leaks.is_empty() {
         attribute_leaks(item, leaks, &raw, &mut out);
+    } else if !events.results.is_empty() && !finished.termination.success() {
+        // A failed test makes libtest leave through `exit(101)`, and Miri checks for leaks
+        // only when `main` returns: the tests that passed here still need that check.
+        out.follow_up.extend(leak_check_of_passed(item, &events));
     } else if events.results.is_empty() && !finished.termination.success() {
         let reason = finished
             .stderr
@@ -441,14 +445,24 @@ fn resume_after_death(
             mode: Mode::Run,
         });
     }
-    if !finished_names.is_empty() {
-        out.follow_up.push(Item {
-            work: item.work,
-            tests: finished_names,
-            seed: item.seed,
-            mode: Mode::LeakCheck,
-        });
-    }
+    out.follow_up.extend(leak_check_of_passed(item, events));
+}
+
+/// The tests that passed in a process that never reached Miri's exit-time leak check, to run
+/// again for that check alone (failing tests are left out: they would leave early again).
+fn leak_check_of_passed(item: &Item, events: &libtest::RunEvents) -> Option<Item> {
+    let passed: Vec<String> = events
+        .results
+        .iter()
+        .filter(|result| result.outcome == TestOutcome::Passed)
+        .map(|result| result.name.clone())
+        .collect();
+    (!passed.is_empty()).then_some(Item {
+        work: item.work,
+        tests: passed,
+        seed: item.seed,
+        mode: Mode::LeakCheck,
+    })
 }
 
 /// Leaks reported at the exit of a process: attributed directly when it ran one test,

@@ -11,7 +11,7 @@ mod frames;
 mod options;
 #[cfg(test)]
 mod parser_tests;
-mod report_parser;
+pub mod report_parser;
 mod sanitizer;
 
 use std::collections::BTreeMap;

@@ -6,12 +6,12 @@
 mod captures;
 mod commands;
 mod executor;
-mod fds;
+pub mod fds;
 mod findings;
 mod kinds;
 mod settings;
 mod suppressions;
-mod xml;
+pub mod xml;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,8 @@
+//! Miri's JSON diagnostics parser must survive any text, including broken JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = runner::stages::miri::diagnostics::parse(text);
+});

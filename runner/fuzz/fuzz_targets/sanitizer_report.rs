@@ -1,0 +1,8 @@
+//! Sanitizer reports on stderr must parse without panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = runner::stages::sanitizers::report_parser::parse(text);
+});

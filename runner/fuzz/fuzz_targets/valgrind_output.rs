@@ -1,0 +1,9 @@
+//! Valgrind's XML and its text log (for descriptor leaks) must parse without panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let _ = runner::stages::valgrind::xml::parse(text);
+    let _ = runner::stages::valgrind::fds::parse(text);
+});
