@@ -23,6 +23,8 @@ pub struct Config {
     pub skip: Vec<StageName>,
     #[serde(default)]
     pub miri: MiriConfig,
+    #[serde(default)]
+    pub fuzz: crate::stages::fuzz::FuzzConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

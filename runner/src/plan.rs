@@ -28,6 +28,10 @@ pub struct Context {
     pub filters: Vec<String>,
     pub fail_on: Severity,
     pub progress: Progress,
+    /// `--fuzz-time`: the fuzzing budget per fuzz target, over config.
+    pub fuzz_time: Option<Duration>,
+    /// `--check`: the fuzz stage only builds its targets.
+    pub fuzz_check: bool,
 }
 
 impl Context {
@@ -53,6 +57,12 @@ impl Context {
             .clone()
             .unwrap_or_else(|| workspace.target_dir.join("runner"));
         let host = host_triple()?;
+        let fuzz_time = args
+            .fuzz_time
+            .as_deref()
+            .map(crate::duration::parse)
+            .transpose()
+            .context("invalid --fuzz-time")?;
         Ok(Context {
             fail_on: config.fail_on.unwrap_or(Severity::High),
             workspace,
@@ -64,6 +74,8 @@ impl Context {
             cargo: args.cargo.clone(),
             filters: args.filters.clone(),
             progress,
+            fuzz_time,
+            fuzz_check: args.check,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
+pub mod fuzz;
 pub mod miri;
 
 use std::time::Instant;
@@ -11,7 +12,7 @@ use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
 
 /// Stages this version of runner can run.
-pub const AVAILABLE: &[StageName] = &[StageName::Miri];
+pub const AVAILABLE: &[StageName] = &[StageName::Miri, StageName::Fuzz];
 
 pub fn is_available(stage: StageName) -> bool {
     AVAILABLE.contains(&stage)
@@ -33,6 +34,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let started = Instant::now();
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
+        StageName::Fuzz => fuzz::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
@@ -44,6 +46,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
     match stage {
         StageName::Miri => Ok(miri::plan(ctx)),
+        StageName::Fuzz => fuzz::plan(ctx),
         other => Err(unavailable(other)),
     }
 }

@@ -1,0 +1,336 @@
+//! Fuzz stage: every cargo-fuzz target of the workspace fuzzed within a time budget, `--jobs`
+//! at a time, each crash deduplicated, minimized and given a command that replays it.
+
+mod commands;
+mod discover;
+mod findings;
+mod libfuzzer;
+mod session;
+mod settings;
+mod stack;
+mod triage;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub use settings::FuzzConfig;
+
+use discover::FuzzTarget;
+use session::TargetRun;
+use settings::Settings;
+
+use crate::cli::StageName;
+use crate::plan::{Context, StagePlan};
+use crate::process::RunOptions;
+use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
+
+pub fn plan(ctx: &Context) -> Result<StagePlan> {
+    let settings = Settings::from_context(ctx)?;
+    let projects = discover::projects(&ctx.workspace);
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    if projects.is_empty() {
+        notes.push(format!("{NO_PROJECT}: the stage is SKIPPED"));
+    }
+    let mut targets = Vec::new();
+    for dir in &projects {
+        let list = commands::list(ctx, dir);
+        match list.output_text() {
+            Ok(listing) => targets.extend(
+                discover::targets_of(&ctx.workspace, dir, &listing, projects.len() > 1)
+                    .into_iter()
+                    .filter(|t| settings.selects(&t.name)),
+            ),
+            Err(_) => notes.push(format!(
+                "targets of {dir} are listed when the stage runs (cargo-fuzz is not installed yet)"
+            )),
+        }
+        steps.push((format!("list targets of {dir}"), list));
+        steps.push((
+            format!("build {dir}"),
+            commands::build(ctx, &settings, dir, None),
+        ));
+    }
+    let budget = settings.per_target(targets.len(), ctx.jobs);
+    if !settings.check_only {
+        let artifacts = ctx.out_dir.join("fuzz").join("artifacts");
+        for target in &targets {
+            let dir = artifacts.join(session::slug(&target.label));
+            steps.push((
+                format!("fuzz {} (sessions repeat after a crash)", target.label),
+                commands::run(ctx, &settings, target, &dir, budget),
+            ));
+        }
+        if let Some(target) = targets.first() {
+            let artifact = Utf8PathBuf::from("<artifact>");
+            let minimized = Utf8PathBuf::from("<artifact>.minimized");
+            steps.push((
+                "minimize a crash".to_owned(),
+                commands::tmin(ctx, &settings, target, &artifact, &minimized),
+            ));
+            steps.push((
+                "show an input as the target reads it".to_owned(),
+                commands::fmt(ctx, &settings, target, &minimized),
+            ));
+        }
+        notes.push(describe(&settings, budget, ctx.jobs));
+    } else {
+        notes.push("--check: every target is built, none is fuzzed".to_owned());
+    }
+    Ok(StagePlan {
+        stage: StageName::Fuzz,
+        target_dir: Some(settings.target_dir),
+        steps,
+        notes,
+    })
+}
+
+const NO_PROJECT: &str =
+    "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";
+
+fn describe(settings: &Settings, budget: std::time::Duration, jobs: usize) -> String {
+    format!(
+        "{} per target, {jobs} at a time; sanitizer {}; per-input timeout {}; RSS limit {} MB; \
+         corpus in <fuzz dir>/corpus/<target>, reused and grown; crashes minimized for up to {}",
+        crate::duration::human(budget),
+        settings.sanitizer.as_str(),
+        crate::duration::human(settings.input_timeout),
+        settings.rss_limit_mb,
+        crate::duration::human(settings.minimize_time),
+    )
+}
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let deadline = Instant::now() + ctx.timeout;
+    let settings = Settings::from_context(ctx)?;
+    let dir = ctx.stage_dir(StageName::Fuzz)?;
+    let logs = dir.join("logs");
+    crate::process::ensure_writable_dir(&logs)?;
+    ctx.progress.stage_started("fuzz", Some(ctx.timeout));
+    let report = run_in(ctx, &settings, &dir, &logs, deadline);
+    ctx.progress.stage_finished();
+    report
+}
+
+fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    dir: &Utf8Path,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<StageReport> {
+    let projects = discover::projects(&ctx.workspace);
+    if projects.is_empty() {
+        return Ok(StageReport::skipped(StageName::Fuzz, NO_PROJECT));
+    }
+    let (targets, found) = list_targets(ctx, settings, &projects)?;
+    if targets.is_empty() {
+        let reason = if found == 0 {
+            "the cargo-fuzz projects have no fuzz targets".to_owned()
+        } else {
+            format!("none of the {found} fuzz targets is selected (config include/exclude, filters)")
+        };
+        return Ok(StageReport::skipped(StageName::Fuzz, reason));
+    }
+    build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
+    if settings.check_only {
+        report.targets = targets
+            .iter()
+            .map(|t| TargetSummary {
+                name: t.label.clone(),
+                counts: BTreeMap::from([("built".to_owned(), 1)]),
+            })
+            .collect();
+        report.counts = BTreeMap::from([("targets".to_owned(), targets.len() as u64)]);
+        report
+            .notes
+            .push("--check: every target was built; nothing was fuzzed".to_owned());
+        return Ok(report);
+    }
+    let budget = settings.per_target(targets.len(), ctx.jobs);
+    ctx.progress.note(&format!(
+        "fuzzing {} target(s) for {} each, {} at a time",
+        targets.len(),
+        crate::duration::human(budget),
+        ctx.jobs.min(targets.len())
+    ));
+    let results = fuzz_all(ctx, settings, &targets, budget, dir, logs, deadline);
+    assemble(ctx, settings, &targets, results, dir, report)
+}
+
+/// Lists every project's targets; returns the selected ones and how many exist.
+fn list_targets(
+    ctx: &Context,
+    settings: &Settings,
+    projects: &[Utf8PathBuf],
+) -> Result<(Vec<FuzzTarget>, usize)> {
+    let mut all = Vec::new();
+    for dir in projects {
+        let listing = commands::list(ctx, dir).output_text()?;
+        all.extend(discover::targets_of(
+            &ctx.workspace,
+            dir,
+            &listing,
+            projects.len() > 1,
+        ));
+    }
+    let found = all.len();
+    let selected = all
+        .into_iter()
+        .filter(|t| settings.selects(&t.name) || settings.selects(&t.label))
+        .collect();
+    Ok((selected, found))
+}
+
+/// Builds before fuzzing, one cargo at a time, so parallel sessions never wait on the
+/// build lock and a compile error is one clear stage error.
+fn build(
+    ctx: &Context,
+    settings: &Settings,
+    projects: &[Utf8PathBuf],
+    targets: &[FuzzTarget],
+    found: usize,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<()> {
+    for dir in projects {
+        let mine: Vec<&FuzzTarget> = targets.iter().filter(|t| t.fuzz_dir == *dir).collect();
+        // Everything at once when nothing is filtered out: one cargo run instead of many.
+        let names: Vec<Option<&str>> = if targets.len() == found {
+            vec![None]
+        } else {
+            mine.iter().map(|t| Some(t.name.as_str())).collect()
+        };
+        for name in names {
+            ctx.progress
+                .note(&format!("building {}", name.unwrap_or(dir.as_str())));
+            let cmd = commands::build(ctx, settings, dir, name);
+            ctx.progress.verbose(&cmd.to_string());
+            let slug = session::slug(name.unwrap_or("all"));
+            let finished = cmd.run(&RunOptions {
+                timeout: Some(deadline.saturating_duration_since(Instant::now())),
+                log_stem: Some(logs.join(format!("build-{slug}"))),
+                ..RunOptions::default()
+            })?;
+            if !finished.termination.success() {
+                bail!(
+                    "building the fuzz targets of {dir} failed ({}): {}",
+                    finished.termination,
+                    crate::cargo_output::first_error(&finished)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+type Triaged = (TargetRun, Vec<triage::Group>);
+
+/// Fuzzes the targets on `--jobs` worker threads; each target is fuzzed, then triaged.
+fn fuzz_all(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    budget: std::time::Duration,
+    dir: &Utf8Path,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Vec<Triaged> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<BTreeMap<usize, Triaged>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..ctx.jobs.min(targets.len()) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(target) = targets.get(index) else {
+                    break;
+                };
+                if crate::process::interrupted() {
+                    break;
+                }
+                let artifacts = dir.join("artifacts").join(session::slug(&target.label));
+                ctx.progress
+                    .note(&format!("{}: fuzzing", target.label));
+                let run =
+                    session::fuzz_target(ctx, settings, target, budget, (&artifacts, logs), deadline);
+                let mut groups = triage::group(target, &run.crashes);
+                triage::refine(ctx, settings, target, &mut groups, logs, deadline);
+                ctx.progress.note(&format!(
+                    "{}: {} executions, {} distinct finding(s)",
+                    target.label,
+                    run.sessions
+                        .iter()
+                        .map(|s| s.stat("number_of_executed_units"))
+                        .sum::<u64>(),
+                    groups.len()
+                ));
+                if let Ok(mut results) = results.lock() {
+                    results.insert(index, (run, groups));
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .map(|map| map.into_values().collect())
+        .unwrap_or_default()
+}
+
+fn assemble(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    results: Vec<Triaged>,
+    dir: &Utf8Path,
+    mut report: StageReport,
+) -> Result<StageReport> {
+    let mut all_findings: Vec<Finding> = Vec::new();
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (target, (run, groups)) in targets.iter().zip(&results) {
+        let built = findings::build(ctx, settings, target, groups);
+        report.targets.push(TargetSummary {
+            name: target.label.clone(),
+            counts: findings::summary(run, built.len()),
+        });
+        for (finding, record) in built {
+            all_findings.push(finding);
+            records.push(record);
+        }
+        report.notes.extend(run.notes.iter().cloned());
+        if let Some(error) = &run.error {
+            errors.push(format!("{}: {error}", target.label));
+        }
+    }
+    if results.len() < targets.len() {
+        errors.push("interrupted before every target was fuzzed".to_owned());
+    }
+    let json = serde_json::to_string_pretty(&records)?;
+    std::fs::write(dir.join("findings.json"), json)?;
+    all_findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.test.cmp(&b.test)));
+    report.findings = all_findings;
+    let mut totals = BTreeMap::new();
+    for summary in &report.targets {
+        for key in ["executions", "new_inputs", "findings"] {
+            *totals.entry(key.to_owned()).or_insert(0) += summary.counts.get(key).copied().unwrap_or(0);
+        }
+    }
+    totals.insert("targets".to_owned(), targets.len() as u64);
+    report.counts = totals;
+    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod captures;
