@@ -77,7 +77,10 @@ fn an_address_sanitizer_report_names_the_access() {
     assert_eq!(crash.kind, "heap-buffer-overflow");
     assert_eq!(crash.reporter, "AddressSanitizer");
     assert_eq!(crash.message, "heap-buffer-overflow: READ of size 1");
-    assert_eq!(user_functions(&session), ["overflow::_::__libfuzzer_sys_run"]);
+    assert_eq!(
+        user_functions(&session),
+        ["overflow::_::__libfuzzer_sys_run"]
+    );
 }
 
 #[test]

@@ -30,12 +30,17 @@ fn cargo_fuzz_build(
         .args(["--sanitizer", settings.sanitizer.as_str()]);
     // cargo-fuzz appends RUSTFLAGS to its own flags, and setting them hides the workspace's
     // cargo config flags, so both go in together.
-    let mut flags = crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
+    let mut flags =
+        crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
     flags.extend(ctx.workspace.config.rustflags.iter().cloned());
     if !flags.is_empty() {
         cmd = cmd.env("RUSTFLAGS", flags.join(" "));
     }
     cmd
+}
+
+pub fn version(ctx: &Context) -> Cmd {
+    ctx.toolchain.cargo().args(["fuzz", "--version"])
 }
 
 pub fn list(ctx: &Context, fuzz_dir: &Utf8Path) -> Cmd {
@@ -68,7 +73,7 @@ pub fn run(
     let mut cmd = cargo_fuzz_build(ctx, settings, "run", &target.fuzz_dir)
         .arg(target.name.as_str())
         .arg(target.corpus.as_str())
-        .args(target.seeds.as_ref().map(|dir| dir.to_string()))
+        .args(target.seeds.as_ref().map(ToString::to_string))
         .arg("--")
         .args(limits(settings))
         .arg(format!("-max_total_time={}", time.as_secs().max(1)))

@@ -100,6 +100,19 @@ fn dictionary(fuzz_dir: &Utf8Path, name: &str) -> Option<Utf8PathBuf> {
     .find(|path| path.is_file())
 }
 
+/// The libFuzzer a project links: its locked `libfuzzer-sys` version.
+pub fn libfuzzer_sys_version(fuzz_dir: &Utf8Path) -> Option<String> {
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(fuzz_dir.join("Cargo.lock")).ok()?).ok()?;
+    lock.get("package")?
+        .as_array()?
+        .iter()
+        .find(|p| p.get("name").and_then(toml::Value::as_str) == Some("libfuzzer-sys"))?
+        .get("version")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// Inputs and bytes in a corpus folder (libFuzzer reads it recursively).
 pub fn corpus_size(dir: &Utf8Path) -> Result<(u64, u64)> {
     let mut inputs = 0;
@@ -143,6 +156,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(fuzz.join("parse.dict"), "\"kw\"\n").unwrap();
+        std::fs::write(
+            fuzz.join("Cargo.lock"),
+            "[[package]]\nname = \"libfuzzer-sys\"\nversion = \"0.4.13\"\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(root.join("member")).unwrap();
         std::fs::write(root.join("member/Cargo.toml"), "[package]\nname = \"m\"\n").unwrap();
         let workspace = Workspace {
@@ -155,11 +173,15 @@ mod tests {
             }],
             config: Config::default(),
         };
-        assert_eq!(projects(&workspace), [fuzz.clone()]);
+        assert_eq!(projects(&workspace), std::slice::from_ref(&fuzz));
+        assert_eq!(libfuzzer_sys_version(&fuzz).as_deref(), Some("0.4.13"));
         let targets = targets_of(&workspace, &fuzz, "decode\nparse\n", true);
         assert_eq!(targets[1].label, "fuzz/parse");
         assert_eq!(targets[1].corpus, fuzz.join("corpus/parse"));
-        assert_eq!(targets[1].seeds.as_deref(), Some(&*fuzz.join("seeds/parse")));
+        assert_eq!(
+            targets[1].seeds.as_deref(),
+            Some(&*fuzz.join("seeds/parse"))
+        );
         assert_eq!(
             targets[1].dictionary.as_deref(),
             Some(&*fuzz.join("parse.dict"))

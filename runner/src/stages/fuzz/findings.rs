@@ -161,16 +161,18 @@ fn note(ctx: &Context, group: &Group) -> String {
         .map(|m| m.input.as_slice())
         .or(group.input.as_deref());
     if let Some(input) = shown {
-        let mut text = format!("input ({} bytes", input.len());
-        match (&group.minimized, &group.input) {
+        let provenance = match (&group.minimized, &group.input) {
             (Some(m), Some(original)) if m.input.len() < original.len() => {
-                text.push_str(&format!(", minimized from {}", original.len()));
+                format!(", minimized from {}", original.len())
             }
-            (Some(_), Some(_)) => text.push_str(", already minimal"),
-            _ => {}
-        }
-        text.push_str(&format!("): {}", describe(input)));
-        parts.push(text);
+            (Some(_), Some(_)) => ", already minimal".to_owned(),
+            _ => String::new(),
+        };
+        parts.push(format!(
+            "input ({} bytes{provenance}): {}",
+            input.len(),
+            describe(input)
+        ));
     }
     if let Some(debug) = &group.debug {
         parts.push(format!("as the target reads it: {}", one_line(debug)));
@@ -191,7 +193,11 @@ fn note(ctx: &Context, group: &Group) -> String {
 /// The bytes in hex and as an escaped string, cut after `SHOWN_BYTES`.
 pub fn describe(input: &[u8]) -> String {
     let cut = &input[..input.len().min(SHOWN_BYTES)];
-    let more = if input.len() > SHOWN_BYTES { " …" } else { "" };
+    let more = if input.len() > SHOWN_BYTES {
+        " …"
+    } else {
+        ""
+    };
     format!("`{}{more}` (b\"{}\"{more})", hex(cut), cut.escape_ascii())
 }
 
@@ -244,7 +250,10 @@ pub fn summary(run: &TargetRun, findings: usize) -> BTreeMap<String, u64> {
     let counts = [
         ("duration_ms", millis),
         ("executions", executions),
-        ("exec_per_sec", (executions * 1000).checked_div(millis).unwrap_or(0)),
+        (
+            "exec_per_sec",
+            (executions * 1000).checked_div(millis).unwrap_or(0),
+        ),
         ("corpus_inputs_before", run.corpus_before.0),
         ("corpus_bytes_before", run.corpus_before.1),
         ("corpus_inputs_after", run.corpus_after.0),
@@ -275,7 +284,10 @@ mod tests {
             classify("heap-buffer-overflow", "AddressSanitizer"),
             (Category::MemoryError, Severity::Critical)
         );
-        assert_eq!(classify("timeout", "libFuzzer"), (Category::Timeout, Severity::High));
+        assert_eq!(
+            classify("timeout", "libFuzzer"),
+            (Category::Timeout, Severity::High)
+        );
         assert_eq!(classify("out-of-memory", "libFuzzer").1, Severity::High);
         assert_eq!(classify("memory-leak", "LeakSanitizer").0, Category::Leak);
     }

@@ -130,8 +130,9 @@ fn parse_size(text: &str) -> Option<u64> {
 fn parse_crash(lines: &[&str]) -> Option<Crash> {
     let (index, reporter, headline) = lines.iter().enumerate().find_map(|(index, line)| {
         let (_, rest) = line.split_once("ERROR: ").or_else(|| {
-            line.split_once("WARNING: ")
-                .filter(|(_, rest)| rest.starts_with("MemorySanitizer") || rest.starts_with("ThreadSanitizer"))
+            line.split_once("WARNING: ").filter(|(_, rest)| {
+                rest.starts_with("MemorySanitizer") || rest.starts_with("ThreadSanitizer")
+            })
         })?;
         let (reporter, what) = rest.split_once(": ")?;
         let known = reporter == "libFuzzer" || reporter.ends_with("Sanitizer");
@@ -205,7 +206,10 @@ fn classify(
         return if what.starts_with("deadly signal") {
             match panic {
                 Some((_, message)) => ("panic".to_owned(), message.clone()),
-                None => ("deadly-signal".to_owned(), "the target died of a signal".to_owned()),
+                None => (
+                    "deadly-signal".to_owned(),
+                    "the target died of a signal".to_owned(),
+                ),
             }
         } else if what.starts_with("timeout") {
             ("timeout".to_owned(), what.to_owned())

@@ -1,10 +1,15 @@
 //! Fuzz stage: every cargo-fuzz target of the workspace fuzzed within a time budget, `--jobs`
 //! at a time, each crash deduplicated, minimized and given a command that replays it.
+//!
+//! Platforms: cargo-fuzz's libFuzzer with AddressSanitizer works on x86_64 and aarch64 Linux
+//! and on macOS; runner adds nothing platform-specific (cargo-fuzz picks the host triple).
 
 mod commands;
 mod discover;
 mod findings;
 mod libfuzzer;
+mod prepare;
+mod preview;
 mod session;
 mod settings;
 mod stack;
@@ -15,9 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 
+pub use preview::plan;
 pub use settings::FuzzConfig;
 
 use discover::FuzzTarget;
@@ -25,85 +31,11 @@ use session::TargetRun;
 use settings::Settings;
 
 use crate::cli::StageName;
-use crate::plan::{Context, StagePlan};
-use crate::process::RunOptions;
+use crate::plan::Context;
 use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
-
-pub fn plan(ctx: &Context) -> Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
-    let projects = discover::projects(&ctx.workspace);
-    let mut steps = Vec::new();
-    let mut notes = Vec::new();
-    if projects.is_empty() {
-        notes.push(format!("{NO_PROJECT}: the stage is SKIPPED"));
-    }
-    let mut targets = Vec::new();
-    for dir in &projects {
-        let list = commands::list(ctx, dir);
-        match list.output_text() {
-            Ok(listing) => targets.extend(
-                discover::targets_of(&ctx.workspace, dir, &listing, projects.len() > 1)
-                    .into_iter()
-                    .filter(|t| settings.selects(&t.name)),
-            ),
-            Err(_) => notes.push(format!(
-                "targets of {dir} are listed when the stage runs (cargo-fuzz is not installed yet)"
-            )),
-        }
-        steps.push((format!("list targets of {dir}"), list));
-        steps.push((
-            format!("build {dir}"),
-            commands::build(ctx, &settings, dir, None),
-        ));
-    }
-    let budget = settings.per_target(targets.len(), ctx.jobs);
-    if !settings.check_only {
-        let artifacts = ctx.out_dir.join("fuzz").join("artifacts");
-        for target in &targets {
-            let dir = artifacts.join(session::slug(&target.label));
-            steps.push((
-                format!("fuzz {} (sessions repeat after a crash)", target.label),
-                commands::run(ctx, &settings, target, &dir, budget),
-            ));
-        }
-        if let Some(target) = targets.first() {
-            let artifact = Utf8PathBuf::from("<artifact>");
-            let minimized = Utf8PathBuf::from("<artifact>.minimized");
-            steps.push((
-                "minimize a crash".to_owned(),
-                commands::tmin(ctx, &settings, target, &artifact, &minimized),
-            ));
-            steps.push((
-                "show an input as the target reads it".to_owned(),
-                commands::fmt(ctx, &settings, target, &minimized),
-            ));
-        }
-        notes.push(describe(&settings, budget, ctx.jobs));
-    } else {
-        notes.push("--check: every target is built, none is fuzzed".to_owned());
-    }
-    Ok(StagePlan {
-        stage: StageName::Fuzz,
-        target_dir: Some(settings.target_dir),
-        steps,
-        notes,
-    })
-}
 
 const NO_PROJECT: &str =
     "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";
-
-fn describe(settings: &Settings, budget: std::time::Duration, jobs: usize) -> String {
-    format!(
-        "{} per target, {jobs} at a time; sanitizer {}; per-input timeout {}; RSS limit {} MB; \
-         corpus in <fuzz dir>/corpus/<target>, reused and grown; crashes minimized for up to {}",
-        crate::duration::human(budget),
-        settings.sanitizer.as_str(),
-        crate::duration::human(settings.input_timeout),
-        settings.rss_limit_mb,
-        crate::duration::human(settings.minimize_time),
-    )
-}
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = Instant::now() + ctx.timeout;
@@ -128,18 +60,21 @@ fn run_in(
     if projects.is_empty() {
         return Ok(StageReport::skipped(StageName::Fuzz, NO_PROJECT));
     }
-    let (targets, found) = list_targets(ctx, settings, &projects)?;
+    let (targets, found) = prepare::list_targets(ctx, settings, &projects)?;
     if targets.is_empty() {
         let reason = if found == 0 {
             "the cargo-fuzz projects have no fuzz targets".to_owned()
         } else {
-            format!("none of the {found} fuzz targets is selected (config include/exclude, filters)")
+            format!(
+                "none of the {found} fuzz targets is selected (config include/exclude, filters)"
+            )
         };
         return Ok(StageReport::skipped(StageName::Fuzz, reason));
     }
-    build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
     let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
+    report.notes.push(prepare::versions(ctx, &projects));
     if settings.check_only {
         report.targets = targets
             .iter()
@@ -162,73 +97,7 @@ fn run_in(
         ctx.jobs.min(targets.len())
     ));
     let results = fuzz_all(ctx, settings, &targets, budget, dir, logs, deadline);
-    assemble(ctx, settings, &targets, results, dir, report)
-}
-
-/// Lists every project's targets; returns the selected ones and how many exist.
-fn list_targets(
-    ctx: &Context,
-    settings: &Settings,
-    projects: &[Utf8PathBuf],
-) -> Result<(Vec<FuzzTarget>, usize)> {
-    let mut all = Vec::new();
-    for dir in projects {
-        let listing = commands::list(ctx, dir).output_text()?;
-        all.extend(discover::targets_of(
-            &ctx.workspace,
-            dir,
-            &listing,
-            projects.len() > 1,
-        ));
-    }
-    let found = all.len();
-    let selected = all
-        .into_iter()
-        .filter(|t| settings.selects(&t.name) || settings.selects(&t.label))
-        .collect();
-    Ok((selected, found))
-}
-
-/// Builds before fuzzing, one cargo at a time, so parallel sessions never wait on the
-/// build lock and a compile error is one clear stage error.
-fn build(
-    ctx: &Context,
-    settings: &Settings,
-    projects: &[Utf8PathBuf],
-    targets: &[FuzzTarget],
-    found: usize,
-    logs: &Utf8Path,
-    deadline: Instant,
-) -> Result<()> {
-    for dir in projects {
-        let mine: Vec<&FuzzTarget> = targets.iter().filter(|t| t.fuzz_dir == *dir).collect();
-        // Everything at once when nothing is filtered out: one cargo run instead of many.
-        let names: Vec<Option<&str>> = if targets.len() == found {
-            vec![None]
-        } else {
-            mine.iter().map(|t| Some(t.name.as_str())).collect()
-        };
-        for name in names {
-            ctx.progress
-                .note(&format!("building {}", name.unwrap_or(dir.as_str())));
-            let cmd = commands::build(ctx, settings, dir, name);
-            ctx.progress.verbose(&cmd.to_string());
-            let slug = session::slug(name.unwrap_or("all"));
-            let finished = cmd.run(&RunOptions {
-                timeout: Some(deadline.saturating_duration_since(Instant::now())),
-                log_stem: Some(logs.join(format!("build-{slug}"))),
-                ..RunOptions::default()
-            })?;
-            if !finished.termination.success() {
-                bail!(
-                    "building the fuzz targets of {dir} failed ({}): {}",
-                    finished.termination,
-                    crate::cargo_output::first_error(&finished)
-                );
-            }
-        }
-    }
-    Ok(())
+    assemble(ctx, settings, &targets, &results, dir, report)
 }
 
 type Triaged = (TargetRun, Vec<triage::Group>);
@@ -256,10 +125,15 @@ fn fuzz_all(
                     break;
                 }
                 let artifacts = dir.join("artifacts").join(session::slug(&target.label));
-                ctx.progress
-                    .note(&format!("{}: fuzzing", target.label));
-                let run =
-                    session::fuzz_target(ctx, settings, target, budget, (&artifacts, logs), deadline);
+                ctx.progress.note(&format!("{}: fuzzing", target.label));
+                let run = session::fuzz_target(
+                    ctx,
+                    settings,
+                    target,
+                    budget,
+                    (&artifacts, logs),
+                    deadline,
+                );
                 let mut groups = triage::group(target, &run.crashes);
                 triage::refine(ctx, settings, target, &mut groups, logs, deadline);
                 ctx.progress.note(&format!(
@@ -287,14 +161,14 @@ fn assemble(
     ctx: &Context,
     settings: &Settings,
     targets: &[FuzzTarget],
-    results: Vec<Triaged>,
+    results: &[Triaged],
     dir: &Utf8Path,
     mut report: StageReport,
 ) -> Result<StageReport> {
     let mut all_findings: Vec<Finding> = Vec::new();
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    for (target, (run, groups)) in targets.iter().zip(&results) {
+    for (target, (run, groups)) in targets.iter().zip(results) {
         let built = findings::build(ctx, settings, target, groups);
         report.targets.push(TargetSummary {
             name: target.label.clone(),
@@ -314,12 +188,17 @@ fn assemble(
     }
     let json = serde_json::to_string_pretty(&records)?;
     std::fs::write(dir.join("findings.json"), json)?;
-    all_findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.test.cmp(&b.test)));
+    all_findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.test.cmp(&b.test))
+    });
     report.findings = all_findings;
     let mut totals = BTreeMap::new();
     for summary in &report.targets {
         for key in ["executions", "new_inputs", "findings"] {
-            *totals.entry(key.to_owned()).or_insert(0) += summary.counts.get(key).copied().unwrap_or(0);
+            *totals.entry(key.to_owned()).or_insert(0) +=
+                summary.counts.get(key).copied().unwrap_or(0);
         }
     }
     totals.insert("targets".to_owned(), targets.len() as u64);

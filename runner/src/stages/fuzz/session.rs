@@ -52,8 +52,8 @@ pub fn fuzz_target(
 ) -> TargetRun {
     let (artifacts, logs) = dirs;
     let mut run = TargetRun::default();
-    if let Err(error) = std::fs::create_dir_all(&target.corpus)
-        .and_then(|()| std::fs::create_dir_all(artifacts))
+    if let Err(error) =
+        std::fs::create_dir_all(&target.corpus).and_then(|()| std::fs::create_dir_all(artifacts))
     {
         run.error = Some(format!("cannot create {}: {error}", target.corpus));
         return run;
@@ -161,5 +161,8 @@ fn judge(termination: &Termination, session: &Session, stderr: &str, watchdog: D
 
 /// A target label as a file name.
 pub fn slug(label: &str) -> String {
-    label.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "-")
+    label.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "-",
+    )
 }

@@ -10,12 +10,12 @@ use serde::Deserialize;
 use crate::plan::Context;
 
 /// Fuzzing time per target when nothing else says (DECISIONS: 60 s per target in `all`).
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
+pub const DEFAULT_BUDGET: Duration = Duration::from_mins(1);
 /// libFuzzer's own default is 1200 s, far too long for a hang to surface within a budget.
 pub const DEFAULT_INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RSS_LIMIT_MB: u64 = 2048;
 /// Minimization of one crash stops after this long and keeps the smallest input so far.
-pub const DEFAULT_MINIMIZE_TIME: Duration = Duration::from_secs(60);
+pub const DEFAULT_MINIMIZE_TIME: Duration = Duration::from_mins(1);
 
 /// `[workspace.metadata.runner.fuzz]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -191,12 +191,12 @@ mod tests {
 
     #[test]
     fn a_total_budget_is_shared_by_targets_running_jobs_at_a_time() {
-        let total = settings(Budget::Total(Duration::from_secs(120)));
-        assert_eq!(total.per_target(4, 2), Duration::from_secs(60));
+        let total = settings(Budget::Total(Duration::from_mins(2)));
+        assert_eq!(total.per_target(4, 2), Duration::from_mins(1));
         assert_eq!(total.per_target(4, 1), Duration::from_secs(30));
-        assert_eq!(total.per_target(1, 8), Duration::from_secs(120));
-        let each = settings(Budget::PerTarget(Duration::from_secs(60)));
-        assert_eq!(each.per_target(10, 2), Duration::from_secs(60));
+        assert_eq!(total.per_target(1, 8), Duration::from_mins(2));
+        let each = settings(Budget::PerTarget(Duration::from_mins(1)));
+        assert_eq!(each.per_target(10, 2), Duration::from_mins(1));
     }
 
     #[test]

@@ -66,9 +66,9 @@ pub fn first_trace<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<Frame> {
     let mut frames = Vec::new();
     for line in lines {
         match parse_frame(line) {
-            Some((0, _)) if !frames.is_empty() => break,
+            // A new `#0` starts the next trace (an ASan report's "freed by" stack).
+            Some((0, _)) | None if !frames.is_empty() => break,
             Some((_, frame)) => frames.push(frame),
-            None if !frames.is_empty() => break,
             None => {}
         }
     }
@@ -228,7 +228,8 @@ mod tests {
 
     #[test]
     fn a_second_trace_is_not_merged_into_the_first() {
-        let text = "    #0 0x1 in a /x.rs:1:1\n    #1 0x2 in b /x.rs:2:1\n    #0 0x3 in c /x.rs:3:1\n";
+        let text =
+            "    #0 0x1 in a /x.rs:1:1\n    #1 0x2 in b /x.rs:2:1\n    #0 0x3 in c /x.rs:3:1\n";
         assert_eq!(first_trace(text.lines()).len(), 2);
     }
 

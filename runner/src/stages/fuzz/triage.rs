@@ -17,7 +17,7 @@ use crate::process::{RunOptions, Termination};
 use crate::report::Frame;
 
 /// `cargo fuzz fmt` only decodes one input; this is generous.
-const FMT_TIMEOUT: Duration = Duration::from_secs(120);
+const FMT_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// One distinct bug of one target.
 #[derive(Debug, Clone)]
@@ -107,9 +107,15 @@ pub fn refine(
         let Some(artifact) = group.artifact.clone() else {
             continue;
         };
-        let stem = logs.join(format!("{}-triage-{index}", super::session::slug(&target.label)));
+        let stem = logs.join(format!(
+            "{}-triage-{index}",
+            super::session::slug(&target.label)
+        ));
         minimize(ctx, settings, target, group, &artifact, &stem, deadline);
-        let shown = group.minimized.as_ref().map_or(artifact.as_path(), |m| m.path.as_path());
+        let shown = group
+            .minimized
+            .as_ref()
+            .map_or(artifact.as_path(), |m| m.path.as_path());
         group.debug = debug_form(ctx, settings, target, shown, &stem, deadline);
     }
 }
@@ -126,7 +132,9 @@ fn minimize(
     let original = group.input.as_ref().map_or(0, Vec::len);
     let why_not = match group.crash.kind.as_str() {
         // Every attempt on these costs the whole per-input limit.
-        "timeout" | "out-of-memory" => Some("not minimized: every attempt would take the per-input limit"),
+        "timeout" | "out-of-memory" => {
+            Some("not minimized: every attempt would take the per-input limit")
+        }
         _ if original <= 1 => Some("not minimized: the input is already one byte"),
         _ if settings.minimize_time.is_zero() => Some("not minimized: `fuzz.minimize-time` is 0"),
         _ => None,
@@ -167,7 +175,9 @@ fn minimize(
             });
         }
         _ => {
-            group.minimize_note = Some(format!("not minimized: cargo fuzz tmin ended ({termination})"));
+            group.minimize_note = Some(format!(
+                "not minimized: cargo fuzz tmin ended ({termination})"
+            ));
         }
     }
 }
@@ -212,7 +222,10 @@ mod tests {
     #[test]
     fn reads_the_debug_form_cargo_fuzz_prints() {
         let stderr = "    Finished `release` profile\n\nOutput of `std::fmt::Debug`:\n\nTable {\n    magic: 1,\n}\n";
-        assert_eq!(parse_fmt(stderr).as_deref(), Some("Table {\n    magic: 1,\n}"));
+        assert_eq!(
+            parse_fmt(stderr).as_deref(),
+            Some("Table {\n    magic: 1,\n}")
+        );
         assert_eq!(parse_fmt("error: no such target"), None);
     }
 
@@ -233,6 +246,9 @@ mod tests {
             Some(fuzz.join("fuzz_targets/t.rs").to_string())
         );
         assert_eq!(resolve(fuzz, frame("csu/../libc-start.c")).file, None);
-        assert_eq!(resolve(fuzz, frame("/abs/x.rs")).file.as_deref(), Some("/abs/x.rs"));
+        assert_eq!(
+            resolve(fuzz, frame("/abs/x.rs")).file.as_deref(),
+            Some("/abs/x.rs")
+        );
     }
 }
