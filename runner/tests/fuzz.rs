@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use common::{fixture, fixture_copy, read_json, run, runner, Run};
 use serde_json::Value;
@@ -22,6 +22,14 @@ fn shared_target_dir() -> PathBuf {
     fixture("fuzz-bugs").join("target")
 }
 
+/// Every copy builds into the shared directory, and cargo-fuzz puts each target's binary at
+/// one path there: two copies building at once would swap binaries under each other. One
+/// runner (or replay) at a time, then.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A fresh copy of the fixture without any corpus or artifacts left by hand runs.
 fn fresh_copy() -> tempfile::TempDir {
     let copy = fixture_copy("fuzz-bugs");
@@ -31,6 +39,7 @@ fn fresh_copy() -> tempfile::TempDir {
     copy
 }
 
+/// Runs `runner fuzz`; the caller holds `exclusive()`.
 fn runner_fuzz(workspace: &Path, out: &Path, args: &[&str]) -> (Run, Value) {
     let result = run(runner()
         .arg("fuzz")
@@ -54,6 +63,7 @@ struct Analysed {
 fn analysed() -> &'static Analysed {
     static MAIN: OnceLock<Analysed> = OnceLock::new();
     MAIN.get_or_init(|| {
+        let _one_at_a_time = exclusive();
         let copy = fresh_copy();
         let out = copy.path().join("out");
         let budget = format!("{BUDGET_SECS}s");
@@ -155,7 +165,10 @@ fn the_crash_is_found_once_per_bug_minimized_and_its_repro_reproduces_it() {
 
     let repro = crash["repro"].as_str().unwrap();
     assert!(repro.contains(artifact.to_str().unwrap()), "{repro}");
-    let replayed = replay(repro);
+    let replayed = {
+        let _one_at_a_time = exclusive();
+        replay(repro)
+    };
     assert_ne!(replayed.code, 0, "the repro fails again");
     assert!(
         replayed.stderr.contains("unsupported chunk tag"),
@@ -216,6 +229,7 @@ fn a_second_run_starts_from_the_grown_corpus() {
     let first = analysed();
     let grown = target_counts(&first.report, "checksum")["corpus_inputs_after"].clone();
     let out = first.copy.path().join("out-second");
+    let _one_at_a_time = exclusive();
     let (second, report) = runner_fuzz(
         first.copy.path(),
         &out,
@@ -241,11 +255,14 @@ fn a_long_crashing_input_minimizes_to_the_trigger() {
     input[97..101].copy_from_slice(b"BUG!");
     std::fs::write(corpus.join("long-input"), &input).unwrap();
     let out = copy.path().join("out");
-    let (result, report) = runner_fuzz(
-        copy.path(),
-        &out,
-        &["--fuzz-time", "5s", "--", "chunk_tags"],
-    );
+    let (result, report) = {
+        let _one_at_a_time = exclusive();
+        runner_fuzz(
+            copy.path(),
+            &out,
+            &["--fuzz-time", "5s", "--", "chunk_tags"],
+        )
+    };
     assert_eq!(result.code, 1, "{}", result.stderr);
     let records = read_json(&out.join("fuzz/findings.json"));
     let record = record_of(records.as_array().unwrap(), "chunk_tags");
@@ -263,7 +280,10 @@ fn a_long_crashing_input_minimizes_to_the_trigger() {
 fn check_only_builds_every_target() {
     let copy = fresh_copy();
     let out = copy.path().join("out");
-    let (result, report) = runner_fuzz(copy.path(), &out, &["--check"]);
+    let (result, report) = {
+        let _one_at_a_time = exclusive();
+        runner_fuzz(copy.path(), &out, &["--check"])
+    };
     assert_eq!(result.code, 0, "{}", result.stderr);
     let stage = stage(&report);
     assert_eq!(stage["status"], "PASS");
@@ -284,7 +304,10 @@ fn check_only_builds_every_target() {
 fn a_workspace_without_fuzz_targets_is_skipped_with_the_reason() {
     let copy = fixture_copy("clean");
     let out = copy.path().join("out");
-    let (result, report) = runner_fuzz(copy.path(), &out, &[]);
+    let (result, report) = {
+        let _one_at_a_time = exclusive();
+        runner_fuzz(copy.path(), &out, &[])
+    };
     let stage = stage(&report);
     assert_eq!(stage["status"], "SKIPPED");
     assert!(
@@ -296,4 +319,30 @@ fn a_workspace_without_fuzz_targets_is_skipped_with_the_reason() {
     );
     // Named explicitly and nothing to check: never a pass.
     assert_eq!(result.code, 2, "{}", result.stderr);
+}
+
+#[test]
+fn a_target_that_does_not_build_is_an_error_never_a_pass() {
+    let copy = fresh_copy();
+    let broken = copy.path().join("fuzz/fuzz_targets/checksum.rs");
+    let source = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(
+        &broken,
+        source.replace("checksum(data)", "checksum(data, 1)"),
+    )
+    .unwrap();
+    let out = copy.path().join("out");
+    let (result, report) = {
+        let _one_at_a_time = exclusive();
+        runner_fuzz(copy.path(), &out, &["--check"])
+    };
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    let stage = stage(&report);
+    assert_eq!(stage["status"], "ERROR");
+    let reason = stage["reason"].as_str().unwrap();
+    assert!(reason.contains("building the fuzz targets"), "{reason}");
+    assert!(
+        reason.contains("argument"),
+        "names the compiler error: {reason}"
+    );
 }

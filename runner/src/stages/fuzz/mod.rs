@@ -1,8 +1,8 @@
 //! Fuzz stage: every cargo-fuzz target of the workspace fuzzed within a time budget, `--jobs`
 //! at a time, each crash deduplicated, minimized and given a command that replays it.
 //!
-//! Platforms: cargo-fuzz's libFuzzer with AddressSanitizer works on x86_64 and aarch64 Linux
-//! and on macOS; runner adds nothing platform-specific (cargo-fuzz picks the host triple).
+//! Platforms: cargo-fuzz's libFuzzer and the address sanitizer work on `x86_64` and `aarch64`
+//! Linux and on macOS; runner adds nothing platform-specific (cargo-fuzz picks the host triple).
 
 mod commands;
 mod discover;
@@ -111,7 +111,7 @@ fn fuzz_all(
     dir: &Utf8Path,
     logs: &Utf8Path,
     deadline: Instant,
-) -> Vec<Triaged> {
+) -> BTreeMap<usize, Triaged> {
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<usize, Triaged>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
@@ -151,24 +151,27 @@ fn fuzz_all(
             });
         }
     });
+    // A worker that panicked poisons the lock; what the others finished is still reported.
     results
         .into_inner()
-        .map(|map| map.into_values().collect())
-        .unwrap_or_default()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn assemble(
     ctx: &Context,
     settings: &Settings,
     targets: &[FuzzTarget],
-    results: &[Triaged],
+    results: &BTreeMap<usize, Triaged>,
     dir: &Utf8Path,
     mut report: StageReport,
 ) -> Result<StageReport> {
     let mut all_findings: Vec<Finding> = Vec::new();
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    for (target, (run, groups)) in targets.iter().zip(results) {
+    for (index, target) in targets.iter().enumerate() {
+        let Some((run, groups)) = results.get(&index) else {
+            continue;
+        };
         let built = findings::build(ctx, settings, target, groups);
         report.targets.push(TargetSummary {
             name: target.label.clone(),
