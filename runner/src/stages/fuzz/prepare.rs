@@ -53,7 +53,7 @@ pub fn list_targets(
     let found = all.len();
     let selected = all
         .into_iter()
-        .filter(|t| settings.selects(&t.name) || settings.selects(&t.label))
+        .filter(|t| settings.selects(&t.name, &t.label))
         .collect();
     Ok((selected, found))
 }

@@ -166,3 +166,42 @@ pub fn slug(label: &str) -> String {
         "-",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watchdog_kill_is_a_timeout_finding_and_a_silent_failure_an_error() {
+        let limit = Duration::from_secs(45);
+        let Next::Hung(crash) = judge(
+            &Termination::TimedOut(limit),
+            &Session::default(),
+            "",
+            limit,
+        ) else {
+            panic!("a killed fuzzer is a hang")
+        };
+        assert_eq!(crash.kind, "timeout");
+        assert!(crash.artifact.is_none());
+        assert!(matches!(
+            judge(&Termination::Exited(0), &Session::default(), "", limit),
+            Next::Done
+        ));
+        let Next::Error(reason) = judge(
+            &Termination::Exited(101),
+            &Session::default(),
+            "   Compiling x\nerror[E0061]: this function takes 1 argument\n",
+            limit,
+        ) else {
+            panic!("no crash report and a failure is an error")
+        };
+        assert!(reason.contains("E0061"), "{reason}");
+    }
+
+    #[test]
+    fn labels_become_file_names() {
+        assert_eq!(slug("crates/a/fuzz/parse"), "crates-a-fuzz-parse");
+        assert_eq!(slug("parse_v2"), "parse_v2");
+    }
+}

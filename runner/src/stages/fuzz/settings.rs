@@ -155,11 +155,13 @@ impl Settings {
         }
     }
 
-    /// Whether a target is selected by config include/exclude and the command-line filters.
-    pub fn selects(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|n| n == name))
-            && !self.exclude.iter().any(|n| n == name)
-            && (self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str())))
+    /// Whether a target is selected by config include/exclude (its name, or its label when
+    /// several projects exist) and the command-line substring filters.
+    pub fn selects(&self, name: &str, label: &str) -> bool {
+        let named = |list: &[String]| list.iter().any(|n| n == name || n == label);
+        (self.include.is_empty() || named(&self.include))
+            && !named(&self.exclude)
+            && (self.filters.is_empty() || self.filters.iter().any(|f| label.contains(f.as_str())))
     }
 }
 
@@ -202,14 +204,19 @@ mod tests {
     #[test]
     fn include_exclude_and_filters_select_by_name() {
         let mut s = settings(Budget::PerTarget(DEFAULT_BUDGET));
-        assert!(s.selects("parse"));
-        assert!(!s.selects("slow"));
+        assert!(s.selects("parse", "parse"));
+        assert!(!s.selects("slow", "slow"));
+        assert!(
+            !s.selects("slow", "fuzz/slow"),
+            "exclusion by name holds with labels"
+        );
         s.include = vec!["parse".into()];
-        assert!(!s.selects("decode"));
+        assert!(!s.selects("decode", "decode"));
+        assert!(s.selects("parse", "a/fuzz/parse"));
         s.include.clear();
         s.filters = vec!["dec".into()];
-        assert!(s.selects("decode"));
-        assert!(!s.selects("parse"));
+        assert!(s.selects("decode", "decode"));
+        assert!(!s.selects("parse", "parse"));
     }
 
     #[test]
