@@ -160,6 +160,13 @@ pub struct RunArgs {
     /// Parallel tool processes [default: number of cores].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// With `fuzz` or `all`: fuzzing time per fuzz target, like 60s or 10m [default: 60s, or
+    /// config `fuzz.time`].
+    #[arg(long, value_name = "DURATION")]
+    pub fuzz_time: Option<String>,
+    /// With `fuzz` or `all`: only build every fuzz target, without fuzzing (a fast CI check).
+    #[arg(long)]
+    pub check: bool,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Where to run: here (`host`), inside the image (`docker`) or the flake's dev shell

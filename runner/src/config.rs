@@ -29,6 +29,8 @@ pub struct Config {
     pub valgrind: crate::stages::valgrind::ValgrindConfig,
     #[serde(default)]
     pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
+    #[serde(default)]
+    pub fuzz: crate::stages::fuzz::FuzzConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -31,6 +31,10 @@ pub struct Context {
     /// The user named the stages (a single-stage command, or `--stages`): a stage that cannot
     /// run here is then an ERROR rather than SKIPPED.
     pub explicit: bool,
+    /// `--fuzz-time`: the fuzzing budget per fuzz target, over config.
+    pub fuzz_time: Option<Duration>,
+    /// `--check`: the fuzz stage only builds its targets.
+    pub fuzz_check: bool,
 }
 
 impl Context {
@@ -56,6 +60,12 @@ impl Context {
             .clone()
             .unwrap_or_else(|| workspace.target_dir.join("runner"));
         let host = host_triple()?;
+        let fuzz_time = args
+            .fuzz_time
+            .as_deref()
+            .map(crate::duration::parse)
+            .transpose()
+            .context("invalid --fuzz-time")?;
         Ok(Context {
             fail_on: config.fail_on.unwrap_or(Severity::High),
             workspace,
@@ -68,6 +78,8 @@ impl Context {
             filters: args.filters.clone(),
             progress,
             explicit: false,
+            fuzz_time,
+            fuzz_check: args.check,
         })
     }
 

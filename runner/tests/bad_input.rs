@@ -32,7 +32,7 @@ fn unknown_stage() {
 
 #[test]
 fn stage_not_in_this_version() {
-    run(runner().arg("fuzz").arg(fixture("clean"))).assert_one_line_error("not available");
+    run(runner().arg("soak").arg(fixture("clean"))).assert_one_line_error("not available");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
 pub mod cross;
+pub mod fuzz;
 pub mod miri;
 pub mod sanitizers;
 pub mod valgrind;
@@ -18,6 +19,7 @@ pub const AVAILABLE: &[StageName] = &[
     StageName::Miri,
     StageName::Cross,
     StageName::Sanitizers,
+    StageName::Fuzz,
     StageName::Valgrind,
 ];
 
@@ -61,6 +63,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         StageName::Cross => cross::run(ctx),
         StageName::Valgrind => valgrind::run(ctx),
         StageName::Sanitizers => sanitizers::run(ctx),
+        StageName::Fuzz => fuzz::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
@@ -105,6 +108,7 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
         StageName::Cross => cross::plan(ctx),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
         StageName::Sanitizers => sanitizers::plan(ctx),
+        StageName::Fuzz => fuzz::plan(ctx),
         other => Err(unavailable(other)),
     }
 }

@@ -350,6 +350,8 @@ mod tests {
             fail_on: Severity::High,
             progress: crate::progress::Progress::new(true, false),
             explicit: true,
+            fuzz_time: None,
+            fuzz_check: false,
         }
     }
 

@@ -1,0 +1,136 @@
+//! The cargo-fuzz command lines, shared by `plan` and `run` so what runner prints is what it
+//! runs: list, build, run (with the libFuzzer options), tmin, fmt and the repro command.
+
+use std::time::Duration;
+
+use camino::Utf8Path;
+
+use super::discover::FuzzTarget;
+use super::settings::Settings;
+use crate::plan::Context;
+use crate::process::Cmd;
+
+/// `cargo +<pinned> fuzz <subcommand> --fuzz-dir <dir>` from the workspace root.
+fn cargo_fuzz(ctx: &Context, subcommand: &str, fuzz_dir: &Utf8Path) -> Cmd {
+    ctx.toolchain
+        .cargo()
+        .args(["fuzz", subcommand, "--fuzz-dir", fuzz_dir.as_str()])
+        .cwd(ctx.workspace.root.clone())
+}
+
+/// A subcommand that builds: runner's target dir, the sanitizer, and the workspace's flags.
+fn cargo_fuzz_build(
+    ctx: &Context,
+    settings: &Settings,
+    subcommand: &str,
+    fuzz_dir: &Utf8Path,
+) -> Cmd {
+    let mut cmd = cargo_fuzz(ctx, subcommand, fuzz_dir)
+        .args(["--target-dir", settings.target_dir.as_str()])
+        .args(["--sanitizer", settings.sanitizer.as_str()]);
+    // cargo-fuzz appends RUSTFLAGS to its own flags, and setting them hides the workspace's
+    // cargo config flags, so both go in together.
+    let mut flags =
+        crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
+    flags.extend(ctx.workspace.config.rustflags.iter().cloned());
+    if !flags.is_empty() {
+        cmd = cmd.env("RUSTFLAGS", flags.join(" "));
+    }
+    cmd
+}
+
+pub fn version(ctx: &Context) -> Cmd {
+    ctx.toolchain.cargo().args(["fuzz", "--version"])
+}
+
+pub fn list(ctx: &Context, fuzz_dir: &Utf8Path) -> Cmd {
+    cargo_fuzz(ctx, "list", fuzz_dir)
+}
+
+/// Builds one target, or every target of the project when `name` is `None`.
+pub fn build(ctx: &Context, settings: &Settings, fuzz_dir: &Utf8Path, name: Option<&str>) -> Cmd {
+    cargo_fuzz_build(ctx, settings, "build", fuzz_dir).args(name)
+}
+
+/// The options every libFuzzer process gets: a per-input timeout (libFuzzer's own default
+/// is 20 minutes) and the memory limit, so hangs and OOMs become findings.
+fn limits(settings: &Settings) -> Vec<String> {
+    vec![
+        format!("-timeout={}", settings.input_timeout.as_secs()),
+        format!("-rss_limit_mb={}", settings.rss_limit_mb),
+    ]
+}
+
+/// One fuzzing session: the corpus folder first (libFuzzer adds new inputs to the first
+/// folder only), then the read-only seeds; artifacts into runner's stage folder.
+pub fn run(
+    ctx: &Context,
+    settings: &Settings,
+    target: &FuzzTarget,
+    artifacts: &Utf8Path,
+    time: Duration,
+) -> Cmd {
+    let mut cmd = cargo_fuzz_build(ctx, settings, "run", &target.fuzz_dir)
+        .arg(target.name.as_str())
+        .arg(target.corpus.as_str())
+        .args(target.seeds.as_ref().map(ToString::to_string))
+        .arg("--")
+        .args(limits(settings))
+        .arg(format!("-max_total_time={}", time.as_secs().max(1)))
+        .arg("-print_final_stats=1")
+        // libFuzzer joins prefix and file name as strings: the slash matters.
+        .arg(format!("-artifact_prefix={artifacts}/"));
+    if let Some(dictionary) = &target.dictionary {
+        cmd = cmd.arg(format!("-dict={dictionary}"));
+    }
+    if let Some(seed) = settings.seed {
+        cmd = cmd.arg(format!("-seed={seed}"));
+    }
+    if let Some(max_len) = settings.max_len {
+        cmd = cmd.arg(format!("-max_len={max_len}"));
+    }
+    cmd.args(settings.flags.iter().cloned())
+}
+
+/// Replays exactly one artifact: the command a finding's reader pastes.
+pub fn repro(ctx: &Context, settings: &Settings, target: &FuzzTarget, artifact: &Utf8Path) -> Cmd {
+    cargo_fuzz_build(ctx, settings, "run", &target.fuzz_dir)
+        .arg(target.name.as_str())
+        .arg(artifact.as_str())
+        .arg("--")
+        .args(limits(settings))
+}
+
+/// Minimizes a crashing input into `output`, beside the original. libFuzzer rewrites
+/// `output` after every successful step, so stopping it early still leaves the smallest
+/// input found so far.
+pub fn tmin(
+    ctx: &Context,
+    settings: &Settings,
+    target: &FuzzTarget,
+    artifact: &Utf8Path,
+    output: &Utf8Path,
+) -> Cmd {
+    // Each minimization step crashes twice, and symbolizing those stacks (the sanitizer's
+    // and Rust's backtrace) is nine tenths of the time; the steps only compare crashes.
+    let mut asan_options = std::env::var("ASAN_OPTIONS").unwrap_or_default();
+    if !asan_options.is_empty() {
+        asan_options.push(':');
+    }
+    asan_options.push_str("symbolize=0");
+    cargo_fuzz_build(ctx, settings, "tmin", &target.fuzz_dir)
+        .env("ASAN_OPTIONS", asan_options)
+        .env("RUST_BACKTRACE", "0")
+        .arg(target.name.as_str())
+        .arg(artifact.as_str())
+        .arg("--")
+        .args(limits(settings))
+        .arg(format!("-exact_artifact_path={output}"))
+}
+
+/// Prints the input as the target sees it (the `Debug` form of an `Arbitrary` type).
+pub fn fmt(ctx: &Context, settings: &Settings, target: &FuzzTarget, input: &Utf8Path) -> Cmd {
+    cargo_fuzz_build(ctx, settings, "fmt", &target.fuzz_dir)
+        .arg(target.name.as_str())
+        .arg(input.as_str())
+}

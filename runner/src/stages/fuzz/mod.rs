@@ -1,0 +1,215 @@
+//! Fuzz stage: every cargo-fuzz target of the workspace fuzzed within a time budget, `--jobs`
+//! at a time, each crash deduplicated, minimized and given a command that replays it.
+//!
+//! Platforms: cargo-fuzz's libFuzzer and the address sanitizer work on `x86_64` and `aarch64`
+//! Linux and on macOS; runner adds nothing platform-specific (cargo-fuzz picks the host triple).
+
+mod commands;
+mod discover;
+mod findings;
+mod libfuzzer;
+mod prepare;
+mod preview;
+mod session;
+mod settings;
+mod stack;
+mod triage;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Result;
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub use preview::plan;
+pub use settings::FuzzConfig;
+
+use discover::FuzzTarget;
+use session::TargetRun;
+use settings::Settings;
+
+use crate::cli::StageName;
+use crate::plan::Context;
+use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
+
+const NO_PROJECT: &str =
+    "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let deadline = Instant::now() + ctx.timeout;
+    let settings = Settings::from_context(ctx)?;
+    let dir = ctx.stage_dir(StageName::Fuzz)?;
+    let logs = dir.join("logs");
+    crate::process::ensure_writable_dir(&logs)?;
+    run_in(ctx, &settings, &dir, &logs, deadline)
+}
+
+fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    dir: &Utf8Path,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<StageReport> {
+    let projects = discover::projects(&ctx.workspace);
+    if projects.is_empty() {
+        return super::not_applicable(ctx, StageName::Fuzz, NO_PROJECT);
+    }
+    let (targets, found) = prepare::list_targets(ctx, settings, &projects)?;
+    if targets.is_empty() {
+        let reason = if found == 0 {
+            "the cargo-fuzz projects have no fuzz targets".to_owned()
+        } else {
+            format!(
+                "none of the {found} fuzz targets is selected (config include/exclude, filters)"
+            )
+        };
+        return super::not_applicable(ctx, StageName::Fuzz, reason);
+    }
+    prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
+    report.notes.push(prepare::versions(ctx, &projects));
+    if settings.check_only {
+        report.targets = targets
+            .iter()
+            .map(|t| TargetSummary {
+                name: t.label.clone(),
+                counts: BTreeMap::from([("built".to_owned(), 1)]),
+            })
+            .collect();
+        report.counts = BTreeMap::from([("targets".to_owned(), targets.len() as u64)]);
+        report
+            .notes
+            .push("--check: every target was built; nothing was fuzzed".to_owned());
+        return Ok(report);
+    }
+    let budget = settings.per_target(targets.len(), ctx.jobs);
+    ctx.progress.note(&format!(
+        "fuzzing {} target(s) for {} each, {} at a time",
+        targets.len(),
+        crate::duration::human(budget),
+        ctx.jobs.min(targets.len())
+    ));
+    let results = fuzz_all(ctx, settings, &targets, budget, dir, logs, deadline);
+    assemble(ctx, settings, &targets, &results, dir, report)
+}
+
+type Triaged = (TargetRun, Vec<triage::Group>);
+
+/// Fuzzes the targets on `--jobs` worker threads; each target is fuzzed, then triaged.
+fn fuzz_all(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    budget: std::time::Duration,
+    dir: &Utf8Path,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> BTreeMap<usize, Triaged> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<BTreeMap<usize, Triaged>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..ctx.jobs.min(targets.len()) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(target) = targets.get(index) else {
+                    break;
+                };
+                if crate::process::interrupted() {
+                    break;
+                }
+                let artifacts = dir.join("artifacts").join(session::slug(&target.label));
+                ctx.progress.note(&format!("{}: fuzzing", target.label));
+                let run = session::fuzz_target(
+                    ctx,
+                    settings,
+                    target,
+                    budget,
+                    (&artifacts, logs),
+                    deadline,
+                );
+                let mut groups = triage::group(target, &run.crashes);
+                triage::refine(ctx, settings, target, &mut groups, logs, deadline);
+                ctx.progress.note(&format!(
+                    "{}: {} executions, {} distinct finding(s)",
+                    target.label,
+                    run.sessions
+                        .iter()
+                        .map(|s| s.stat("number_of_executed_units"))
+                        .sum::<u64>(),
+                    groups.len()
+                ));
+                if let Ok(mut results) = results.lock() {
+                    results.insert(index, (run, groups));
+                }
+            });
+        }
+    });
+    // A worker that panicked poisons the lock; what the others finished is still reported.
+    results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn assemble(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    results: &BTreeMap<usize, Triaged>,
+    dir: &Utf8Path,
+    mut report: StageReport,
+) -> Result<StageReport> {
+    let mut all_findings: Vec<Finding> = Vec::new();
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        let Some((run, groups)) = results.get(&index) else {
+            continue;
+        };
+        let built = findings::build(ctx, settings, target, groups);
+        report.targets.push(TargetSummary {
+            name: target.label.clone(),
+            counts: findings::summary(run, built.len()),
+        });
+        for (finding, record) in built {
+            all_findings.push(finding);
+            records.push(record);
+        }
+        report.notes.extend(run.notes.iter().cloned());
+        if let Some(error) = &run.error {
+            errors.push(format!("{}: {error}", target.label));
+        }
+    }
+    if results.len() < targets.len() {
+        errors.push("interrupted before every target was fuzzed".to_owned());
+    }
+    let json = serde_json::to_string_pretty(&records)?;
+    std::fs::write(dir.join("findings.json"), json)?;
+    all_findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.test.cmp(&b.test))
+    });
+    report.findings = all_findings;
+    let mut totals = BTreeMap::new();
+    for summary in &report.targets {
+        for key in ["executions", "new_inputs", "findings"] {
+            *totals.entry(key.to_owned()).or_insert(0) +=
+                summary.counts.get(key).copied().unwrap_or(0);
+        }
+    }
+    totals.insert("targets".to_owned(), targets.len() as u64);
+    report.counts = totals;
+    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod captures;

@@ -1,0 +1,100 @@
+//! `runner plan` for the fuzz stage: the cargo-fuzz commands a run would start, target by
+//! target, with the budget and limits they get.
+
+use anyhow::Result;
+use camino::Utf8PathBuf;
+
+use super::discover::{self, FuzzTarget};
+use super::settings::Settings;
+use super::{commands, prepare, session, NO_PROJECT};
+use crate::cli::StageName;
+use crate::plan::{Context, StagePlan};
+
+pub fn plan(ctx: &Context) -> Result<StagePlan> {
+    let settings = Settings::from_context(ctx)?;
+    let projects = discover::projects(&ctx.workspace);
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    if projects.is_empty() {
+        notes.push(format!("{NO_PROJECT}: the stage is SKIPPED"));
+        return Ok(StagePlan {
+            stage: StageName::Fuzz,
+            target_dir: None,
+            steps,
+            notes,
+        });
+    }
+    let targets = match prepare::list_targets(ctx, &settings, &projects) {
+        Ok((targets, _)) => targets,
+        Err(error) => {
+            notes.push(format!(
+                "targets are listed when the stage runs ({})",
+                crate::exit::one_line(&error)
+            ));
+            Vec::new()
+        }
+    };
+    for dir in &projects {
+        steps.push((format!("list targets of {dir}"), commands::list(ctx, dir)));
+        steps.push((
+            format!("build {dir}"),
+            commands::build(ctx, &settings, dir, None),
+        ));
+    }
+    let budget = settings.per_target(targets.len(), ctx.jobs);
+    if settings.check_only {
+        notes.push("--check: every target is built, none is fuzzed".to_owned());
+    } else {
+        steps.extend(fuzz_steps(ctx, &settings, &targets, budget));
+        notes.push(describe(&settings, budget, ctx.jobs));
+    }
+    Ok(StagePlan {
+        stage: StageName::Fuzz,
+        target_dir: Some(settings.target_dir),
+        steps,
+        notes,
+    })
+}
+
+/// The per-target sessions, and the triage commands shown on the first target.
+fn fuzz_steps(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    budget: std::time::Duration,
+) -> Vec<(String, crate::process::Cmd)> {
+    let artifacts = ctx.out_dir.join("fuzz").join("artifacts");
+    let mut steps = Vec::new();
+    for target in targets {
+        let dir = artifacts.join(session::slug(&target.label));
+        steps.push((
+            format!("fuzz {} (sessions repeat after a crash)", target.label),
+            commands::run(ctx, settings, target, &dir, budget),
+        ));
+    }
+    if let Some(target) = targets.first() {
+        let artifact = Utf8PathBuf::from("<artifact>");
+        let minimized = Utf8PathBuf::from("<artifact>.minimized");
+        steps.push((
+            "minimize a crash".to_owned(),
+            commands::tmin(ctx, settings, target, &artifact, &minimized),
+        ));
+        steps.push((
+            "show an input as the target reads it".to_owned(),
+            commands::fmt(ctx, settings, target, &minimized),
+        ));
+    }
+    steps
+}
+
+fn describe(settings: &Settings, budget: std::time::Duration, jobs: usize) -> String {
+    format!(
+        "{} per target, {jobs} at a time; sanitizer {}; per-input timeout {}; RSS limit {} MB; \
+         corpus in <fuzz dir>/corpus/<target>, reused and grown; crashes minimized for up to {}",
+        crate::duration::human(budget),
+        settings.sanitizer.as_str(),
+        crate::duration::human(settings.input_timeout),
+        settings.rss_limit_mb,
+        crate::duration::human(settings.minimize_time),
+    )
+}

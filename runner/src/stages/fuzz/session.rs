@@ -1,0 +1,207 @@
+//! Fuzzes one target for its budget: libFuzzer sessions back to back (a crash ends a
+//! session, the next one starts from the grown corpus), each under a watchdog, so neither a
+//! hang nor a crash loop can hold the runner.
+
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+
+use super::commands;
+use super::discover::{self, FuzzTarget};
+use super::libfuzzer::{self, Crash, Session};
+use super::settings::Settings;
+use crate::plan::Context;
+use crate::process::{RunOptions, Termination};
+
+/// A session shorter than this is not worth its start-up after a crash.
+const MIN_SESSION: Duration = Duration::from_secs(2);
+/// libFuzzer checks `-max_total_time` only between inputs, and the build check and corpus
+/// load come first: the watchdog waits this long past the budget plus one input's timeout.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
+/// A target that keeps crashing stops being restarted after this many sessions.
+const MAX_SESSIONS: usize = 8;
+
+/// What fuzzing one target produced, before triage.
+#[derive(Debug, Default)]
+pub struct TargetRun {
+    pub duration: Duration,
+    pub sessions: Vec<Session>,
+    /// Every crash, in the order found (duplicates included: triage counts them).
+    pub crashes: Vec<Occurrence>,
+    pub corpus_before: (u64, u64),
+    pub corpus_after: (u64, u64),
+    /// Why the target could not be fuzzed (or stopped early for a reason the user must know).
+    pub error: Option<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub crash: Crash,
+    /// The libFuzzer seed of the session that found it.
+    pub seed: Option<u64>,
+}
+
+pub fn fuzz_target(
+    ctx: &Context,
+    settings: &Settings,
+    target: &FuzzTarget,
+    budget: Duration,
+    dirs: (&Utf8Path, &Utf8Path),
+    deadline: Instant,
+) -> TargetRun {
+    let (artifacts, logs) = dirs;
+    let mut run = TargetRun::default();
+    if let Err(error) =
+        std::fs::create_dir_all(&target.corpus).and_then(|()| std::fs::create_dir_all(artifacts))
+    {
+        run.error = Some(format!("cannot create {}: {error}", target.corpus));
+        return run;
+    }
+    run.corpus_before = discover::corpus_size(&target.corpus).unwrap_or_default();
+    let started = Instant::now();
+    for sequence in 0..MAX_SESSIONS {
+        let left = budget.saturating_sub(started.elapsed());
+        if sequence > 0 && left < MIN_SESSION {
+            break;
+        }
+        let stage_left = deadline.saturating_duration_since(Instant::now());
+        if stage_left.is_zero() {
+            run.error = Some("the stage timeout ended fuzzing early".to_owned());
+            break;
+        }
+        let cmd = commands::run(ctx, settings, target, artifacts, left);
+        ctx.progress.verbose(&cmd.to_string());
+        let watchdog = (left + settings.input_timeout + WATCHDOG_MARGIN).min(stage_left);
+        let finished = match cmd.run(&RunOptions {
+            timeout: Some(watchdog),
+            log_stem: Some(logs.join(format!("{}-{sequence}", slug(&target.label)))),
+            ..RunOptions::default()
+        }) {
+            Ok(finished) => finished,
+            Err(error) => {
+                run.error = Some(crate::exit::one_line(&error));
+                break;
+            }
+        };
+        let session = libfuzzer::parse(&finished.stderr);
+        let next = judge(&finished.termination, &session, &finished.stderr, watchdog);
+        let seed = session.seed.or(settings.seed);
+        if let Some(crash) = &session.crash {
+            run.crashes.push(Occurrence {
+                crash: crash.clone(),
+                seed,
+            });
+        }
+        let replay_crash = session.crash.is_some() && !session.inited;
+        run.sessions.push(session);
+        match next {
+            Next::Continue if replay_crash => {
+                run.notes.push(format!(
+                    "`{}`: an input already in {} crashes the target, so fuzzing cannot go \
+                     past it until the bug is fixed (or the input moves out of the corpus)",
+                    target.label, target.corpus
+                ));
+                break;
+            }
+            Next::Continue => {}
+            Next::Done => break,
+            Next::Hung(crash) => {
+                run.crashes.push(Occurrence { crash, seed });
+                break;
+            }
+            Next::Error(reason) => {
+                run.error = Some(reason);
+                break;
+            }
+        }
+    }
+    run.duration = started.elapsed();
+    run.corpus_after = discover::corpus_size(&target.corpus).unwrap_or_default();
+    run
+}
+
+enum Next {
+    Continue,
+    Done,
+    /// libFuzzer itself stopped answering; the watchdog's kill is the finding.
+    Hung(Crash),
+    Error(String),
+}
+
+fn judge(termination: &Termination, session: &Session, stderr: &str, watchdog: Duration) -> Next {
+    match termination {
+        Termination::Exited(0) => Next::Done,
+        Termination::Interrupted => Next::Error("interrupted".to_owned()),
+        Termination::TimedOut(_) => Next::Hung(Crash {
+            kind: "timeout".to_owned(),
+            reporter: "runner".to_owned(),
+            message: format!(
+                "libFuzzer did not stop within {} (budget, per-input timeout and margin); \
+                 the watchdog killed it",
+                crate::duration::human(watchdog)
+            ),
+            headline: "watchdog: fuzzing process killed".to_owned(),
+            frames: Vec::new(),
+            panic_location: None,
+            artifact: None,
+        }),
+        _ if session.crash.is_some() => Next::Continue,
+        other => {
+            let reason = stderr
+                .lines()
+                .find(|line| line.trim_start().starts_with("error"))
+                .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+                .unwrap_or("no output")
+                .trim();
+            Next::Error(format!("cargo fuzz run ended ({other}): {reason}"))
+        }
+    }
+}
+
+/// A target label as a file name.
+pub fn slug(label: &str) -> String {
+    label.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "-",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watchdog_kill_is_a_timeout_finding_and_a_silent_failure_an_error() {
+        let limit = Duration::from_secs(45);
+        let Next::Hung(crash) = judge(
+            &Termination::TimedOut(limit),
+            &Session::default(),
+            "",
+            limit,
+        ) else {
+            panic!("a killed fuzzer is a hang")
+        };
+        assert_eq!(crash.kind, "timeout");
+        assert!(crash.artifact.is_none());
+        assert!(matches!(
+            judge(&Termination::Exited(0), &Session::default(), "", limit),
+            Next::Done
+        ));
+        let Next::Error(reason) = judge(
+            &Termination::Exited(101),
+            &Session::default(),
+            "   Compiling x\nerror[E0061]: this function takes 1 argument\n",
+            limit,
+        ) else {
+            panic!("no crash report and a failure is an error")
+        };
+        assert!(reason.contains("E0061"), "{reason}");
+    }
+
+    #[test]
+    fn labels_become_file_names() {
+        assert_eq!(slug("crates/a/fuzz/parse"), "crates-a-fuzz-parse");
+        assert_eq!(slug("parse_v2"), "parse_v2");
+    }
+}

@@ -1,0 +1,230 @@
+//! The fuzz stage's settings: the `[…metadata.runner.fuzz]` table, `--fuzz-time` and
+//! `--check`, resolved once with the product defaults.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use camino::Utf8PathBuf;
+use serde::Deserialize;
+
+use crate::plan::Context;
+
+/// Fuzzing time per target when nothing else says (DECISIONS: 60 s per target in `all`).
+pub const DEFAULT_BUDGET: Duration = Duration::from_mins(1);
+/// libFuzzer's own default is 1200 s, far too long for a hang to surface within a budget.
+pub const DEFAULT_INPUT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_RSS_LIMIT_MB: u64 = 2048;
+/// Minimization of one crash stops after this long and keeps the smallest input so far.
+pub const DEFAULT_MINIMIZE_TIME: Duration = Duration::from_mins(1);
+
+/// `[workspace.metadata.runner.fuzz]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FuzzConfig {
+    /// Fuzzing time per target, like `60s` or `10m` (default 60s; `--fuzz-time` wins).
+    pub time: Option<String>,
+    /// A total fuzzing time shared by every target instead of `time`; targets run `--jobs`
+    /// at a time, so each gets `total × jobs / targets`.
+    pub total_time: Option<String>,
+    /// Fuzz only these targets (by name).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Leave these targets out (by name).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `address` (default), `leak`, `memory`, `thread` or `none`.
+    pub sanitizer: Option<Sanitizer>,
+    /// libFuzzer `-timeout`: one input running longer is a timeout finding (default 10s).
+    pub input_timeout: Option<String>,
+    /// libFuzzer `-rss_limit_mb`: more memory is an out-of-memory finding (default 2048).
+    pub rss_limit_mb: Option<u64>,
+    /// libFuzzer `-max_len` (default: libFuzzer's choice).
+    pub max_len: Option<u64>,
+    /// libFuzzer `-seed`, for repeatable runs (default: a new seed each run).
+    pub seed: Option<u64>,
+    /// Time to minimize each distinct crash (default 60s; `0s` turns minimization off).
+    pub minimize_time: Option<String>,
+    /// Extra libFuzzer flags, such as `-use_value_profile=1`.
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// cargo-fuzz's `--sanitizer` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sanitizer {
+    #[default]
+    Address,
+    Leak,
+    Memory,
+    Thread,
+    None,
+}
+
+impl Sanitizer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sanitizer::Address => "address",
+            Sanitizer::Leak => "leak",
+            Sanitizer::Memory => "memory",
+            Sanitizer::Thread => "thread",
+            Sanitizer::None => "none",
+        }
+    }
+}
+
+/// Where the budget comes from, kept until the number of targets is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    PerTarget(Duration),
+    Total(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub budget: Budget,
+    pub input_timeout: Duration,
+    pub rss_limit_mb: u64,
+    pub sanitizer: Sanitizer,
+    pub seed: Option<u64>,
+    pub max_len: Option<u64>,
+    pub minimize_time: Duration,
+    pub flags: Vec<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Substring filters from the command line (`-- NAME`).
+    pub filters: Vec<String>,
+    pub check_only: bool,
+    /// One build directory per sanitizer: switching sanitizers never rebuilds the other.
+    pub target_dir: Utf8PathBuf,
+}
+
+impl Settings {
+    pub fn from_context(ctx: &Context) -> Result<Settings> {
+        let config = &ctx.workspace.config.fuzz;
+        let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {
+            (Some(time), _, _) => Budget::PerTarget(time),
+            (None, Some(_), Some(_)) => {
+                bail!("invalid runner config: set `fuzz.time` or `fuzz.total-time`, not both")
+            }
+            (None, Some(time), None) => Budget::PerTarget(duration_key("fuzz.time", time)?),
+            (None, None, Some(total)) => Budget::Total(duration_key("fuzz.total-time", total)?),
+            (None, None, None) => Budget::PerTarget(DEFAULT_BUDGET),
+        };
+        let input_timeout = match &config.input_timeout {
+            Some(text) => duration_key("fuzz.input-timeout", text)?,
+            None => DEFAULT_INPUT_TIMEOUT,
+        };
+        if input_timeout < Duration::from_secs(1) {
+            bail!("invalid runner config key `fuzz.input-timeout`: libFuzzer needs at least 1s");
+        }
+        let minimize_time = match &config.minimize_time {
+            Some(text) => duration_key("fuzz.minimize-time", text)?,
+            None => DEFAULT_MINIMIZE_TIME,
+        };
+        let sanitizer = config.sanitizer.unwrap_or_default();
+        Ok(Settings {
+            budget,
+            input_timeout,
+            rss_limit_mb: config.rss_limit_mb.unwrap_or(DEFAULT_RSS_LIMIT_MB),
+            sanitizer,
+            seed: config.seed,
+            max_len: config.max_len,
+            minimize_time,
+            flags: config.flags.clone(),
+            include: config.include.clone(),
+            exclude: config.exclude.clone(),
+            filters: ctx.filters.clone(),
+            check_only: ctx.fuzz_check,
+            target_dir: ctx
+                .workspace
+                .stage_target_dir("fuzz")
+                .join(sanitizer.as_str()),
+        })
+    }
+
+    /// The time each target gets: a total is shared by the targets, `jobs` of them at once.
+    pub fn per_target(&self, targets: usize, jobs: usize) -> Duration {
+        match self.budget {
+            Budget::PerTarget(time) => time,
+            Budget::Total(total) => {
+                let targets = u32::try_from(targets.max(1)).unwrap_or(u32::MAX);
+                let parallel = u32::try_from(jobs.max(1)).unwrap_or(u32::MAX).min(targets);
+                (total * parallel / targets).max(Duration::from_secs(1))
+            }
+        }
+    }
+
+    /// Whether a target is selected by config include/exclude (its name, or its label when
+    /// several projects exist) and the command-line substring filters.
+    pub fn selects(&self, name: &str, label: &str) -> bool {
+        let named = |list: &[String]| list.iter().any(|n| n == name || n == label);
+        (self.include.is_empty() || named(&self.include))
+            && !named(&self.exclude)
+            && (self.filters.is_empty() || self.filters.iter().any(|f| label.contains(f.as_str())))
+    }
+}
+
+fn duration_key(key: &str, text: &str) -> Result<Duration> {
+    crate::duration::parse(text).with_context(|| format!("invalid runner config key `{key}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(budget: Budget) -> Settings {
+        Settings {
+            budget,
+            input_timeout: DEFAULT_INPUT_TIMEOUT,
+            rss_limit_mb: DEFAULT_RSS_LIMIT_MB,
+            sanitizer: Sanitizer::Address,
+            seed: None,
+            max_len: None,
+            minimize_time: DEFAULT_MINIMIZE_TIME,
+            flags: Vec::new(),
+            include: Vec::new(),
+            exclude: vec!["slow".into()],
+            filters: Vec::new(),
+            check_only: false,
+            target_dir: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_total_budget_is_shared_by_targets_running_jobs_at_a_time() {
+        let total = settings(Budget::Total(Duration::from_mins(2)));
+        assert_eq!(total.per_target(4, 2), Duration::from_mins(1));
+        assert_eq!(total.per_target(4, 1), Duration::from_secs(30));
+        assert_eq!(total.per_target(1, 8), Duration::from_mins(2));
+        let each = settings(Budget::PerTarget(Duration::from_mins(1)));
+        assert_eq!(each.per_target(10, 2), Duration::from_mins(1));
+    }
+
+    #[test]
+    fn include_exclude_and_filters_select_by_name() {
+        let mut s = settings(Budget::PerTarget(DEFAULT_BUDGET));
+        assert!(s.selects("parse", "parse"));
+        assert!(!s.selects("slow", "slow"));
+        assert!(
+            !s.selects("slow", "fuzz/slow"),
+            "exclusion by name holds with labels"
+        );
+        s.include = vec!["parse".into()];
+        assert!(!s.selects("decode", "decode"));
+        assert!(s.selects("parse", "a/fuzz/parse"));
+        s.include.clear();
+        s.filters = vec!["dec".into()];
+        assert!(s.selects("decode", "decode"));
+        assert!(!s.selects("parse", "parse"));
+    }
+
+    #[test]
+    fn config_table_is_strict_and_kebab_case() {
+        let ok: FuzzConfig =
+            serde_json::from_value(serde_json::json!({"input-timeout": "2s", "sanitizer": "none"}))
+                .unwrap();
+        assert_eq!(ok.sanitizer, Some(Sanitizer::None));
+        assert!(serde_json::from_value::<FuzzConfig>(serde_json::json!({"timeoutt": 1})).is_err());
+    }
+}
