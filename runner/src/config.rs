@@ -25,6 +25,8 @@ pub struct Config {
     pub miri: MiriConfig,
     #[serde(default)]
     pub valgrind: crate::stages::valgrind::ValgrindConfig,
+    #[serde(default)]
+    pub coverage: crate::stages::coverage::CoverageConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,5 +1,6 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
+pub mod coverage;
 pub mod miri;
 pub mod valgrind;
 
@@ -12,7 +13,7 @@ use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
 
 /// Stages this version of runner can run.
-pub const AVAILABLE: &[StageName] = &[StageName::Miri, StageName::Valgrind];
+pub const AVAILABLE: &[StageName] = &[StageName::Miri, StageName::Coverage, StageName::Valgrind];
 
 pub fn is_available(stage: StageName) -> bool {
     AVAILABLE.contains(&stage)
@@ -49,6 +50,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let cpu_before = own_cpu_time();
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
+        StageName::Coverage => coverage::run(ctx),
         StageName::Valgrind => valgrind::run(ctx),
         other => Err(unavailable(other)),
     };
@@ -78,6 +80,7 @@ fn own_cpu_time() -> Duration {
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
     match stage {
         StageName::Miri => Ok(miri::plan(ctx)),
+        StageName::Coverage => Ok(coverage::plan(ctx)),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
         other => Err(unavailable(other)),
     }
