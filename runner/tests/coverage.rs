@@ -219,30 +219,33 @@ fn lcov_and_html_json_artifacts_are_in_the_stage_folder_and_the_html_opens_offli
     assert_offline(&dir.join("html/index.html"));
 }
 
-/// Every page of the report loads only files that exist beside it; web addresses are only
-/// links to follow, never resources a page needs.
+/// Every page of the report loads only files that exist beside it: scripts, styles and
+/// images come from the report folder (or are inlined), and web addresses are only links.
 fn assert_offline(index: &Path) {
     assert!(index.is_file(), "{} is missing", index.display());
-    let pages = html_files(index.parent().unwrap());
-    assert!(pages.len() >= 3, "the index and a page per source file");
-    for page in pages {
+    for page in html_files(index.parent().unwrap()) {
         let html = std::fs::read_to_string(&page).unwrap();
-        for quote in ['\'', '"'] {
+        for tag in html.split('<').skip(1) {
+            let tag = tag.split('>').next().unwrap();
+            let name = tag.split_whitespace().next().unwrap_or("");
+            if !["script", "link", "img", "a"].contains(&name) {
+                continue;
+            }
             for attribute in ["src=", "href="] {
-                let marker = format!("{attribute}{quote}");
-                for reference in html.split(&marker).skip(1) {
-                    let target = reference.split(quote).next().unwrap();
-                    let target = target.split('#').next().unwrap();
-                    if target.starts_with("javascript:") {
-                        continue;
-                    }
-                    if target.starts_with("http") {
-                        let link = format!("<a href={quote}{target}");
-                        assert!(html.contains(&link), "{} loads {target}", page.display());
-                    } else if !target.is_empty() {
-                        let resolved = page.parent().unwrap().join(target);
-                        assert!(resolved.is_file(), "{}: no {target}", page.display());
-                    }
+                let Some(value) = tag.split(attribute).nth(1) else {
+                    continue;
+                };
+                let quote = value.chars().next().unwrap();
+                let target = value[1..].split(quote).next().unwrap();
+                let target = target.split('#').next().unwrap();
+                if target.is_empty() || target.starts_with("javascript:") {
+                    continue;
+                }
+                if target.starts_with("http") {
+                    assert_eq!(name, "a", "{} loads {target}", page.display());
+                } else {
+                    let resolved = page.parent().unwrap().join(target);
+                    assert!(resolved.is_file(), "{}: no {target}", page.display());
                 }
             }
         }
@@ -409,7 +412,7 @@ fn lowered_thresholds_pass_and_a_critical_gap_alone_fails() {
 }
 
 /// The tarpaulin engine on the same crate: line coverage only, equal to the hand count and to
-/// tarpaulin's own summary line, the critical line listed, the branch threshold not judged.
+/// tarpaulin's own summary, the critical line listed, the branch threshold not judged.
 #[test]
 fn the_tarpaulin_engine_measures_the_same_crate() {
     provisioned();
@@ -419,31 +422,78 @@ fn the_tarpaulin_engine_measures_the_same_crate() {
     let (result, report) = analyse_dir(workspace.path(), &out, &[]);
     assert_eq!(result.code, 1, "{}", result.stderr);
     let expected = expected();
-    let (count, covered) = counted(&expected["tarpaulin"]["totals"], "lines");
+    let tarpaulin = &expected["tarpaulin"];
+    let (count, covered) = counted(&tarpaulin["totals"], "lines");
     let counts = &stage(&report)["counts"];
-    assert_eq!(
-        (counts["lines"].as_u64(), counts["lines_covered"].as_u64()),
-        (Some(count), Some(covered))
-    );
+    assert_eq!(counts["lines"], count);
+    assert_eq!(counts["lines_covered"], covered);
     assert!(counts.get("branches").is_none(), "{counts}");
-    assert_eq!(
-        counts["tests_run"],
-        expected["tests"]["run"].as_integer().unwrap()
-    );
+    let run = expected["tests"]["run"].as_integer().unwrap();
+    assert_eq!(counts["tests_run"], run, "doctests included");
+
+    // Tarpaulin's own summary: `|| src/lib.rs: 6/9` per file, then the total.
     let log = std::fs::read_to_string(out.join("coverage/logs/tarpaulin.out")).unwrap();
-    let own = format!("{covered}/{count} lines covered");
-    assert!(log.contains(&own), "tarpaulin printed no `{own}`");
+    let own = format!("71.43% coverage, {covered}/{count} lines covered");
+    assert!(log.contains(&own), "tarpaulin printed no `{own}`:\n{log}");
+    for (file, table) in tarpaulin["files"].as_table().unwrap() {
+        let (count, covered) = counted(table, "lines");
+        let line = format!("|| {file}: {covered}/{count}");
+        assert!(log.contains(&line), "tarpaulin printed no `{line}`");
+    }
+
     let notes = stage(&report)["notes"].to_string();
     assert!(
         notes.contains("the branch threshold (70 %) was not checked"),
         "{notes}"
     );
-    let critical = findings(&report)
-        .iter()
-        .find(|f| f["kind"] == "critical-uncovered")
-        .unwrap();
+    assert_eq!(kinds(&report), ["line-threshold", "critical-uncovered"]);
+    let critical = &findings(&report)[1];
+    assert_eq!(critical["location"]["file"], "src/critical.rs");
     assert_eq!(critical["location"]["line"], 8);
-    assert!(out.join("coverage/tarpaulin-report.html").is_file());
+    assert_offline(&out.join("coverage/tarpaulin-report.html"));
+}
+
+const FAILING_LIB: &str = r"//! One test passes, one fails.
+
+pub fn double(x: u32) -> u32 {
+    x * 2
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passes() {
+        assert_eq!(super::double(2), 4);
+    }
+
+    #[test]
+    fn fails() {
+        assert_eq!(super::double(2), 5);
+    }
+}
+";
+
+/// A failing test is a finding of its own; what ran is still measured.
+#[test]
+fn a_failing_test_is_a_finding_and_coverage_is_still_measured() {
+    provisioned();
+    let manifest = "[package]\nname = \"fails\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                    [workspace]\n\n[package.metadata.runner.coverage]\nline-threshold = 0\n";
+    let workspace = common::temp_crate(manifest, FAILING_LIB);
+    let out = workspace.path().join("report");
+    let (result, report) = analyse_dir(workspace.path(), &out, &[]);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert_eq!(kinds(&report), ["test-failure"]);
+    let failure = &findings(&report)[0];
+    assert_eq!(failure["test"], "tests::fails");
+    assert_eq!(failure["severity"], "high");
+    assert_eq!(failure["location"]["line"], 16);
+    let counts = &stage(&report)["counts"];
+    assert_eq!(
+        (&counts["tests_run"], &counts["failed"]),
+        (&2.into(), &1.into())
+    );
+    assert!(counts["lines_covered"].as_u64().unwrap() > 0, "{counts}");
 }
 
 #[test]

@@ -101,18 +101,24 @@ pub fn gaps(traces: &[FileTrace], functions: &[FunctionSpan], rules: &Rules) -> 
     gaps
 }
 
-/// Notes for path globs that match no measured file: a typo there would otherwise pass the
-/// gate by checking nothing.
-pub fn unmatched(traces: &[FileTrace], paths: &[String]) -> Vec<String> {
-    paths
+/// Notes for critical paths and functions that match nothing measured: a typo there would
+/// otherwise pass the gate by checking nothing.
+pub fn unmatched(traces: &[FileTrace], functions: &[FunctionSpan], rules: &Rules) -> Vec<String> {
+    let paths = rules
+        .paths
         .iter()
         .filter(|pattern| {
             !traces
                 .iter()
                 .any(|trace| path_matches(pattern, trace.path.as_str()))
         })
-        .map(|pattern| format!("the critical path `{pattern}` matches no measured file"))
-        .collect()
+        .map(|pattern| format!("the critical path `{pattern}` matches no measured file"));
+    let functions = rules
+        .functions
+        .iter()
+        .filter(|pattern| !functions.iter().any(|f| function_matches(pattern, &f.name)))
+        .map(|pattern| format!("the critical function `{pattern}` matches no measured function"));
+    paths.chain(functions).collect()
 }
 
 /// Each untaken side of a condition once; a condition that never ran is one entry.
@@ -298,5 +304,18 @@ mod tests {
         assert_eq!(found[1].first_line(), 8);
         let none = Rules::default();
         assert!(gaps(&traces, &[], &none).is_empty());
+        let typos = ["src/*.r".to_owned()];
+        let functions = ["c::z".to_owned()];
+        let rules = Rules {
+            paths: &typos,
+            functions: &functions,
+        };
+        assert_eq!(
+            unmatched(&traces, &[span("c::a", 1, 5)], &rules),
+            [
+                "the critical path `src/*.r` matches no measured file",
+                "the critical function `c::z` matches no measured function"
+            ]
+        );
     }
 }

@@ -146,7 +146,7 @@ pub fn test_failures(tool: &str, results: &[TestResult]) -> Vec<Finding> {
         .collect()
 }
 
-fn plural(count: usize, one: &str, many: &str) -> String {
+pub fn plural(count: usize, one: &str, many: &str) -> String {
     if count == 1 {
         format!("1 {one}")
     } else {

@@ -15,6 +15,18 @@ use crate::process::Cmd;
 
 pub const TOOL: &str = "cargo-llvm-cov";
 
+/// Where cargo-llvm-cov keeps the doctest programs it measures, inside the stage's build dir.
+const DOCTEST_BINARIES: &str = "llvm-cov-target/doctestbins";
+
+/// For `runner plan`: what `run` does besides the commands.
+pub fn plan_note(settings: &Settings) -> String {
+    format!(
+        "before the tests run, {} is removed: doctests are rebuilt every run, and an old one \
+         would still be counted",
+        settings.target_dir.join(DOCTEST_BINARIES)
+    )
+}
+
 /// `cargo +<pin> llvm-cov` in the stage's own target dir. cargo-llvm-cov builds in
 /// `<CARGO_TARGET_DIR>/llvm-cov-target` and reads the rustflags of cargo's config itself;
 /// `RUSTFLAGS` is set only when runner's config adds flags.
@@ -128,7 +140,7 @@ pub fn run(
         "removing the previous run's profiles",
     )?;
     // Doctest binaries are rebuilt on every run; an old one would still count as measured.
-    let _ = std::fs::remove_dir_all(settings.target_dir.join("llvm-cov-target/doctestbins"));
+    let _ = std::fs::remove_dir_all(settings.target_dir.join(DOCTEST_BINARIES));
     ctx.progress.note("running the tests under instrumentation");
     let finished = outcome::run_step(
         ctx,
@@ -137,6 +149,7 @@ pub fn run(
         deadline,
     )?;
     let tests = outcome::test_results(&finished, "running the tests under coverage")?;
+    outcome::require_tests(&tests)?;
     ctx.progress.note("writing the reports");
     for (label, log, format, out) in reports(artifacts) {
         let cmd = report_command(ctx, settings, format, out);
@@ -150,12 +163,12 @@ pub fn run(
     }
     let export = llvm_json::parse(&outcome::read(&artifacts.json)?, &ctx.workspace.root)?;
     let traces = outcome::traces(ctx, &artifacts.lcov)?;
+    let rules = settings.critical_rules();
     Ok(EngineOutput {
         tool: TOOL,
         summary: export.summary,
-        gaps: critical::gaps(&traces, &export.functions, &settings.critical_rules()),
-        traces,
+        gaps: critical::gaps(&traces, &export.functions, &rules),
+        notes: critical::unmatched(&traces, &export.functions, &rules),
         tests,
-        notes: Vec::new(),
     })
 }

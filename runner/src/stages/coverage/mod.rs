@@ -16,6 +16,7 @@ mod summary;
 mod table;
 mod tarpaulin;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -92,6 +93,9 @@ pub fn plan(ctx: &Context) -> StagePlan {
         Engine::Tarpaulin => tarpaulin::steps(ctx, &settings, &artifacts),
     };
     let mut notes = vec![settings.describe()];
+    if settings.engine == Engine::LlvmCov {
+        notes.push(llvm_cov::plan_note(&settings));
+    }
     if let Err(error) = settings.validate() {
         notes.push(error.to_string());
     }
@@ -126,6 +130,36 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     Ok(report)
 }
 
+/// The metrics' totals, the tests by outcome and, when config names critical code, its gaps.
+fn counts(output: &EngineOutput, critical: bool) -> BTreeMap<String, u64> {
+    let mut counts = output.summary.counts();
+    let tests = [
+        (
+            "tests_run",
+            output.count(|o| !matches!(o, Outcome::Ignored)),
+        ),
+        ("passed", output.count(|o| matches!(o, Outcome::Passed))),
+        (
+            "failed",
+            output.count(|o| matches!(o, Outcome::Failed { .. })),
+        ),
+    ];
+    for (key, value) in tests {
+        counts.insert(key.to_owned(), value);
+    }
+    if critical {
+        let lines = output.gaps.iter().map(|gap| gap.lines.len()).sum::<usize>();
+        let branches = output
+            .gaps
+            .iter()
+            .map(|gap| gap.branches.len())
+            .sum::<usize>();
+        counts.insert("critical_lines_uncovered".to_owned(), lines as u64);
+        counts.insert("critical_branches_untaken".to_owned(), branches as u64);
+    }
+    counts
+}
+
 fn build_report(
     ctx: &Context,
     settings: &Settings,
@@ -143,21 +177,7 @@ fn build_report(
 
     let mut report = StageReport::new(StageName::Coverage, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("coverage"));
-    report.counts = output.summary.counts();
-    let tests = [
-        (
-            "tests_run",
-            output.count(|o| !matches!(o, Outcome::Ignored)),
-        ),
-        ("passed", output.count(|o| matches!(o, Outcome::Passed))),
-        (
-            "failed",
-            output.count(|o| matches!(o, Outcome::Failed { .. })),
-        ),
-    ];
-    for (key, value) in tests {
-        report.counts.insert(key.to_owned(), value);
-    }
+    report.counts = counts(&output, !settings.critical_rules().is_empty());
     let mut notes = vec![
         settings.describe(),
         format!("totals: {}", output.summary.totals_line()),
@@ -180,20 +200,6 @@ fn build_report(
         &settings.thresholds,
         &mut notes,
     );
-    if !settings.critical_rules().is_empty() {
-        let lines: usize = output.gaps.iter().map(|gap| gap.lines.len()).sum();
-        let branches: usize = output.gaps.iter().map(|gap| gap.branches.len()).sum();
-        report
-            .counts
-            .insert("critical_lines_uncovered".to_owned(), lines as u64);
-        report
-            .counts
-            .insert("critical_branches_untaken".to_owned(), branches as u64);
-        notes.extend(critical::unmatched(
-            &output.traces,
-            &settings.critical_paths,
-        ));
-    }
     found.extend(findings::critical(output.tool, &output.gaps));
     found.extend(findings::test_failures(output.tool, &output.tests));
     report.findings = found;

@@ -1,4 +1,4 @@
-//! What an engine hands back (numbers, line data, critical gaps, test results) and the step
+//! What an engine hands back (numbers, critical gaps, test results, notes) and the step
 //! runner both engines share: limits, logs and telling failing tests from a broken build.
 
 use std::time::Instant;
@@ -19,7 +19,6 @@ pub struct EngineOutput {
     /// The cargo tool that measured, as findings' evidence names it.
     pub tool: &'static str,
     pub summary: Summary,
-    pub traces: Vec<FileTrace>,
     pub gaps: Vec<Gap>,
     pub tests: Vec<TestResult>,
     pub notes: Vec<String>,
@@ -67,7 +66,7 @@ pub fn run_checked(
 
 /// The results of a test step whose stdout carries libtest's JSON events. Failing tests
 /// still leave coverage to report; a step that failed without any failing test (a build
-/// error, a crash, the time limit), or ran no test at all, leaves nothing to judge.
+/// error, a crash, the time limit) leaves nothing trustworthy.
 pub fn test_results(finished: &Finished, what: &str) -> Result<Vec<TestResult>> {
     if matches!(
         finished.termination,
@@ -83,10 +82,15 @@ pub fn test_results(finished: &Finished, what: &str) -> Result<Vec<TestResult>> 
     if !finished.termination.success() && !failed {
         crate::cargo_output::require_success(finished, what)?;
     }
-    if events.results.iter().all(|t| t.outcome == Outcome::Ignored) {
+    Ok(events.results)
+}
+
+/// Coverage of a run in which no test ran measures nothing: that is not a result.
+pub fn require_tests(tests: &[TestResult]) -> Result<()> {
+    if tests.iter().all(|t| t.outcome == Outcome::Ignored) {
         bail!("no tests ran, so nothing was measured");
     }
-    Ok(events.results)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -117,7 +121,8 @@ mod tests {
         assert!(error.contains("E0425"), "{error}");
         let timed_out = Termination::TimedOut(std::time::Duration::from_secs(1));
         assert!(test_results(&finished(timed_out, FAILED, ""), "w").is_err());
-        let none = test_results(&finished(Termination::Exited(0), "", ""), "w").unwrap_err();
-        assert_eq!(none.to_string(), "no tests ran, so nothing was measured");
+        let none = test_results(&finished(Termination::Exited(0), "", ""), "w").unwrap();
+        let error = require_tests(&none).unwrap_err().to_string();
+        assert_eq!(error, "no tests ran, so nothing was measured");
     }
 }

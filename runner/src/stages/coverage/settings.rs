@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
 
+use super::summary::MetricName;
 use crate::plan::Context;
 
 /// Line coverage below this percentage fails the gate unless config says otherwise.
@@ -58,7 +59,7 @@ impl Engine {
 /// One metric's minimum, in percent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Threshold {
-    pub metric: super::summary::MetricName,
+    pub metric: MetricName,
     pub percent: f64,
 }
 
@@ -75,7 +76,6 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> Settings {
-        use super::summary::MetricName;
         let config = &ctx.workspace.config.coverage;
         let engine = config.engine.unwrap_or(Engine::LlvmCov);
         let thresholds = [
@@ -174,8 +174,51 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::Config;
     use serde_json::json;
+
+    fn settings(engine: Engine, line: f64, functions: &[&str]) -> Settings {
+        Settings {
+            engine,
+            thresholds: vec![Threshold {
+                metric: MetricName::Lines,
+                percent: line,
+            }],
+            critical_paths: Vec::new(),
+            critical_functions: functions.iter().map(|f| (*f).to_owned()).collect(),
+            doctests: true,
+            target_dir: "/t".into(),
+        }
+    }
+
+    #[test]
+    fn impossible_settings_are_config_errors() {
+        assert!(settings(Engine::LlvmCov, 80.0, &["a::b"])
+            .validate()
+            .is_ok());
+        let error = settings(Engine::LlvmCov, 120.0, &[])
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid runner config key `coverage.line-threshold`: 120 is not a percentage \
+             between 0 and 100"
+        );
+        let error = settings(Engine::Tarpaulin, 80.0, &["a::b"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("needs engine `llvm-cov`"),
+            "{error}"
+        );
+        let described = settings(Engine::Tarpaulin, 80.0, &[]).describe();
+        assert_eq!(
+            described,
+            "measured by cargo-tarpaulin (LLVM engine): unit, integration and doc tests, line \
+             coverage only; thresholds: lines 80 %"
+        );
+    }
 
     #[test]
     fn reads_the_coverage_table_strictly() {

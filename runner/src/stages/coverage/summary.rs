@@ -47,10 +47,22 @@ impl MetricName {
 }
 
 /// How many of something exist and how many of them ran.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metric {
     pub count: u64,
     pub covered: u64,
+}
+
+/// With the percentage, so readers of `summary.json` need not compute it.
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut state = serializer.serialize_struct("Metric", 3)?;
+        state.serialize_field("count", &self.count)?;
+        state.serialize_field("covered", &self.covered)?;
+        state.serialize_field("percent", &self.percent())?;
+        state.end()
+    }
 }
 
 impl Metric {
@@ -168,6 +180,10 @@ mod tests {
         assert_eq!(lines.describe(), "79.17 % (19 of 24)");
         assert_eq!(Metric::default().percent(), None);
         assert_eq!(Metric::default().describe(), "none measured");
+        assert_eq!(
+            serde_json::to_string(&lines).unwrap(),
+            r#"{"count":24,"covered":19,"percent":79.16666666666666}"#
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub fn files(summary: &Summary, shown: usize, everything: &str) -> String {
     let mut out = if listed < total {
         format!("per file, least covered first ({listed} of {total} files; all in {everything}):")
     } else {
-        format!("per file, least covered first (all {total} in {everything}):")
+        let files = super::findings::plural(total, "file", "files");
+        format!("per file, least covered first ({files}; also in {everything}):")
     };
     // The blank line ends the note's quote, so the table renders as a table.
     out.push_str("\n\n| File |");
