@@ -173,6 +173,8 @@ fn the_critical_uncovered_line_is_listed_with_its_function() {
         assert!(message.contains(line.as_str().unwrap()), "{message}");
     }
     assert_eq!(stage(report)["counts"]["critical_lines_uncovered"], 1);
+    let repro = critical["repro"].as_str().unwrap();
+    assert!(repro.contains("llvm-cov --branch --doctests"), "{repro}");
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
         markdown.contains("- Where: `src/critical.rs:8` in `coverage_known::critical::parse_flag`")
@@ -494,6 +496,40 @@ fn a_failing_test_is_a_finding_and_coverage_is_still_measured() {
         (&2.into(), &1.into())
     );
     assert!(counts["lines_covered"].as_u64().unwrap() > 0, "{counts}");
+
+    // The repro is a shell line: pasted (with runner's tools on PATH), it fails the same way.
+    let repro = failure["repro"].as_str().unwrap();
+    assert!(
+        repro.ends_with("--show-missing-lines -- --exact tests::fails"),
+        "{repro}"
+    );
+    let again = Command::new("sh")
+        .args(["-c", repro])
+        .env("PATH", tool_path())
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .unwrap();
+    // cargo-llvm-cov prints the tests' output on stderr, keeping stdout for its report.
+    let output = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(output.contains("test tests::fails ... FAILED"), "{output}");
+    assert!(
+        !output.contains("tests::passes"),
+        "only the failing test ran: {output}"
+    );
+}
+
+#[test]
+fn clean_control_passes_fully_covered() {
+    provisioned();
+    let Analysed { run, report, .. } = analyse("coverage", "clean", "coverage");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(stage(&report)["status"], "PASS");
+    assert!(findings(&report).is_empty(), "{report:#}");
+    let counts = &stage(&report)["counts"];
+    assert_eq!(counts["lines"], counts["lines_covered"], "{counts}");
+    assert_eq!(counts["tests_run"], 4, "three unit tests and a doctest");
 }
 
 #[test]

@@ -1,16 +1,23 @@
 //! The stage's findings: totals below their thresholds, gaps in critical paths (both always
 //! fail the gate), and tests that failed while coverage was measured.
 
-use super::critical::{Gap, UntakenBranch};
+use super::critical::UntakenBranch;
+use super::outcome::EngineOutput;
 use super::settings::Threshold;
-use super::summary::{format_percent, Metrics};
+use super::summary::format_percent;
 use crate::cli::StageName;
 use crate::fingerprint::fingerprint;
-use crate::libtest::{self, TestResult};
+use crate::libtest;
 use crate::report::{Category, Evidence, Finding, Location};
 
 /// A finding with the fields every coverage finding shares.
-fn finding(tool: &str, category: Category, kind: &str, message: String) -> Finding {
+fn finding(
+    output: &EngineOutput,
+    repro: String,
+    category: Category,
+    kind: &str,
+    message: String,
+) -> Finding {
     Finding {
         fingerprint: fingerprint(&["coverage", kind, "", "", ""]),
         stage: StageName::Coverage,
@@ -24,9 +31,9 @@ fn finding(tool: &str, category: Category, kind: &str, message: String) -> Findi
         target: None,
         seed: None,
         stack: Vec::new(),
-        repro: None,
+        repro: Some(repro),
         evidence: vec![Evidence {
-            tool: tool.to_owned(),
+            tool: output.tool.to_owned(),
             message,
         }],
         note: None,
@@ -36,11 +43,12 @@ fn finding(tool: &str, category: Category, kind: &str, message: String) -> Findi
 /// One finding per metric below its threshold, with both numbers. A metric the engine does
 /// not measure, or with nothing to measure, is not judged (`notes` says so).
 pub fn thresholds(
-    tool: &str,
-    totals: &Metrics,
+    output: &EngineOutput,
     thresholds: &[Threshold],
+    filters: &[String],
     notes: &mut Vec<String>,
 ) -> Vec<Finding> {
+    let (tool, totals) = (output.tool, &output.summary.totals);
     let mut findings = Vec::new();
     for threshold in thresholds {
         let name = threshold.metric;
@@ -67,15 +75,18 @@ pub fn thresholds(
             metric.count,
             name.as_str()
         );
-        findings.push(finding(tool, Category::Threshold, &kind, message));
+        let repro = output.repro_with(filters);
+        findings.push(finding(output, repro, Category::Threshold, &kind, message));
     }
     findings
 }
 
 /// One finding per function with uncovered code in a critical path, listing every line and
 /// branch with `file:line`.
-pub fn critical(tool: &str, gaps: &[Gap]) -> Vec<Finding> {
-    gaps.iter()
+pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
+    output
+        .gaps
+        .iter()
         .map(|gap| {
             let file = gap.file.as_str();
             let function = gap.function.as_deref().unwrap_or("");
@@ -113,37 +124,60 @@ pub fn critical(tool: &str, gaps: &[Gap]) -> Vec<Finding> {
                     "critical by the coverage config entry `{}`",
                     gap.rule
                 )),
-                ..finding(tool, Category::Threshold, kind, message)
+                ..finding(
+                    output,
+                    output.repro_with(filters),
+                    Category::Threshold,
+                    kind,
+                    message,
+                )
             }
         })
         .collect()
 }
 
 /// A failing test: coverage still counts what ran, but the suite is broken.
-pub fn test_failures(tool: &str, results: &[TestResult]) -> Vec<Finding> {
-    results
+pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
+    output
+        .tests
         .iter()
         .filter_map(|result| {
-            let libtest::Outcome::Failed { output } = &result.outcome else {
+            let libtest::Outcome::Failed { output: log } = &result.outcome else {
                 return None;
             };
-            let location = libtest::panic_location(output).map(|(file, line, column)| Location {
+            let location = libtest::panic_location(log).map(|(file, line, column)| Location {
                 file: file.into(),
                 line,
                 column: Some(column),
             });
             let file = location.as_ref().map_or("", |l| l.file.as_str());
-            let message = libtest::panic_message(output)
+            let message = libtest::panic_message(log)
                 .unwrap_or_else(|| "the test failed while coverage was measured".to_owned());
             let kind = "test-failure";
             Some(Finding {
                 fingerprint: fingerprint(&["coverage", kind, file, "", &result.name]),
                 location,
                 test: Some(result.name.clone()),
-                ..finding(tool, Category::TestFailure, kind, message)
+                ..finding(
+                    output,
+                    output.repro_with(&one_test(&result.name)),
+                    Category::TestFailure,
+                    kind,
+                    message,
+                )
             })
         })
         .collect()
+}
+
+/// Test-binary arguments that select one test. rustdoc's harness never matches a doctest's
+/// name with `--exact`, so a doctest is selected by its name alone.
+fn one_test(name: &str) -> Vec<String> {
+    if name.contains(" (line ") {
+        vec![name.to_owned()]
+    } else {
+        vec!["--exact".to_owned(), name.to_owned()]
+    }
 }
 
 pub fn plural(count: usize, one: &str, many: &str) -> String {
@@ -186,8 +220,25 @@ fn describe_branch(file: &str, branch: &UntakenBranch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::libtest::{Outcome, TestResult};
+    use crate::process::Cmd;
     use crate::report::Severity;
-    use crate::stages::coverage::summary::{Metric, MetricName};
+    use crate::stages::coverage::critical::Gap;
+    use crate::stages::coverage::summary::{Metric, MetricName, Metrics, Summary};
+
+    fn output(totals: Metrics, gaps: Vec<Gap>, tests: Vec<TestResult>) -> EngineOutput {
+        EngineOutput {
+            tool: "cargo-llvm-cov",
+            summary: Summary {
+                totals,
+                files: Vec::new(),
+            },
+            repro: Cmd::new("cargo").args(["llvm-cov", "--show-missing-lines"]),
+            gaps,
+            tests,
+            notes: Vec::new(),
+        }
+    }
 
     #[test]
     fn a_miss_names_both_numbers_and_always_gates() {
@@ -223,7 +274,8 @@ mod tests {
             },
         ];
         let mut notes = Vec::new();
-        let found = thresholds("cargo-llvm-cov", &totals, &wanted, &mut notes);
+        let output = output(totals, Vec::new(), Vec::new());
+        let found = thresholds(&output, &wanted, &["parse".to_owned()], &mut notes);
         assert_eq!(found.len(), 1, "50 % meets a 50 % threshold");
         assert_eq!(found[0].kind, "line-threshold");
         assert_eq!(
@@ -232,6 +284,10 @@ mod tests {
         );
         assert_eq!(found[0].severity, Severity::Medium);
         assert!(crate::report::gate::gates(&found[0], Severity::Critical));
+        assert_eq!(
+            found[0].repro.as_deref(),
+            Some("cargo llvm-cov --show-missing-lines -- parse")
+        );
         assert_eq!(
             notes,
             ["the region threshold (10 %) was not checked: cargo-llvm-cov measured no regions"]
@@ -256,7 +312,7 @@ mod tests {
             ],
             rule: "src/*.rs".into(),
         };
-        let found = critical("cargo-llvm-cov", &[gap]);
+        let found = critical(&output(Metrics::new(), vec![gap], Vec::new()), &[]);
         assert_eq!(
             found[0].message,
             "critical code not fully covered: 4 uncovered lines (src/a.rs:3, src/a.rs:7-9) \
@@ -271,6 +327,32 @@ mod tests {
         assert_eq!(
             found[0].fingerprint,
             fingerprint(&["coverage", "critical-uncovered", "src/a.rs", "a::f", ""])
+        );
+    }
+
+    #[test]
+    fn a_failing_test_points_at_its_panic_and_reruns_alone() {
+        let failed = |name: &str| TestResult {
+            name: name.to_owned(),
+            outcome: Outcome::Failed {
+                output: "thread 't' panicked at src/lib.rs:16:9:\nassertion failed\n".into(),
+            },
+            exec_time: None,
+        };
+        let tests = vec![failed("tests::fails"), failed("src/lib.rs - f (line 3)")];
+        let found = test_failures(&output(Metrics::new(), Vec::new(), tests));
+        assert_eq!(found[0].message, "assertion failed");
+        assert_eq!(
+            found[0].location.as_ref().unwrap().to_string(),
+            "src/lib.rs:16:9"
+        );
+        assert_eq!(
+            found[0].repro.as_deref(),
+            Some("cargo llvm-cov --show-missing-lines -- --exact tests::fails")
+        );
+        assert_eq!(
+            found[1].repro.as_deref(),
+            Some("cargo llvm-cov --show-missing-lines -- 'src/lib.rs - f (line 3)'")
         );
     }
 }

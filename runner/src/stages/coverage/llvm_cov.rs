@@ -71,6 +71,15 @@ pub fn test_command(ctx: &Context, settings: &Settings) -> Cmd {
         .args(ctx.filters.iter().cloned())
 }
 
+/// The one command a person runs to see the numbers and the missing lines again.
+fn repro_command(ctx: &Context, settings: &Settings) -> Cmd {
+    cargo_llvm_cov(ctx, settings)
+        .args(measured(settings))
+        .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
+        .args(ctx.cargo.to_args())
+        .arg("--show-missing-lines")
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Format {
     Json,
@@ -167,6 +176,7 @@ pub fn run(
     Ok(EngineOutput {
         tool: TOOL,
         summary: export.summary,
+        repro: repro_command(ctx, settings),
         gaps: critical::gaps(&traces, &export.functions, &rules),
         notes: critical::unmatched(&traces, &export.functions, &rules),
         tests,

@@ -194,14 +194,9 @@ fn build_report(
         ),
     ];
     notes.append(&mut output.notes);
-    let mut found = findings::thresholds(
-        output.tool,
-        &output.summary.totals,
-        &settings.thresholds,
-        &mut notes,
-    );
-    found.extend(findings::critical(output.tool, &output.gaps));
-    found.extend(findings::test_failures(output.tool, &output.tests));
+    let mut found = findings::thresholds(&output, &settings.thresholds, &ctx.filters, &mut notes);
+    found.extend(findings::critical(&output, &ctx.filters));
+    found.extend(findings::test_failures(&output));
     report.findings = found;
     report.notes = notes;
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);

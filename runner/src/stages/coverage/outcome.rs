@@ -19,12 +19,27 @@ pub struct EngineOutput {
     /// The cargo tool that measured, as findings' evidence names it.
     pub tool: &'static str,
     pub summary: Summary,
+    /// The engine's command for a person, without arguments for the test binaries.
+    pub repro: Cmd,
     pub gaps: Vec<Gap>,
     pub tests: Vec<TestResult>,
     pub notes: Vec<String>,
 }
 
 impl EngineOutput {
+    /// The repro command with these arguments for the test binaries.
+    pub fn repro_with(&self, tests: &[String]) -> String {
+        if tests.is_empty() {
+            self.repro.to_string()
+        } else {
+            self.repro
+                .clone()
+                .arg("--")
+                .args(tests.iter().cloned())
+                .to_string()
+        }
+    }
+
     pub fn count(&self, outcome: fn(&Outcome) -> bool) -> u64 {
         let matching = self.tests.iter().filter(|t| outcome(&t.outcome)).count();
         u64::try_from(matching).unwrap_or(u64::MAX)

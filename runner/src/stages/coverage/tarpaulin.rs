@@ -16,7 +16,8 @@ use crate::process::Cmd;
 
 pub const TOOL: &str = "cargo-tarpaulin";
 
-pub fn command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cmd {
+/// Tarpaulin with every option runner sets, before the arguments for the test binaries.
+fn base_command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cmd {
     let mut cmd = ctx
         .toolchain
         .cargo()
@@ -42,6 +43,11 @@ pub fn command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cmd
         cmd = cmd.env("RUSTFLAGS", flags);
     }
     cmd.args(ctx.cargo.to_args())
+}
+
+/// The run, every test reported as a libtest JSON event.
+pub fn command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cmd {
+    base_command(ctx, settings, artifacts)
         .args(["--", "-Zunstable-options", "--format", "json"])
         .args(ctx.filters.iter().cloned())
 }
@@ -95,6 +101,7 @@ pub fn run(
     Ok(EngineOutput {
         tool: TOOL,
         summary: line_summary(&traces),
+        repro: base_command(ctx, settings, artifacts),
         gaps: critical::gaps(&traces, &[], &rules),
         tests,
         notes,
