@@ -31,6 +31,8 @@ pub struct Config {
     pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
     #[serde(default)]
     pub fuzz: crate::stages::fuzz::FuzzConfig,
+    #[serde(default)]
+    pub coverage: crate::stages::coverage::CoverageConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

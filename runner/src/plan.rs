@@ -31,6 +31,9 @@ pub struct Context {
     /// The user named the stages (a single-stage command, or `--stages`): a stage that cannot
     /// run here is then an ERROR rather than SKIPPED.
     pub explicit: bool,
+    /// Stages may install a pinned tool they need only in some configurations (not
+    /// `--no-provision`).
+    pub provision: bool,
     /// `--fuzz-time`: the fuzzing budget per fuzz target, over config.
     pub fuzz_time: Option<Duration>,
     /// `--check`: the fuzz stage only builds its targets.
@@ -78,6 +81,7 @@ impl Context {
             filters: args.filters.clone(),
             progress,
             explicit: false,
+            provision: !args.no_provision,
             fuzz_time,
             fuzz_check: args.check,
         })

@@ -322,39 +322,73 @@ pub fn ensure(
         ));
     }
     for tool in &inspection.tools {
-        if tool.is_pinned_version() {
-            let path = tool
-                .found
-                .as_ref()
-                .map(|(p, _)| p.to_string())
-                .unwrap_or_default();
-            done.push(format!("present: {} {} ({path})", tool.name, tool.pinned));
-            continue;
-        }
-        let command = tool_install(toolchain, &tool.name, &tool.pinned);
-        let found = match &tool.found {
-            Some((path, version)) => format!(
-                "{} {version} at {path} is not the pinned {}",
-                tool.name, tool.pinned
-            ),
-            None => format!("{} is not installed", tool.name),
-        };
-        if !install {
-            bail!("missing: {found}; install with `{command}` or run `runner setup`");
-        }
-        progress.note(&format!(
-            "{found}: installing {} {} (a minute or more)",
-            tool.name, tool.pinned
-        ));
-        run_install(&command, progress)?;
-        done.push(format!(
-            "installed: {} {} into {}",
-            tool.name,
-            tool.pinned,
-            toolchain.tools_bin()
-        ));
+        done.push(ensure_pinned(toolchain, tool, install, progress)?);
     }
     Ok(done)
+}
+
+/// Makes sure one pinned cargo tool is present, for a tool that only some configs need (a
+/// stage's alternative engine), so `ensure` cannot know of it in advance.
+pub fn ensure_tool(
+    toolchain: &Toolchain,
+    tool: &str,
+    install: bool,
+    progress: &Progress,
+) -> Result<String> {
+    let state = ToolState {
+        name: tool.to_owned(),
+        pinned: toolchain.pin.tool_version(tool).unwrap_or("").to_owned(),
+        found: find_tool(toolchain, tool),
+    };
+    if toolchain.mode.is_hermetic() {
+        if state.found.is_none() {
+            bail!(
+                "missing: {tool} in the {} environment; rebuild it from the pin file",
+                toolchain.mode.as_str()
+            );
+        }
+        return Ok(format!("present: {tool}"));
+    }
+    ensure_pinned(toolchain, &state, install, progress)
+}
+
+/// Installs the pinned version of a tool unless it is already what `tool` found.
+fn ensure_pinned(
+    toolchain: &Toolchain,
+    tool: &ToolState,
+    install: bool,
+    progress: &Progress,
+) -> Result<String> {
+    if tool.is_pinned_version() {
+        let path = tool
+            .found
+            .as_ref()
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_default();
+        return Ok(format!("present: {} {} ({path})", tool.name, tool.pinned));
+    }
+    let command = tool_install(toolchain, &tool.name, &tool.pinned);
+    let found = match &tool.found {
+        Some((path, version)) => format!(
+            "{} {version} at {path} is not the pinned {}",
+            tool.name, tool.pinned
+        ),
+        None => format!("{} is not installed", tool.name),
+    };
+    if !install {
+        bail!("missing: {found}; install with `{command}` or run `runner setup`");
+    }
+    progress.note(&format!(
+        "{found}: installing {} {} (a minute or more)",
+        tool.name, tool.pinned
+    ));
+    run_install(&command, progress)?;
+    Ok(format!(
+        "installed: {} {} into {}",
+        tool.name,
+        tool.pinned,
+        toolchain.tools_bin()
+    ))
 }
 
 fn run_install(command: &Cmd, progress: &Progress) -> Result<()> {

@@ -41,6 +41,7 @@ fn fresh_copy() -> tempfile::TempDir {
 
 /// Runs `runner fuzz`; the caller holds `exclusive()`.
 fn runner_fuzz(workspace: &Path, out: &Path, args: &[&str]) -> (Run, Value) {
+    common::setup_once("fuzz");
     let result = run(runner()
         .arg("fuzz")
         .arg(workspace)

@@ -38,19 +38,34 @@ pub fn evaluate(
                 exit = exit.max(Exit::NotEvaluated);
             }
             Status::Fail => {
-                let gating = stage.findings.iter().filter(|f| gates(f, fail_on)).count();
-                let reason = if gating > 0 {
-                    format!(
-                        "{}: {gating} finding(s) at or above {}",
-                        stage.stage,
+                let thresholds = stage
+                    .findings
+                    .iter()
+                    .filter(|f| f.category == Category::Threshold)
+                    .count();
+                let severe = stage
+                    .findings
+                    .iter()
+                    .filter(|f| f.category != Category::Threshold && f.severity >= fail_on)
+                    .count();
+                let mut parts = Vec::new();
+                if severe > 0 {
+                    parts.push(format!(
+                        "{severe} finding(s) at or above {}",
                         fail_on.as_str()
-                    )
-                } else {
+                    ));
+                }
+                if thresholds > 0 {
+                    parts.push(format!("{thresholds} threshold miss(es)"));
+                }
+                let reason = if parts.is_empty() {
                     format!(
                         "{}: {}",
                         stage.stage,
                         stage.reason.as_deref().unwrap_or("failed")
                     )
+                } else {
+                    format!("{}: {}", stage.stage, parts.join(" and "))
                 };
                 reasons.push(reason);
                 exit = exit.max(Exit::GateFailed);

@@ -1,5 +1,6 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
+pub mod coverage;
 pub mod cross;
 pub mod fuzz;
 pub mod miri;
@@ -20,6 +21,7 @@ pub const AVAILABLE: &[StageName] = &[
     StageName::Cross,
     StageName::Sanitizers,
     StageName::Fuzz,
+    StageName::Coverage,
     StageName::Valgrind,
 ];
 
@@ -61,6 +63,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let result: Result<StageReport> = match stage {
         StageName::Miri => miri::run(ctx),
         StageName::Cross => cross::run(ctx),
+        StageName::Coverage => coverage::run(ctx),
         StageName::Valgrind => valgrind::run(ctx),
         StageName::Sanitizers => sanitizers::run(ctx),
         StageName::Fuzz => fuzz::run(ctx),
@@ -106,6 +109,7 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
     match stage {
         StageName::Miri => Ok(miri::plan(ctx)),
         StageName::Cross => cross::plan(ctx),
+        StageName::Coverage => Ok(coverage::plan(ctx)),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
         StageName::Sanitizers => sanitizers::plan(ctx),
         StageName::Fuzz => fuzz::plan(ctx),

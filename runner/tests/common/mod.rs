@@ -256,18 +256,29 @@ pub fn link_stable_toolchain(home: &Path) {
 /// binaries, so on a fresh machine one of them installs and the others then find everything
 /// present.
 pub fn provisioned() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let lock_path = repo_root().join("target").join("runner-tests-setup.lock");
-        std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-        let lock = std::fs::File::create(&lock_path).unwrap();
-        lock.lock().unwrap();
-        let result = run(runner().args(["setup", "--stages", "miri"]));
-        assert_eq!(
-            result.code, 0,
-            "runner setup failed:\n{}{}",
-            result.stdout, result.stderr
-        );
-        lock.unlock().unwrap();
-    });
+    setup_once("miri");
+}
+
+/// `runner setup --stages <stages>`, once per test binary; a file lock serialises the test
+/// binaries, so concurrent installs of one tool never race.
+pub fn setup_once(stages: &'static str) {
+    static DONE: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if done.contains(&stages) {
+        return;
+    }
+    let lock_path = repo_root().join("target").join("runner-tests-setup.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let result = run(runner().args(["setup", "--stages", stages]));
+    lock.unlock().unwrap();
+    assert_eq!(
+        result.code, 0,
+        "runner setup failed:\n{}{}",
+        result.stdout, result.stderr
+    );
+    done.push(stages);
 }

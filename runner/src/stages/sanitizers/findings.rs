@@ -350,6 +350,7 @@ mod tests {
             fail_on: Severity::High,
             progress: crate::progress::Progress::new(true, false),
             explicit: true,
+            provision: false,
             fuzz_time: None,
             fuzz_check: false,
         }

@@ -1,0 +1,202 @@
+//! Coverage stage: the workspace's unit, integration and doc tests run once under source-based
+//! instrumentation (cargo-llvm-cov with branches, or tarpaulin's LLVM engine); totals judged
+//! against thresholds, critical paths required to be fully covered, and LCOV, HTML and JSON
+//! left in the stage folder.
+
+#[cfg(test)]
+mod captures;
+mod critical;
+mod findings;
+mod lcov;
+mod llvm_cov;
+mod llvm_json;
+mod outcome;
+mod settings;
+mod summary;
+mod table;
+mod tarpaulin;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub use settings::CoverageConfig;
+
+use crate::cli::StageName;
+use crate::libtest::Outcome;
+use crate::plan::{Context, StagePlan};
+use crate::report::{gate, StageReport, Status};
+use outcome::EngineOutput;
+use settings::{Engine, Settings};
+
+/// How many files the Markdown table shows; report readers want the worst ones, and
+/// `summary.json` has them all.
+const FILES_SHOWN: usize = 20;
+
+/// Where one run leaves its files, inside the stage folder.
+pub struct Artifacts {
+    pub dir: Utf8PathBuf,
+    pub logs: Utf8PathBuf,
+    /// The engine's own JSON export.
+    pub json: Utf8PathBuf,
+    pub lcov: Utf8PathBuf,
+    /// The page to open.
+    pub html: Utf8PathBuf,
+    /// runner's summary, the same for both engines: totals, every file, critical gaps.
+    pub summary: Utf8PathBuf,
+}
+
+impl Artifacts {
+    fn new(engine: Engine, dir: &Utf8Path) -> Artifacts {
+        let (json, lcov, html) = match engine {
+            Engine::LlvmCov => ("coverage.json", "lcov.info", "html/index.html"),
+            Engine::Tarpaulin => (
+                "tarpaulin-report.json",
+                "lcov.info",
+                "tarpaulin-report.html",
+            ),
+        };
+        Artifacts {
+            dir: dir.to_owned(),
+            logs: dir.join("logs"),
+            json: dir.join(json),
+            lcov: dir.join(lcov),
+            html: dir.join(html),
+            summary: dir.join("summary.json"),
+        }
+    }
+
+    /// A path as the report names it: relative to the report folder.
+    fn shown(&self, path: &Utf8Path) -> String {
+        let parent = self.dir.parent().unwrap_or(&self.dir);
+        path.strip_prefix(parent).unwrap_or(path).to_string()
+    }
+
+    /// Removes what an earlier run left, so that nothing stale passes for this run's.
+    fn reset(&self) -> Result<()> {
+        for file in [&self.json, &self.lcov, &self.html, &self.summary] {
+            let _ = std::fs::remove_file(file);
+        }
+        let _ = std::fs::remove_dir_all(&self.logs);
+        let _ = std::fs::remove_dir_all(self.dir.join("html"));
+        crate::process::ensure_writable_dir(&self.logs)
+    }
+}
+
+pub fn plan(ctx: &Context) -> StagePlan {
+    let settings = Settings::from_context(ctx);
+    let artifacts = Artifacts::new(settings.engine, &ctx.out_dir.join("coverage"));
+    let steps = match settings.engine {
+        Engine::LlvmCov => llvm_cov::steps(ctx, &settings, &artifacts),
+        Engine::Tarpaulin => tarpaulin::steps(ctx, &settings, &artifacts),
+    };
+    let mut notes = vec![settings.describe()];
+    if settings.engine == Engine::LlvmCov {
+        notes.push(llvm_cov::plan_note(&settings));
+    }
+    if let Err(error) = settings.validate() {
+        notes.push(error.to_string());
+    }
+    StagePlan {
+        stage: StageName::Coverage,
+        target_dir: Some(settings.target_dir),
+        steps,
+        notes,
+    }
+}
+
+pub fn run(ctx: &Context) -> Result<StageReport> {
+    let deadline = Instant::now() + ctx.timeout;
+    let settings = Settings::from_context(ctx);
+    settings.validate()?;
+    let artifacts = Artifacts::new(settings.engine, &ctx.stage_dir(StageName::Coverage)?);
+    artifacts.reset()?;
+    let output = match settings.engine {
+        Engine::LlvmCov => llvm_cov::run(ctx, &settings, &artifacts, deadline)?,
+        Engine::Tarpaulin => tarpaulin::run(ctx, &settings, &artifacts, deadline)?,
+    };
+    let report = build_report(ctx, &settings, &artifacts, output)?;
+    ctx.progress.note(&format!(
+        "{}: lines {} of {} covered, {} findings",
+        report.status.as_str(),
+        report.count("lines_covered"),
+        report.count("lines"),
+        report.findings.len()
+    ));
+    Ok(report)
+}
+
+/// The metrics' totals, the tests by outcome and, when config names critical code, its gaps.
+fn counts(output: &EngineOutput, critical: bool) -> BTreeMap<String, u64> {
+    let mut counts = output.summary.counts();
+    let tests = [
+        (
+            "tests_run",
+            output.count(|o| !matches!(o, Outcome::Ignored)),
+        ),
+        ("passed", output.count(|o| matches!(o, Outcome::Passed))),
+        (
+            "failed",
+            output.count(|o| matches!(o, Outcome::Failed { .. })),
+        ),
+    ];
+    for (key, value) in tests {
+        counts.insert(key.to_owned(), value);
+    }
+    if critical {
+        let lines = output.gaps.iter().map(|gap| gap.lines.len()).sum::<usize>();
+        let branches = output
+            .gaps
+            .iter()
+            .map(|gap| gap.branches.len())
+            .sum::<usize>();
+        counts.insert("critical_lines_uncovered".to_owned(), lines as u64);
+        counts.insert("critical_branches_untaken".to_owned(), branches as u64);
+    }
+    counts
+}
+
+fn build_report(
+    ctx: &Context,
+    settings: &Settings,
+    artifacts: &Artifacts,
+    mut output: EngineOutput,
+) -> Result<StageReport> {
+    output.summary.sort_least_covered_first();
+    let summary_json = serde_json::to_string_pretty(&summary::Artifact {
+        engine: output.tool,
+        summary: &output.summary,
+        critical_gaps: &output.gaps,
+    })
+    .context("serialising the coverage summary")?;
+    crate::report::write::write_atomically(&artifacts.summary, summary_json.as_bytes())?;
+
+    let mut report = StageReport::new(StageName::Coverage, Status::Pass);
+    report.artifacts_dir = Some(Utf8PathBuf::from("coverage"));
+    report.counts = counts(&output, !settings.critical_rules().is_empty());
+    let mut notes = vec![
+        settings.describe(),
+        format!("totals: {}", output.summary.totals_line()),
+        table::files(
+            &output.summary,
+            FILES_SHOWN,
+            &artifacts.shown(&artifacts.summary),
+        ),
+        format!(
+            "open {} in a browser (it needs no network); LCOV in {}, the tool's JSON in {}",
+            artifacts.shown(&artifacts.html),
+            artifacts.shown(&artifacts.lcov),
+            artifacts.shown(&artifacts.json)
+        ),
+    ];
+    notes.append(&mut output.notes);
+    let mut found = findings::thresholds(&output, &settings.thresholds, &ctx.filters, &mut notes);
+    found.extend(findings::critical(&output, &ctx.filters));
+    found.extend(findings::test_failures(&output));
+    report.findings = found;
+    report.notes = notes;
+    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+    Ok(report)
+}
