@@ -84,6 +84,17 @@ pub struct StageReport {
     pub artifacts_dir: Option<Utf8PathBuf>,
 }
 
+/// The order findings are shown in: most severe first, then by target, test and kind.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.target.cmp(&b.target))
+            .then_with(|| a.test.cmp(&b.test))
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+}
+
 impl StageReport {
     pub fn new(stage: StageName, status: Status) -> Self {
         StageReport {

@@ -41,13 +41,7 @@ pub fn build(ctx: &Context, settings: &Settings, raw: &[RawFinding]) -> Vec<Find
             findings.push(finding);
         }
     }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.target.cmp(&b.target))
-            .then_with(|| a.test.cmp(&b.test))
-            .then_with(|| a.kind.cmp(&b.kind))
-    });
+    crate::report::model::sort_findings(&mut findings);
     findings
 }
 

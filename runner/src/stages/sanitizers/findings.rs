@@ -56,17 +56,6 @@ pub fn build(
     findings
 }
 
-/// Orders a stage's findings: most severe first, then by sanitizer, test and kind.
-pub fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.target.cmp(&b.target))
-            .then_with(|| a.test.cmp(&b.test))
-            .then_with(|| a.kind.cmp(&b.kind))
-    });
-}
-
 fn to_finding(
     ctx: &Context,
     settings: &Settings,

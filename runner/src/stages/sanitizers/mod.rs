@@ -135,7 +135,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             break;
         }
     }
-    findings::sort(&mut report.findings);
+    crate::report::model::sort_findings(&mut report.findings);
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
     Ok(report)
 }
