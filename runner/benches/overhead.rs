@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use runner::cli::StageName;
 use runner::libtest;
+use runner::report::assemble::{self, GateSettings};
 use runner::report::{
-    markdown, model, Category, Evidence, Finding, Frame, Location, Severity, StageReport, Status,
+    junit, markdown, model, sarif, Category, Evidence, Finding, Frame, Location, Severity,
+    StageReport, Status,
 };
 use runner::stages::miri::diagnostics;
 
@@ -58,10 +60,18 @@ fn main() {
         .enumerate()
         .map(|(i, e)| finding(i, e))
         .collect();
-    let report = report(findings);
+    let mut report = report(findings);
     let started = Instant::now();
+    let gate = GateSettings {
+        fail_on: Severity::High,
+        new_only: false,
+        baseline: None,
+    };
+    assemble::complete(&mut report, &gate, false);
     let markdown = markdown::render(&report);
     let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    let sarif = serde_json::to_string(&sarif::render(&report)).expect("the SARIF log serialises");
+    let junit = junit::render(&report);
     let render_ms = started.elapsed().as_secs_f64() * 1e3;
 
     println!(
@@ -70,10 +80,12 @@ fn main() {
     );
     println!("parse:  {parse_ms:8.1} ms");
     println!(
-        "render: {render_ms:8.1} ms ({} findings; {} KB Markdown, {} KB JSON)",
+        "render: {render_ms:8.1} ms ({} findings; {} KB Markdown, {} KB JSON, {} KB SARIF, {} KB JUnit)",
         report.stages[0].findings.len(),
         markdown.len() / 1024,
-        json.len() / 1024
+        json.len() / 1024,
+        sarif.len() / 1024,
+        junit.len() / 1024
     );
     println!("total:  {:8.1} ms", parse_ms + render_ms);
 }
@@ -120,18 +132,13 @@ fn report(findings: Vec<Finding>) -> model::Report {
         findings,
         ..StageReport::new(StageName::Miri, Status::Fail)
     };
-    model::Report {
-        schema_version: model::SCHEMA_VERSION,
-        runner_version: "bench".into(),
-        command: "miri".into(),
-        workspace_root: "/ws".into(),
-        environment: model::Environment::default(),
-        stages: vec![stage],
-        gate: model::GateResult {
-            passed: false,
-            fail_on: Severity::High,
-            reasons: vec![],
-        },
-        partial: false,
-    }
+    let mut report = model::Report::new(
+        "miri",
+        "/ws".into(),
+        model::Environment::default(),
+        Severity::High,
+    );
+    report.stages = vec![stage];
+    report.partial = false;
+    report
 }

@@ -9,7 +9,8 @@ use crate::pin::Pin;
 use crate::plan::Context;
 use crate::process;
 use crate::progress::Progress;
-use crate::report::{gate, model, write, Report, StageReport};
+use crate::report::assemble::{self, Baseline, GateSettings};
+use crate::report::{baseline, model, write, Report, StageReport};
 use crate::workspace::Workspace;
 use crate::{doctor, hermetic, provision, stages};
 
@@ -103,6 +104,18 @@ fn analyse_loaded(
         return hermetic::reexec(place, args, &ctx.workspace.root, &ctx.out_dir);
     }
     warn_about_shell_flags(&ctx.progress);
+    let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {
+        Some(path) => Some(Baseline {
+            report: baseline::load(&path)?,
+            path,
+        }),
+        None => None,
+    };
+    let gate = GateSettings {
+        fail_on: ctx.fail_on,
+        new_only: ctx.workspace.config.fail_on_new_only,
+        baseline: previous.as_ref(),
+    };
     let runnable: Vec<StageName> = selected
         .iter()
         .copied()
@@ -113,28 +126,22 @@ fn analyse_loaded(
     }
     process::install_interrupt_handler()?;
     let identity = ctx.toolchain.identity().ok();
-    let mut report = Report {
-        schema_version: model::SCHEMA_VERSION,
-        runner_version: env!("CARGO_PKG_VERSION").to_owned(),
-        command: command.to_owned(),
-        workspace_root: ctx.workspace.root.clone(),
-        environment: model::Environment {
-            host: ctx.host.clone(),
-            mode: ctx.toolchain.mode.as_str().to_owned(),
-            pinned_channel: ctx.toolchain.channel().to_owned(),
-            pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
-            rustc: identity.as_ref().map(|i| i.version.clone()),
-            tools: environment::versions(&ctx.toolchain, identity.as_ref(), &runnable),
-            provenance: std::env::var("RUNNER_PROVENANCE").ok(),
-        },
-        stages: Vec::new(),
-        gate: model::GateResult {
-            passed: false,
-            fail_on: ctx.fail_on,
-            reasons: Vec::new(),
-        },
-        partial: true,
+    let environment = model::Environment {
+        host: ctx.host.clone(),
+        mode: ctx.toolchain.mode.as_str().to_owned(),
+        pinned_channel: ctx.toolchain.channel().to_owned(),
+        pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
+        rustc: identity.as_ref().map(|i| i.version.clone()),
+        tools: environment::versions(&ctx.toolchain, identity.as_ref(), &runnable),
+        provenance: std::env::var("RUNNER_PROVENANCE").ok(),
     };
+    let mut report = Report::new(
+        command,
+        ctx.workspace.root.clone(),
+        environment,
+        ctx.fail_on,
+    );
+    report.repository_path = assemble::repository_path(&ctx.workspace.root);
     for stage in selected {
         if process::interrupted() {
             break;
@@ -148,10 +155,16 @@ fn analyse_loaded(
             )
         };
         report.stages.push(result);
-        finish(&mut report, &ctx, false)?;
+        finish(&mut report, &ctx, &gate, false)?;
     }
     let interrupted = process::interrupted();
-    let exit = finish(&mut report, &ctx, !interrupted)?;
+    let exit = finish(&mut report, &ctx, &gate, !interrupted)?;
+    if let Err(error) = write::step_summary(&report) {
+        ctx.progress.always(&format!(
+            "runner: warning: {}",
+            crate::exit::one_line(&error)
+        ));
+    }
     let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
     ctx.progress.always(&format!(
         "runner: gate {verdict}; report: {}",
@@ -171,11 +184,11 @@ fn analyse_loaded(
     Ok(exit)
 }
 
-/// Evaluates the gate over what has finished and rewrites the report files.
-fn finish(report: &mut Report, ctx: &Context, complete: bool) -> Result<Exit> {
+/// Completes the report over what has finished (baseline, issues, gate) and rewrites the
+/// report files.
+fn finish(report: &mut Report, ctx: &Context, gate: &GateSettings, complete: bool) -> Result<Exit> {
     report.partial = !complete;
-    let (result, exit) = gate::evaluate(&report.stages, ctx.fail_on, process::interrupted());
-    report.gate = result;
+    let exit = assemble::complete(report, gate, process::interrupted());
     write::write_all(report, &ctx.out_dir)?;
     Ok(exit)
 }

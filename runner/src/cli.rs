@@ -142,9 +142,14 @@ pub struct WorkspaceArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub workspace: WorkspaceArgs,
-    /// Where to write report.json, report.md and the stage folders [default: <target-dir>/runner].
+    /// Where to write report.json, report.md, report.sarif, junit.xml and the stage folders
+    /// [default: <target-dir>/runner].
     #[arg(long, value_name = "DIR")]
     pub out: Option<Utf8PathBuf>,
+    /// A previous report.json to compare with: findings are new, still present or fixed
+    /// [default: .runner/findings-baseline.json in the workspace, when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<Utf8PathBuf>,
     /// With `all`: run only these stages.
     #[arg(long, value_delimiter = ',', value_name = "STAGE")]
     pub stages: Vec<StageName>,

@@ -11,6 +11,9 @@ use crate::report::Severity;
 pub struct Config {
     /// Findings at or above this severity fail the gate (default: high).
     pub fail_on: Option<Severity>,
+    /// With a baseline, only findings it did not have fail the gate (a pull-request check).
+    #[serde(default)]
+    pub fail_on_new_only: bool,
     /// Per-stage time limit, like `30m` (default: 60m).
     pub timeout: Option<String>,
     /// Extra rustc flags for every stage's builds, merged with the workspace's own.

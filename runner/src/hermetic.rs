@@ -99,6 +99,16 @@ pub fn docker_command(
     if std::env::var_os("CI").is_some() {
         cmd = cmd.args(["--env", "CI=true"]);
     }
+    // GitHub's job summary file lies outside the workspace: mounted at its own path so the
+    // runner inside appends the summary to it as it would on the host.
+    if let Some(summary) = std::env::var("GITHUB_STEP_SUMMARY")
+        .ok()
+        .filter(|path| !path.is_empty())
+    {
+        cmd = cmd
+            .args(["--volume", &format!("{summary}:{summary}")])
+            .args(["--env", &format!("GITHUB_STEP_SUMMARY={summary}")]);
+    }
     cmd.args([
         "--env",
         &format!("RUNNER_PROVENANCE=docker image {image} ({image_id})"),
@@ -202,7 +212,7 @@ pub fn absolute_argv(args: &[String]) -> Result<Vec<String>> {
 }
 
 fn is_path_option(flag: &str) -> bool {
-    matches!(flag, "--manifest-path" | "--out")
+    matches!(flag, "--manifest-path" | "--out" | "--baseline")
 }
 
 #[cfg(test)]

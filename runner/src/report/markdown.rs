@@ -1,32 +1,55 @@
-//! Renders the report as Markdown: a section per analysis, each failure with its exact
-//! message, location, reproduction and severity, and the gate. Formats only; computes nothing.
+//! Renders the report as Markdown: the gate, the distinct issues across tools and the baseline
+//! comparison, then a section per analysis with each failure's exact message, location,
+//! reproduction and severity. Formats only; computes nothing.
 
 use std::fmt::Write;
 
-use super::model::{Finding, Report, Severity, StageReport, Status};
+use super::model::{
+    BaselineState, BaselineSummary, Finding, FindingBrief, Issue, Location, Report, Severity,
+    StageReport, Status,
+};
 use crate::cli::StageName;
 use crate::duration;
 
 /// How many findings a section shows in full before summarising the rest (all are in JSON).
 const FINDINGS_SHOWN: usize = 50;
 
+/// How many tests or targets an issue names before summarising the rest.
+const NAMES_SHOWN: usize = 5;
+
 pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# Dynamic Analysis Report\n");
-    render_gate(&mut out, report);
-    render_overview(&mut out, report);
+    let mut out = summary(report);
     for stage in &report.stages {
-        render_stage(&mut out, stage);
+        render_stage(&mut out, stage, report.baseline.as_ref());
     }
     render_environment(&mut out, report);
     out
 }
 
+/// The gate, the stages at a glance, the distinct issues and the baseline comparison: what a
+/// CI job summary shows.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Dynamic Analysis Report\n");
+    render_gate(&mut out, report);
+    render_overview(&mut out, report);
+    render_issues(&mut out, report);
+    if let Some(baseline) = &report.baseline {
+        render_baseline(&mut out, baseline);
+    }
+    out
+}
+
 fn render_gate(out: &mut String, report: &Report) {
     let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    let (new, tolerated) = if report.gate.new_only {
+        ("new ", "; findings already in the baseline are tolerated")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         out,
-        "**Gate: {verdict}** (fails on findings of severity {} and above)\n",
+        "**Gate: {verdict}** (fails on {new}findings of severity {} and above{tolerated})\n",
         report.gate.fail_on.as_str()
     );
     for reason in &report.gate.reasons {
@@ -75,6 +98,115 @@ fn render_overview(out: &mut String, report: &Report) {
     out.push('\n');
 }
 
+fn render_issues(out: &mut String, report: &Report) {
+    if report.issues.is_empty() {
+        return;
+    }
+    let findings: usize = report.stages.iter().map(|s| s.findings.len()).sum();
+    let _ = writeln!(out, "## Issues\n");
+    let _ = writeln!(
+        out,
+        "{} distinct issue(s) from {findings} finding(s): a problem seen by several tools or \
+         on several targets is listed once, with each tool's evidence. The sections below \
+         have every finding.\n",
+        report.issues.len()
+    );
+    for (index, issue) in report.issues.iter().enumerate() {
+        render_issue(out, index + 1, issue);
+    }
+    out.push('\n');
+}
+
+fn render_issue(out: &mut String, number: usize, issue: &Issue) {
+    let _ = write!(
+        out,
+        "{number}. **{}** {}",
+        issue.severity.as_str(),
+        issue.kind
+    );
+    place(out, issue.location.as_ref(), issue.function.as_deref());
+    let tools: Vec<&str> = issue.evidence.iter().map(|e| e.tool.as_str()).collect();
+    let _ = write!(out, " — seen by {}", tools.join(", "));
+    if issue.baseline == Some(BaselineState::New) {
+        out.push_str(" — **new**");
+    }
+    out.push('\n');
+    if !issue.tests.is_empty() {
+        let _ = write!(out, "    - Tests: {}", names(&issue.tests));
+        if !issue.targets.is_empty() {
+            let _ = write!(out, " on {}", names(&issue.targets));
+        }
+        out.push('\n');
+    }
+    for evidence in &issue.evidence {
+        // Continuation lines stay inside the list item (an assertion's `left:`/`right:`).
+        let message = evidence.message.trim_end().replace('\n', "\n      ");
+        let _ = writeln!(out, "    - {}: {message}", evidence.tool);
+    }
+}
+
+/// `` at `src/lib.rs:3` in `f` ``, for what is known of the two.
+fn place(out: &mut String, location: Option<&Location>, function: Option<&str>) {
+    if let Some(location) = location {
+        let _ = write!(out, " at `{location}`");
+    }
+    if let Some(function) = function {
+        let _ = write!(out, " in `{function}`");
+    }
+}
+
+/// `` `a`, `b` `` and "and N more" past the first few.
+fn names(list: &[String]) -> String {
+    let shown: Vec<String> = list
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|name| format!("`{name}`"))
+        .collect();
+    let mut text = shown.join(", ");
+    if list.len() > NAMES_SHOWN {
+        let _ = write!(text, " and {} more", list.len() - NAMES_SHOWN);
+    }
+    text
+}
+
+fn render_baseline(out: &mut String, baseline: &BaselineSummary) {
+    let _ = writeln!(out, "## Compared with the baseline\n");
+    let _ = writeln!(
+        out,
+        "Baseline `{}`: {} new, {} still present, {} fixed.\n",
+        baseline.file,
+        baseline.new.len(),
+        baseline.still_present.len(),
+        baseline.fixed.len()
+    );
+    for (title, list) in [
+        ("New", &baseline.new),
+        ("Fixed", &baseline.fixed),
+        ("Still present", &baseline.still_present),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "### {title}\n");
+        for brief in list.iter().take(FINDINGS_SHOWN) {
+            render_brief(out, brief);
+        }
+        if list.len() > FINDINGS_SHOWN {
+            let _ = writeln!(out, "- … and {} more", list.len() - FINDINGS_SHOWN);
+        }
+        out.push('\n');
+    }
+}
+
+fn render_brief(out: &mut String, brief: &FindingBrief) {
+    let _ = write!(out, "- {} {}", brief.severity.as_str(), brief.kind);
+    place(out, brief.location.as_ref(), brief.function.as_deref());
+    if let Some(test) = &brief.test {
+        let _ = write!(out, ", test `{test}`");
+    }
+    let _ = writeln!(out, " ({}, `{}`)", brief.stage, brief.fingerprint);
+}
+
 fn section_title(stage: StageName) -> &'static str {
     match stage {
         StageName::Miri => "Miri Results",
@@ -102,7 +234,7 @@ fn label(key: &str) -> String {
     }
 }
 
-fn render_stage(out: &mut String, stage: &StageReport) {
+fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&BaselineSummary>) {
     let _ = writeln!(out, "## {}\n", section_title(stage.stage));
     let _ = writeln!(out, "- Status: {}", stage.status.as_str());
     if let Some(reason) = &stage.reason {
@@ -127,7 +259,7 @@ fn render_stage(out: &mut String, stage: &StageReport) {
     for note in &stage.notes {
         let _ = writeln!(out, "> {note}\n");
     }
-    render_findings(out, stage);
+    render_findings(out, stage, baseline);
 }
 
 fn overhead_share(stage: &StageReport) -> String {
@@ -160,7 +292,7 @@ fn render_targets(out: &mut String, stage: &StageReport) {
     out.push('\n');
 }
 
-fn render_findings(out: &mut String, stage: &StageReport) {
+fn render_findings(out: &mut String, stage: &StageReport, baseline: Option<&BaselineSummary>) {
     if stage.findings.is_empty() {
         if matches!(stage.status, Status::Pass | Status::Fail) {
             let _ = writeln!(out, "No findings.\n");
@@ -169,7 +301,8 @@ fn render_findings(out: &mut String, stage: &StageReport) {
     }
     let _ = writeln!(out, "### Findings\n");
     for (index, finding) in stage.findings.iter().take(FINDINGS_SHOWN).enumerate() {
-        render_finding(out, index + 1, finding);
+        let standing = baseline.map(|baseline| baseline.state(&finding.fingerprint));
+        render_finding(out, index + 1, finding, standing);
     }
     if stage.findings.len() > FINDINGS_SHOWN {
         let _ = writeln!(
@@ -180,10 +313,20 @@ fn render_findings(out: &mut String, stage: &StageReport) {
     }
 }
 
-fn render_finding(out: &mut String, number: usize, finding: &Finding) {
+fn render_finding(
+    out: &mut String,
+    number: usize,
+    finding: &Finding,
+    state: Option<BaselineState>,
+) {
+    let state = match state {
+        Some(BaselineState::New) => " (new)",
+        Some(BaselineState::StillPresent) => " (in the baseline)",
+        None => "",
+    };
     let _ = writeln!(
         out,
-        "#### {number}. {} — {}\n",
+        "#### {number}. {} — {}{state}\n",
         finding.severity.as_str(),
         finding.kind
     );
@@ -214,14 +357,7 @@ fn render_finding(out: &mut String, number: usize, finding: &Finding) {
     if !finding.stack.is_empty() {
         let _ = writeln!(out, "- Stack:\n\n  ```");
         for frame in &finding.stack {
-            match (&frame.file, frame.line) {
-                (Some(file), Some(line)) => {
-                    let _ = writeln!(out, "  {} at {file}:{line}", frame.function);
-                }
-                _ => {
-                    let _ = writeln!(out, "  {}", frame.function);
-                }
-            }
+            let _ = writeln!(out, "  {frame}");
         }
         let _ = writeln!(out, "  ```\n");
     }

@@ -1,8 +1,18 @@
-//! The report: one versioned model, written as JSON and Markdown after every stage.
+//! The report: one versioned model, written after every stage as report.json, report.md,
+//! report.sarif and junit.xml, with cross-stage issues and an optional baseline comparison.
 
+pub mod assemble;
+pub mod baseline;
+pub mod dedup;
 pub mod gate;
+pub mod junit;
 pub mod markdown;
 pub mod model;
+mod rules;
+pub mod sarif;
+#[cfg(test)]
+mod testing;
+mod text;
 pub mod write;
 
 pub use model::{

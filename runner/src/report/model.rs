@@ -22,6 +22,16 @@ pub struct Report {
     pub gate: GateResult,
     /// True when the run stopped early (interrupt or a fatal error): later stages are missing.
     pub partial: bool,
+    /// The workspace's folder relative to its git repository's root (empty at the root; absent
+    /// outside a repository), so CI annotations can name files from the repository's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_path: Option<Utf8PathBuf>,
+    /// Distinct problems across stages: one bug seen by several tools is one issue.
+    #[serde(default)]
+    pub issues: Vec<Issue>,
+    /// The comparison with a previous report, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
 }
 
 /// Where and with what the analyses ran.
@@ -82,6 +92,38 @@ pub struct StageReport {
     pub notes: Vec<String>,
     /// Raw logs and artifacts, relative to the report folder.
     pub artifacts_dir: Option<Utf8PathBuf>,
+    /// Every test (or program, or fuzz target) the stage ran and how it ended, for junit.xml.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestRun>,
+}
+
+impl Report {
+    /// A report before any stage has run: partial, with the gate still to be evaluated.
+    pub fn new(
+        command: &str,
+        workspace_root: Utf8PathBuf,
+        environment: Environment,
+        fail_on: Severity,
+    ) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            runner_version: env!("CARGO_PKG_VERSION").to_owned(),
+            command: command.to_owned(),
+            workspace_root,
+            environment,
+            stages: Vec::new(),
+            gate: GateResult {
+                passed: false,
+                fail_on,
+                new_only: false,
+                reasons: Vec::new(),
+            },
+            partial: true,
+            repository_path: None,
+            issues: Vec::new(),
+            baseline: None,
+        }
+    }
 }
 
 /// The order findings are shown in: most severe first, then by target, test and kind.
@@ -108,6 +150,7 @@ impl StageReport {
             findings: Vec::new(),
             notes: Vec::new(),
             artifacts_dir: None,
+            tests: Vec::new(),
         }
     }
 
@@ -178,10 +221,25 @@ impl Category {
             Category::Unsupported => Severity::Info,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::UndefinedBehavior => "undefined-behavior",
+            Category::MemoryError => "memory-error",
+            Category::DataRace => "data-race",
+            Category::Leak => "leak",
+            Category::Deadlock => "deadlock",
+            Category::Unsupported => "unsupported",
+            Category::TestFailure => "test-failure",
+            Category::Crash => "crash",
+            Category::Timeout => "timeout",
+            Category::Threshold => "threshold",
+        }
+    }
 }
 
 /// The broad class of a finding; `kind` refines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     UndefinedBehavior,
@@ -249,6 +307,16 @@ pub struct Frame {
     pub column: Option<u32>,
 }
 
+/// `function at file:line`, or the function alone when the tool gave no place.
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{} at {file}:{line}", self.function),
+            _ => f.write_str(&self.function),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evidence {
     pub tool: String,
@@ -260,5 +328,139 @@ pub struct GateResult {
     pub passed: bool,
     /// Findings at or above this severity fail the gate.
     pub fail_on: Severity,
+    /// Only findings the baseline did not have fail the gate (config `fail-on-new-only`).
+    #[serde(default)]
+    pub new_only: bool,
     pub reasons: Vec<String>,
+}
+
+/// One test (or program, or fuzz target) a stage ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    /// The stage target it ran for (a triple, a sanitizer, a fuzz target), when the stage has
+    /// several.
+    pub target: Option<String>,
+    /// The harness it belongs to, such as `demo lib`.
+    pub unit: Option<String>,
+    pub name: String,
+    pub outcome: TestOutcome,
+    pub seed: Option<u64>,
+    pub duration_ms: Option<u64>,
+}
+
+/// How a test ended on its own terms; what the tools saw in it are the findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestOutcome {
+    Passed,
+    Failed,
+    Ignored,
+}
+
+/// Whether a finding was already in the baseline report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaselineState {
+    New,
+    StillPresent,
+}
+
+/// A distinct problem: the findings of every stage that point at the same bug.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Issue {
+    /// The highest severity among its findings.
+    pub severity: Severity,
+    pub category: Category,
+    pub kind: String,
+    pub location: Option<Location>,
+    pub function: Option<String>,
+    pub stages: Vec<StageName>,
+    pub tests: Vec<String>,
+    pub targets: Vec<String>,
+    /// The fingerprints of its findings, to find them in the stage sections.
+    pub fingerprints: Vec<String>,
+    /// One entry per tool that saw it.
+    pub evidence: Vec<Evidence>,
+    /// `new` when any of its findings is new against the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineState>,
+}
+
+/// The comparison with a previous report, finding by fingerprint; one entry per fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineSummary {
+    /// The previous report, as given.
+    pub file: Utf8PathBuf,
+    pub new: Vec<FindingBrief>,
+    pub still_present: Vec<FindingBrief>,
+    /// In the baseline, from a stage that ran again, and gone now.
+    pub fixed: Vec<FindingBrief>,
+}
+
+/// Enough of a finding to name it in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingBrief {
+    pub fingerprint: String,
+    pub stage: StageName,
+    pub kind: String,
+    pub severity: Severity,
+    pub location: Option<Location>,
+    pub function: Option<String>,
+    pub test: Option<String>,
+}
+
+impl BaselineSummary {
+    /// Where a finding of this run stands against the baseline.
+    pub fn state(&self, fingerprint: &str) -> BaselineState {
+        if self
+            .still_present
+            .iter()
+            .any(|known| known.fingerprint == fingerprint)
+        {
+            BaselineState::StillPresent
+        } else {
+            BaselineState::New
+        }
+    }
+}
+
+impl From<&Finding> for FindingBrief {
+    fn from(finding: &Finding) -> Self {
+        FindingBrief {
+            fingerprint: finding.fingerprint.clone(),
+            stage: finding.stage,
+            kind: finding.kind.clone(),
+            severity: finding.severity,
+            location: finding.location.clone(),
+            function: finding.function.clone(),
+            test: finding.test.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_are_the_ones_in_report_json() {
+        for category in [
+            Category::UndefinedBehavior,
+            Category::MemoryError,
+            Category::DataRace,
+            Category::Leak,
+            Category::Deadlock,
+            Category::Unsupported,
+            Category::TestFailure,
+            Category::Crash,
+            Category::Timeout,
+            Category::Threshold,
+        ] {
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                category.as_str(),
+                "{category:?}"
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ use crate::inventory::{TestUnit, UnitKind};
 use crate::libtest::{self, Outcome as TestOutcome};
 use crate::plan::Context;
 use crate::process::{Finished, RunOptions, Termination};
+use crate::report::model::{TestOutcome as Recorded, TestRun};
 use crate::report::Category;
 
 /// One unit's tests on one target.
@@ -54,6 +55,8 @@ pub struct Outcome {
     /// Target → `tests_run`, `passed`, `failed`.
     pub counts: BTreeMap<String, BTreeMap<String, u64>>,
     pub durations: Durations,
+    /// Every test run and how it ended, for junit.xml.
+    pub tests: Vec<TestRun>,
     /// Problems that stop the stage from being evaluated (timeouts, harness failures).
     pub errors: Vec<String>,
 }
@@ -220,10 +223,17 @@ fn merge(state: &mut State, unit: &UnitWork, item: &Item, result: ItemResult) {
     if item.mode == Mode::Run {
         let counts = state.outcome.counts.entry(unit.target.clone()).or_default();
         for test in &result.results {
-            let key = match test.outcome {
-                TestOutcome::Passed => "passed",
-                TestOutcome::Failed { .. } => "failed",
-                TestOutcome::Ignored => continue,
+            let recorded = match test.outcome {
+                TestOutcome::Passed => Recorded::Passed,
+                TestOutcome::Failed { .. } => Recorded::Failed,
+                TestOutcome::Ignored => Recorded::Ignored,
+            };
+            let run = test_run(unit, item, &test.name, recorded, test.exec_time);
+            state.outcome.tests.push(run);
+            let key = match recorded {
+                Recorded::Passed => "passed",
+                Recorded::Failed => "failed",
+                Recorded::Ignored => continue,
             };
             *counts.entry("tests_run".into()).or_default() += 1;
             *counts.entry(key.into()).or_default() += 1;
@@ -234,7 +244,9 @@ fn merge(state: &mut State, unit: &UnitWork, item: &Item, result: ItemResult) {
                     .insert(shards::key(&unit.target, &label, &test.name), seconds);
             }
         }
-        if result.died_in.is_some() {
+        if let Some(culprit) = &result.died_in {
+            let run = test_run(unit, item, culprit, Recorded::Failed, None);
+            state.outcome.tests.push(run);
             *counts.entry("tests_run".into()).or_default() += 1;
             *counts.entry("failed".into()).or_default() += 1;
         }
@@ -245,6 +257,28 @@ fn merge(state: &mut State, unit: &UnitWork, item: &Item, result: ItemResult) {
     state.queue.extend(result.follow_up);
     if result.stop {
         state.stop = true;
+    }
+}
+
+fn test_run(
+    unit: &UnitWork,
+    item: &Item,
+    name: &str,
+    outcome: Recorded,
+    seconds: Option<f64>,
+) -> TestRun {
+    TestRun {
+        target: Some(unit.target.clone()),
+        unit: Some(unit.unit.label()),
+        name: name.to_owned(),
+        outcome,
+        seed: item.seed.map(u64::from),
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a test's duration in milliseconds, never negative or near u64::MAX"
+        )]
+        duration_ms: seconds.map(|s| (s * 1000.0).round() as u64),
     }
 }
 

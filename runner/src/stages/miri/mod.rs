@@ -314,6 +314,10 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
     report.counts = totals;
+    report.tests = outcome.tests;
+    report.tests.sort_by(|a, b| {
+        (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
+    });
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
 
     let mut errors = unit_errors;

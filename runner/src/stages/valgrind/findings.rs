@@ -17,6 +17,7 @@ use crate::fingerprint;
 use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
+use crate::report::model::{TestOutcome, TestRun};
 use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
 
 /// How many frames a finding keeps at least; more when the user's frame is deeper.
@@ -310,6 +311,33 @@ fn relative_frame(ctx: &Context, mut frame: Frame) -> Frame {
         frame.file = shorter;
     }
     frame
+}
+
+/// Every run and how the program itself ended, for junit.xml; memcheck's errors are findings.
+pub fn test_runs(jobs: &[Job], results: &[RunResult]) -> Vec<TestRun> {
+    results
+        .iter()
+        .map(|result| {
+            let job = &jobs[result.job];
+            let (unit, name) = match &job.subject {
+                Subject::Test { unit, name } => (Some(unit.label()), name.clone()),
+                Subject::Program(_) => (None, job.label()),
+            };
+            let outcome = match result.verdict {
+                Verdict::Passed | Verdict::Exited(0) => TestOutcome::Passed,
+                Verdict::Ignored => TestOutcome::Ignored,
+                Verdict::Failed(_) | Verdict::Died(_) | Verdict::Exited(_) => TestOutcome::Failed,
+            };
+            TestRun {
+                target: None,
+                unit,
+                name,
+                outcome,
+                seed: None,
+                duration_ms: None,
+            }
+        })
+        .collect()
 }
 
 /// The stage's counts: runs, verdicts, findings by class, bytes leaked, suppressed errors.

@@ -153,6 +153,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let mut report = StageReport::new(StageName::Valgrind, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
     report.counts = findings::counts(&jobs, &outcome.results, &built.findings);
+    report.tests = findings::test_runs(&jobs, &outcome.results);
     if !built.suppressions.is_empty() {
         suppressions::write_generated(&generated, &built.suppressions)?;
         notes.push(

@@ -1,0 +1,66 @@
+//! Completes the report after each stage: the baseline comparison, the cross-stage issues and
+//! the gate, in that order (issues carry baseline states; the gate may tolerate old findings).
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::model::{Report, Severity};
+use super::{baseline, dedup, gate};
+use crate::exit::Exit;
+
+/// A previous report to compare with, and where it came from.
+pub struct Baseline {
+    pub path: Utf8PathBuf,
+    pub report: Report,
+}
+
+/// How the gate judges the run.
+pub struct GateSettings<'a> {
+    pub fail_on: Severity,
+    /// Config `fail-on-new-only`: with a baseline, findings it already had never fail the gate.
+    pub new_only: bool,
+    pub baseline: Option<&'a Baseline>,
+}
+
+pub fn complete(report: &mut Report, settings: &GateSettings, interrupted: bool) -> Exit {
+    report.baseline = settings
+        .baseline
+        .map(|previous| baseline::compare(&previous.path, &report.stages, &previous.report));
+    report.issues = dedup::issues(&report.stages, report.baseline.as_ref());
+    let policy = gate::Policy {
+        fail_on: settings.fail_on,
+        tolerated: report.baseline.as_ref().filter(|_| settings.new_only),
+    };
+    let (result, exit) = gate::evaluate(&report.stages, policy, interrupted);
+    report.gate = result;
+    exit
+}
+
+/// The workspace's folder relative to the root of the git repository holding it (empty at
+/// the root), so CI annotations name files from where the repository starts.
+pub fn repository_path(workspace_root: &Utf8Path) -> Option<Utf8PathBuf> {
+    workspace_root
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .and_then(|root| workspace_root.strip_prefix(root).ok())
+        .map(Utf8Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_path_is_relative_to_the_nearest_git_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("crates/ws")).unwrap();
+        assert_eq!(repository_path(&root.join("crates/ws")), None);
+        // A worktree's `.git` is a file, not a folder.
+        std::fs::write(root.join(".git"), "gitdir: elsewhere").unwrap();
+        assert_eq!(
+            repository_path(&root.join("crates/ws")),
+            Some("crates/ws".into())
+        );
+        assert_eq!(repository_path(root), Some(Utf8PathBuf::new()));
+    }
+}
