@@ -79,3 +79,32 @@ pub fn accept(frame: Frame<'_>) -> Option<Frame<'_>> {
     }
     Some(frame)
 }
+
+/// Packs frames back to back into `buffer`, followed by an end marker.
+///
+/// Bug (sanitizers and valgrind only: Miri skips the slow test that reaches it): the end
+/// marker is written one byte past the allocation when the frames fill the buffer exactly.
+pub fn pack(frames: &[&[u8]]) -> Vec<u8> {
+    let total: usize = frames.iter().map(|frame| frame.len()).sum();
+    let mut buffer = Vec::with_capacity(total);
+    for frame in frames {
+        buffer.extend_from_slice(frame);
+    }
+    let end = buffer.as_mut_ptr().wrapping_add(buffer.len());
+    // SAFETY: none; this is the deliberate bug.
+    unsafe { end.write(0xFF) };
+    buffer
+}
+
+#[cfg(test)]
+mod packing_tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "packs a megabyte of frames: too slow under Miri")]
+    fn packs_a_megabyte_of_frames() {
+        let frame = [7u8; 1024];
+        let frames: Vec<&[u8]> = (0..1024).map(|_| &frame[..]).collect();
+        assert_eq!(pack(&frames).len(), 1 << 20);
+    }
+}
