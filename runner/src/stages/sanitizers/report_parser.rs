@@ -265,10 +265,13 @@ fn address_kind(headline: &str) -> &str {
     }
 }
 
+/// A kind without what varies between runs: `SEGV on unknown address 0x7f..` is `segv`, so
+/// the fingerprint stays stable.
 fn normalise_kind(kind: &str) -> String {
     let kind = kind
         .split(" (")
         .next()
+        .and_then(|kind| kind.split(" on ").next())
         .unwrap_or(kind)
         .trim()
         .to_lowercase();
@@ -365,6 +368,7 @@ mod tests {
             "lock-order-inversion"
         );
         assert_eq!(normalise_kind("SEGV"), "segv");
+        assert_eq!(normalise_kind("SEGV on unknown address 0x7ff12cffe000"), "segv");
         assert_eq!(
             address_kind("attempting double-free on 0x1 in thread T1:"),
             "double-free"
