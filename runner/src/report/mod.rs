@@ -6,6 +6,6 @@ pub mod model;
 pub mod write;
 
 pub use model::{
-    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status,
+    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status, Table,
     TargetSummary,
 };
