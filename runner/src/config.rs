@@ -29,6 +29,10 @@ pub struct Config {
     pub valgrind: crate::stages::valgrind::ValgrindConfig,
     #[serde(default)]
     pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
+    #[serde(default)]
+    pub bench: crate::stages::bench::BenchConfig,
+    #[serde(default)]
+    pub soak: crate::stages::soak::SoakConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,8 +1,10 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
+pub mod bench;
 pub mod cross;
 pub mod miri;
 pub mod sanitizers;
+pub mod soak;
 pub mod valgrind;
 
 use std::time::{Duration, Instant};
@@ -19,6 +21,8 @@ pub const AVAILABLE: &[StageName] = &[
     StageName::Cross,
     StageName::Sanitizers,
     StageName::Valgrind,
+    StageName::Bench,
+    StageName::Soak,
 ];
 
 pub fn is_available(stage: StageName) -> bool {
@@ -59,6 +63,8 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         StageName::Cross => cross::run(ctx),
         StageName::Valgrind => valgrind::run(ctx),
         StageName::Sanitizers => sanitizers::run(ctx),
+        StageName::Bench => bench::run(ctx),
+        StageName::Soak => soak::run(ctx),
         other => Err(unavailable(other)),
     };
     let mut report =
@@ -90,6 +96,8 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
         StageName::Cross => cross::plan(ctx),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
         StageName::Sanitizers => sanitizers::plan(ctx),
+        StageName::Bench => bench::plan(ctx),
+        StageName::Soak => soak::plan(ctx),
         other => Err(unavailable(other)),
     }
 }
