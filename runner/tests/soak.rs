@@ -24,6 +24,8 @@ struct Soaked {
 fn soak(fixture_name: &str) -> Soaked {
     common::provisioned();
     let out = out_dir(fixture_name);
+    // A report left by an earlier run must not pass for this one's.
+    let _ = std::fs::remove_dir_all(&out);
     let run = run(runner()
         .arg("soak")
         .arg(fixture(fixture_name))

@@ -37,9 +37,14 @@ pub fn make(
         .note(&format!("profiling {id} for a flame graph"));
     let log = dir.join("logs").join(format!("{stem}-record"));
     let recorded = commands::run_step(ctx, &record, Some(&log), deadline)?;
-    commands::require_success(&recorded, "`perf record`").context(
-        "perf needs `kernel.perf_event_paranoid` at 1 or below (or root) to sample a program",
-    )?;
+    let outcome = commands::require_success(&recorded, "`perf record`");
+    if recorded.stderr.contains("perf_event_paranoid") {
+        outcome.context(
+            "perf needs `kernel.perf_event_paranoid` at 1 or below (or root) to sample a program",
+        )?;
+    } else {
+        outcome?;
+    }
     let script = commands::run_step(ctx, &commands::perf_script_command(&data), None, deadline)?;
     commands::require_success(&script, "`perf script`")?;
     // The raw recording is large and only `perf` reads it; the folded stacks keep what matters.

@@ -42,6 +42,9 @@ const VALGRIND: SystemTool = SystemTool {
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::resolve(ctx)?;
     let targets = discover::bench_targets(ctx)?;
+    if let Some(reason) = discover::not_applicable_reason(&targets) {
+        bail!("{reason}");
+    }
     let example = BenchBinary {
         package: "<package>".into(),
         name: "<bench>".into(),
@@ -86,8 +89,13 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
         ));
     }
     let mut notes = vec![mode_note(&settings)];
-    notes.extend(discover::not_applicable_reason(&targets));
     notes.extend(discover::others_note(&targets));
+    if settings.metric == Metric::Instructions && VALGRIND.find().is_none() {
+        notes.push(format!(
+            "valgrind is not installed; install it with `{}`",
+            VALGRIND.install_hint()
+        ));
+    }
     Ok(StagePlan {
         stage: StageName::Bench,
         target_dir: Some(settings.target_dir.clone()),

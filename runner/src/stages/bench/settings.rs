@@ -85,6 +85,10 @@ impl Settings {
         if baseline.is_empty() || baseline.contains(['/', '\\']) || baseline.starts_with('.') {
             bail!("bench.baseline `{baseline}` must be a plain name (it names a folder)");
         }
+        // criterion keeps its own results in folders with these names, beside the baseline's.
+        if ["new", "base", "change", "report"].contains(&baseline.as_str()) {
+            bail!("bench.baseline `{baseline}` is a name criterion uses itself; choose another");
+        }
         let threshold = percent(config.threshold, default_threshold, "bench.threshold")?;
         let noise = percent(config.noise, 1.0, "bench.noise")?;
         let profile_time = match &config.profile_time {

@@ -72,6 +72,12 @@ pub fn report(
     report
         .findings
         .extend(ended_early(settings, watched, watched_for, &repro));
+    if watched.finished.termination == Termination::Exited(0) {
+        report.notes.push(format!(
+            "the program exited by itself after {watched_for:.1} s; the growth is fitted over \
+             what was sampled until then"
+        ));
+    }
     if let Some(growth) = &growth {
         report
             .tables
