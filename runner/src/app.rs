@@ -10,7 +10,7 @@ use crate::plan::Context;
 use crate::process;
 use crate::progress::Progress;
 use crate::report::assemble::{self, Baseline, GateSettings};
-use crate::report::{baseline, model, write, Report, StageReport};
+use crate::report::{baseline, model, write, Report};
 use crate::workspace::Workspace;
 use crate::{doctor, hermetic, provision, stages};
 
@@ -60,11 +60,6 @@ fn selection(args: &RunArgs, workspace: &Workspace) -> Result<Vec<StageName>> {
     } else {
         Some(args.stages.clone())
     };
-    if let Some(named) = &explicit {
-        if let Some(missing) = named.iter().find(|stage| !stages::is_available(**stage)) {
-            return Err(stages::unavailable(*missing));
-        }
-    }
     let mut chosen: Vec<StageName> = explicit.unwrap_or_else(|| StageName::DEFAULT.to_vec());
     chosen.retain(|stage| !args.skip.contains(stage) && !config.skip.contains(stage));
     chosen.sort();
@@ -82,9 +77,6 @@ fn analyse(
     toolchain: Toolchain,
     progress: Progress,
 ) -> Result<Exit> {
-    if let Some(stage) = selected.iter().find(|stage| !stages::is_available(**stage)) {
-        return Err(stages::unavailable(*stage));
-    }
     let workspace = Workspace::load(&args.workspace)?;
     analyse_loaded(command, args, selected, workspace, toolchain, progress)
 }
@@ -116,12 +108,7 @@ fn analyse_loaded(
         new_only: ctx.workspace.config.fail_on_new_only,
         baseline: previous.as_ref(),
     };
-    let runnable: Vec<StageName> = selected
-        .iter()
-        .copied()
-        .filter(|s| stages::is_available(*s))
-        .collect();
-    for line in provision::ensure(&ctx.toolchain, &runnable, !args.no_provision, &ctx.progress)? {
+    for line in provision::ensure(&ctx.toolchain, selected, !args.no_provision, &ctx.progress)? {
         ctx.progress.verbose(&line);
     }
     process::install_interrupt_handler()?;
@@ -132,7 +119,7 @@ fn analyse_loaded(
         pinned_channel: ctx.toolchain.channel().to_owned(),
         pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
         rustc: identity.as_ref().map(|i| i.version.clone()),
-        tools: environment::versions(&ctx.toolchain, identity.as_ref(), &runnable),
+        tools: environment::versions(&ctx.toolchain, identity.as_ref(), selected),
         provenance: std::env::var("RUNNER_PROVENANCE").ok(),
     };
     let mut report = Report::new(
@@ -146,15 +133,7 @@ fn analyse_loaded(
         if process::interrupted() {
             break;
         }
-        let result = if stages::is_available(*stage) {
-            stages::run(*stage, &ctx)
-        } else {
-            StageReport::skipped(
-                *stage,
-                format!("not available in runner {}", env!("CARGO_PKG_VERSION")),
-            )
-        };
-        report.stages.push(result);
+        report.stages.push(stages::run(*stage, &ctx));
         finish(&mut report, &ctx, &gate, false)?;
     }
     let interrupted = process::interrupted();

@@ -36,6 +36,10 @@ pub struct Config {
     pub fuzz: crate::stages::fuzz::FuzzConfig,
     #[serde(default)]
     pub coverage: crate::stages::coverage::CoverageConfig,
+    #[serde(default)]
+    pub bench: crate::stages::bench::BenchConfig,
+    #[serde(default)]
+    pub soak: crate::stages::soak::SoakConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

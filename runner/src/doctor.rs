@@ -6,7 +6,6 @@ use crate::cli::StageName;
 use crate::environment::{short, Toolchain};
 use crate::exit::Exit;
 use crate::provision;
-use crate::stages;
 
 pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     let pin = &toolchain.pin;
@@ -71,15 +70,11 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     }
     println!("stages:");
     for stage in StageName::ALL {
-        let state = if stages::is_available(stage) {
-            let lacks = lacks(&inspection, stage);
-            if lacks.is_empty() {
-                "ready".to_owned()
-            } else {
-                format!("missing {}", lacks.join(", "))
-            }
+        let lacks = lacks(&inspection, stage);
+        let state = if lacks.is_empty() {
+            "ready".to_owned()
         } else {
-            "not available in this version".to_owned()
+            format!("missing {}", lacks.join(", "))
         };
         println!("  {stage:<12} {state}");
     }

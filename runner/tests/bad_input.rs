@@ -31,11 +31,6 @@ fn unknown_stage() {
 }
 
 #[test]
-fn stage_not_in_this_version() {
-    run(runner().arg("soak").arg(fixture("clean"))).assert_one_line_error("not available");
-}
-
-#[test]
 fn unknown_config_key() {
     let manifest = format!("{PLAIN_CRATE}[package.metadata.runner.miri]\nseedz = 2\n");
     let dir = temp_crate(&manifest, "");

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::model::{
     BaselineState, BaselineSummary, Finding, FindingBrief, Issue, Location, Report, Severity,
-    StageReport, Status,
+    StageReport, Status, Table,
 };
 use crate::cli::StageName;
 use crate::duration;
@@ -256,6 +256,9 @@ fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&Baselin
     }
     out.push('\n');
     render_targets(out, stage);
+    for table in &stage.tables {
+        render_table(out, table);
+    }
     for note in &stage.notes {
         let _ = writeln!(out, "> {note}\n");
     }
@@ -290,6 +293,22 @@ fn render_targets(out: &mut String, stage: &StageReport) {
         out.push('\n');
     }
     out.push('\n');
+}
+
+fn render_table(out: &mut String, table: &Table) {
+    let _ = writeln!(out, "### {}\n", table.title);
+    render_row(out, &table.columns);
+    let _ = writeln!(out, "|{}", " --- |".repeat(table.columns.len()));
+    for row in &table.rows {
+        render_row(out, row);
+    }
+    out.push('\n');
+}
+
+/// One table line; a `|` inside a cell is escaped so that it cannot split the cell.
+fn render_row(out: &mut String, cells: &[String]) {
+    let cells: Vec<String> = cells.iter().map(|cell| cell.replace('|', "\\|")).collect();
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
 }
 
 fn render_findings(out: &mut String, stage: &StageReport, baseline: Option<&BaselineSummary>) {

@@ -16,6 +16,6 @@ mod text;
 pub mod write;
 
 pub use model::{
-    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status,
+    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status, Table,
     TargetSummary,
 };

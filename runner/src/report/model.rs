@@ -90,6 +90,9 @@ pub struct StageReport {
     pub findings: Vec<Finding>,
     /// Remarks a reader needs (a test that failed only on one target, a tool warning).
     pub notes: Vec<String>,
+    /// Results that read best as a table (benchmarks against their baseline, growth rates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Table>,
     /// Raw logs and artifacts, relative to the report folder.
     pub artifacts_dir: Option<Utf8PathBuf>,
     /// Every test (or program, or fuzz target) the stage ran and how it ended, for junit.xml.
@@ -149,6 +152,7 @@ impl StageReport {
             targets: Vec::new(),
             findings: Vec::new(),
             notes: Vec::new(),
+            tables: Vec::new(),
             artifacts_dir: None,
             tests: Vec::new(),
         }
@@ -173,6 +177,14 @@ impl StageReport {
     pub fn count(&self, key: &str) -> u64 {
         self.counts.get(key).copied().unwrap_or(0)
     }
+}
+
+/// A titled table of preformatted cells; every row has one cell per column.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
 //! The analysis stages: which exist, which apply, and dispatch to each stage's module.
 
+pub mod bench;
 pub mod coverage;
 pub mod cross;
 pub mod fuzz;
 pub mod miri;
 pub mod sanitizers;
+pub mod soak;
 pub mod valgrind;
 
 use std::time::{Duration, Instant};
@@ -14,30 +16,6 @@ use anyhow::Result;
 use crate::cli::StageName;
 use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
-
-/// Stages this version of runner can run.
-pub const AVAILABLE: &[StageName] = &[
-    StageName::Miri,
-    StageName::Cross,
-    StageName::Sanitizers,
-    StageName::Fuzz,
-    StageName::Coverage,
-    StageName::Valgrind,
-];
-
-pub fn is_available(stage: StageName) -> bool {
-    AVAILABLE.contains(&stage)
-}
-
-/// A clear error for a stage that is named but not part of this version.
-pub fn unavailable(stage: StageName) -> anyhow::Error {
-    let available: Vec<&str> = AVAILABLE.iter().map(|s| s.as_str()).collect();
-    anyhow::anyhow!(
-        "stage `{stage}` is not available in runner {} (available: {})",
-        env!("CARGO_PKG_VERSION"),
-        available.join(", ")
-    )
-}
 
 /// A stage that does not apply here (wrong platform, nothing to analyse): SKIPPED with the
 /// reason inside `all`, an error when the user asked for the stage by name.
@@ -67,7 +45,8 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         StageName::Valgrind => valgrind::run(ctx),
         StageName::Sanitizers => sanitizers::run(ctx),
         StageName::Fuzz => fuzz::run(ctx),
-        other => Err(unavailable(other)),
+        StageName::Bench => bench::run(ctx),
+        StageName::Soak => soak::run(ctx),
     };
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
@@ -113,6 +92,7 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
         StageName::Valgrind => Ok(valgrind::plan(ctx)),
         StageName::Sanitizers => sanitizers::plan(ctx),
         StageName::Fuzz => fuzz::plan(ctx),
-        other => Err(unavailable(other)),
+        StageName::Bench => bench::plan(ctx),
+        StageName::Soak => soak::plan(ctx),
     }
 }

@@ -368,7 +368,10 @@ mod tests {
             "lock-order-inversion"
         );
         assert_eq!(normalise_kind("SEGV"), "segv");
-        assert_eq!(normalise_kind("SEGV on unknown address 0x7ff12cffe000"), "segv");
+        assert_eq!(
+            normalise_kind("SEGV on unknown address 0x7ff12cffe000"),
+            "segv"
+        );
         assert_eq!(
             address_kind("attempting double-free on 0x1 in thread T1:"),
             "double-free"

@@ -1,0 +1,257 @@
+//! The commands the stage runs, built once for both `plan` and `run`: the benchmark build,
+//! criterion's timed run, the instruction-count run under callgrind, and the profiler.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::discover::BenchTarget;
+use super::settings::Settings;
+use crate::plan::Context;
+use crate::process::{Cmd, Finished, RunOptions};
+
+/// A built benchmark binary and where cargo would run it from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchBinary {
+    pub package: String,
+    pub name: String,
+    pub executable: Utf8PathBuf,
+    pub package_dir: Utf8PathBuf,
+}
+
+impl BenchBinary {
+    /// `bench-regress bench checksum`.
+    pub fn label(&self) -> String {
+        format!("{} bench {}", self.package, self.name)
+    }
+
+    /// A file-name-safe form of the label.
+    pub fn slug(&self) -> String {
+        slug(&self.label())
+    }
+}
+
+/// Letters, digits, `-` and `_` kept; everything else becomes `-`.
+pub fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Runs one step of the stage within the deadline, shown with `-v` and, with a `log`
+/// stem, logged to `<log>.out` and `<log>.err`.
+pub fn run_step(
+    ctx: &Context,
+    cmd: &Cmd,
+    log: Option<&Utf8Path>,
+    deadline: Instant,
+) -> Result<Finished> {
+    ctx.progress.verbose(&cmd.to_string());
+    cmd.run(&RunOptions {
+        timeout: Some(deadline.saturating_duration_since(Instant::now())),
+        log_stem: log.map(Utf8Path::to_path_buf),
+        ..RunOptions::default()
+    })
+}
+
+/// Fails with `what`, how the step ended and the most telling line of its stderr: a
+/// panic or an error when there is one, else the first line.
+pub fn require_success(finished: &Finished, what: &str) -> Result<()> {
+    if finished.termination.success() {
+        return Ok(());
+    }
+    let mut lines = finished.stderr.lines().map(str::trim);
+    let telling = lines
+        .clone()
+        .find(|line| line.contains("panicked") || line.to_lowercase().starts_with("error"))
+        .or_else(|| lines.find(|line| !line.is_empty()))
+        .unwrap_or("nothing on stderr");
+    bail!("{what} failed ({}): {telling}", finished.termination)
+}
+
+/// The pinned toolchain's cargo building into a stage's own target dir from the workspace
+/// root, with the workspace's rustflags merged as every stage does.
+pub fn stage_cargo(ctx: &Context, target_dir: &Utf8Path) -> Cmd {
+    let cmd = ctx
+        .toolchain
+        .cargo()
+        .env("CARGO_TARGET_DIR", target_dir.as_str())
+        .cwd(ctx.workspace.root.clone());
+    match crate::cargo_config::stage_rustflags(&ctx.workspace, &ctx.host, &[]) {
+        Some(flags) => cmd.env("RUSTFLAGS", flags),
+        None => cmd,
+    }
+}
+
+/// `cargo bench --no-run` of the criterion benchmarks, in the `bench` profile (optimised,
+/// as the benchmarks are meant to run).
+pub fn build_command(ctx: &Context, settings: &Settings, targets: &[BenchTarget]) -> Cmd {
+    let mut cmd = stage_cargo(ctx, &settings.target_dir)
+        .args([
+            "bench",
+            "--no-run",
+            "--message-format=json",
+            "--manifest-path",
+        ])
+        .arg(ctx.workspace.manifest_path.as_str())
+        .args(ctx.cargo.to_args());
+    // `--bench NAME` alone looks only in the default members of a virtual workspace.
+    if ctx.cargo.package.is_empty() && !ctx.cargo.workspace {
+        cmd = cmd.arg("--workspace");
+    }
+    let mut names: Vec<&str> = targets
+        .iter()
+        .filter(|target| target.criterion)
+        .map(|target| target.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        cmd = cmd.args(["--bench", name]);
+    }
+    cmd
+}
+
+/// criterion's filter from runner's test-name filters: criterion takes one regular
+/// expression, so several substrings become an alternation of their escaped forms.
+pub fn filter(filters: &[String]) -> Option<String> {
+    if filters.is_empty() {
+        return None;
+    }
+    let escaped: Vec<String> = filters
+        .iter()
+        .map(|filter| {
+            filter
+                .chars()
+                .flat_map(|c| {
+                    let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+                    special
+                        .then_some('\\')
+                        .into_iter()
+                        .chain(std::iter::once(c))
+                })
+                .collect()
+        })
+        .collect();
+    Some(escaped.join("|"))
+}
+
+fn criterion(binary: &BenchBinary, settings: &Settings) -> Cmd {
+    Cmd::new(binary.executable.as_str())
+        .arg("--bench")
+        .env("CRITERION_HOME", settings.criterion_home.as_str())
+        .cwd(binary.package_dir.clone())
+}
+
+/// The timed run, compared against the baseline where one exists (`--baseline-lenient`
+/// leaves benchmarks without one uncompared instead of failing). No plots: runner reads
+/// the JSON, and plotting is slow.
+pub fn wall_command(binary: &BenchBinary, settings: &Settings, filter: Option<&str>) -> Cmd {
+    criterion(binary, settings)
+        .args(["--noplot", "--baseline-lenient", settings.baseline.as_str()])
+        .args(filter)
+}
+
+/// The same run, for exactly one benchmark: what a finding's reproduction runs.
+pub fn wall_repro(binary: &BenchBinary, settings: &Settings, id: &str) -> Cmd {
+    wall_command(binary, settings, Some(id)).arg("--exact")
+}
+
+/// criterion's list of the binary's benchmarks (`<id>: benchmark` lines).
+pub fn list_command(binary: &BenchBinary, settings: &Settings, filter: Option<&str>) -> Cmd {
+    criterion(binary, settings).arg("--list").args(filter)
+}
+
+/// One benchmark run once (criterion's test mode) under callgrind: one iteration of the
+/// routine, counted instruction by instruction, is the same for the same code.
+pub fn callgrind_command(
+    binary: &BenchBinary,
+    settings: &Settings,
+    id: &str,
+    profile: &Utf8Path,
+) -> Cmd {
+    Cmd::new("valgrind")
+        .args([
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={profile}"),
+        ])
+        .arg(binary.executable.as_str())
+        .args(["--bench", "--test", "--exact", id])
+        .env("CRITERION_HOME", settings.criterion_home.as_str())
+        .cwd(binary.package_dir.clone())
+}
+
+/// `perf record` of one benchmark in criterion's profiling mode (the routine in a loop
+/// for a fixed time, no analysis). DWARF unwinding, because release builds keep no frame
+/// pointers.
+pub fn perf_record_command(
+    binary: &BenchBinary,
+    settings: &Settings,
+    id: &str,
+    data: &Utf8Path,
+    time: Duration,
+) -> Cmd {
+    Cmd::new("perf")
+        .args([
+            "record",
+            "-F",
+            "499",
+            "--call-graph",
+            "dwarf",
+            "-o",
+            data.as_str(),
+            "--",
+        ])
+        .arg(binary.executable.as_str())
+        .args(["--bench", "--profile-time"])
+        .arg(time.as_secs().max(1).to_string())
+        .args(["--exact", id])
+        .env("CRITERION_HOME", settings.criterion_home.as_str())
+        .cwd(binary.package_dir.clone())
+}
+
+/// The recorded stacks as text: one block of `address symbol` lines per sample.
+pub fn perf_script_command(data: &Utf8Path) -> Cmd {
+    Cmd::new("perf").args(["script", "-F", "ip,sym", "-i", data.as_str()])
+}
+
+/// The benchmark binaries cargo built, matched to the criterion bench targets.
+pub fn binaries(messages: &str, targets: &[BenchTarget], ctx: &Context) -> Vec<BenchBinary> {
+    let units = crate::inventory::units_from_messages(messages, |id| ctx.workspace.member_of(id));
+    units
+        .into_iter()
+        .filter_map(|unit| {
+            let target = targets.iter().find(|target| {
+                target.criterion && target.package == unit.package && target.name == unit.name
+            })?;
+            Some(BenchBinary {
+                package: unit.package,
+                name: unit.name,
+                executable: unit.executable?,
+                package_dir: target.package_dir.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_one_escaped_alternation() {
+        assert_eq!(filter(&[]), None);
+        assert_eq!(filter(&["fnv".into()]).as_deref(), Some("fnv"));
+        assert_eq!(
+            filter(&["a/b".into(), "x.y".into()]).as_deref(),
+            Some("a/b|x\\.y")
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! The little SVG both timing stages write by themselves (a flame graph, a memory plot):
+//! text escaping and a stable colour per name.
+
+/// Escapes text for SVG content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A warm colour derived from a name, so a function keeps its colour between graphs.
+pub fn warm_colour(name: &str) -> String {
+    let hash = crate::fingerprint::fingerprint(&[name]);
+    let byte = |index: usize| u32::from_str_radix(hash.get(index..index + 2).unwrap_or("80"), 16);
+    let (a, b) = (byte(0).unwrap_or(128), byte(2).unwrap_or(128));
+    format!("rgb({},{},{})", 205 + a % 50, 80 + b % 130, 40 + a % 40)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_colours_stably() {
+        assert_eq!(
+            escape("<a as B>::f & \"x\""),
+            "&lt;a as B&gt;::f &amp; &quot;x&quot;"
+        );
+        assert_eq!(warm_colour("main"), warm_colour("main"));
+        assert!(warm_colour("main").starts_with("rgb("));
+    }
+}
