@@ -1,11 +1,9 @@
-//! Decodes any input as a frame and checks its payload: AddressSanitizer stops on the
-//! checksum's read past the end at once.
+//! Checks the checksum of any payload: AddressSanitizer stops at once on its read one byte
+//! past the end, the same bug Miri, valgrind and the sanitizers report from the unit test.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Some(frame) = demo::decode(data) {
-        let _ = demo::checksum(frame.payload);
-    }
+fuzz_target!(|payload: &[u8]| {
+    std::hint::black_box(demo::checksum(payload));
 });
