@@ -3,7 +3,7 @@
 //! instruction counts under callgrind (exact, so a busy machine cannot flake the gate); an
 //! optional flame graph of one benchmark.
 
-mod callgrind;
+pub mod callgrind;
 mod commands;
 mod compare;
 mod criterion;

@@ -7,9 +7,9 @@
 mod captures;
 mod critical;
 mod findings;
-mod lcov;
+pub mod lcov;
 mod llvm_cov;
-mod llvm_json;
+pub mod llvm_json;
 mod outcome;
 mod settings;
 mod summary;

@@ -7,7 +7,7 @@
 mod commands;
 mod discover;
 mod findings;
-mod libfuzzer;
+pub mod libfuzzer;
 mod prepare;
 mod preview;
 mod session;
