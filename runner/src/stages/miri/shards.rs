@@ -58,10 +58,10 @@ pub fn split(
     weighted.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let mut groups: Vec<(f64, Vec<String>)> = vec![(0.0, Vec::new()); shards];
     for (weight, test) in weighted {
-        let lightest = groups
-            .iter_mut()
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .expect("at least one shard");
+        // `shards` is at least one, so there is always a lightest group.
+        let Some(lightest) = groups.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)) else {
+            break;
+        };
         lightest.0 += weight;
         lightest.1.push(test.clone());
     }
