@@ -371,8 +371,8 @@ fn seconds(ms: u64) -> String {
 }
 
 /// Escapes XML's special characters and drops the control characters XML 1.0 cannot carry
-/// at all (tool output may hold terminal colour codes).
-fn escape(text: &str) -> String {
+/// at all (tool output may hold terminal colour codes). The SVG writers use it too.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -1,21 +1,8 @@
 //! The little SVG both timing stages write by themselves (a flame graph, a memory plot):
 //! text escaping and a stable colour per name.
 
-/// Escapes text for SVG content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// SVG is XML: its text and attribute values are escaped like the `JUnit` report's.
+pub use crate::report::junit::escape;
 
 /// A warm colour derived from a name, so a function keeps its colour between graphs.
 pub fn warm_colour(name: &str) -> String {
