@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use runner::{app, cli, exit};
 
 fn main() -> ExitCode {
+    if let Some(code) = runner::process::watchdog::serve_if_asked() {
+        return code;
+    }
+    runner::process::watchdog::enable();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),

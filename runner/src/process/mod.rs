@@ -1,17 +1,20 @@
-//! Child processes: argv vectors with explicit env, both pipes drained on threads into logs,
-//! each child in its own process group, killed as a group on timeout or Ctrl-C.
+//! Child processes: argv vectors with explicit env, both pipes drained into logs without a
+//! thread per pipe, each child in its own process group and tagged so that its whole tree,
+//! detached descendants included, is killed on timeout, Ctrl-C, or runner's own death.
+
+mod supervise;
+pub mod tree;
+pub mod watchdog;
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 /// Variables that steer a cargo build and so must never leak from the user's shell, or from
 /// a `cargo test` that runs runner, into a stage's builds. Stages set what they need.
@@ -36,9 +39,8 @@ const BUILD_ENVIRONMENT: &[&str] = &[
     "RUSTUP_TOOLCHAIN",
 ];
 
-/// How long a group gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(2);
-const POLL: Duration = Duration::from_millis(20);
+/// How long the last sweep for a finished child's descendants may take.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(3);
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -185,10 +187,15 @@ impl Cmd {
         Ok(status.code())
     }
 
-    /// Runs the command under the given limits, streaming its output into log files.
+    /// Runs the command under the given limits, streaming its output into log files. The
+    /// child leads its own process group and carries a tree tag, so that everything it started
+    /// is gone when this returns, whether it ended, timed out or was interrupted.
     pub fn run(&self, options: &RunOptions<'_>) -> Result<Finished> {
+        watchdog::ensure_started();
+        let tag = tree::new_tag();
         let mut command = self.to_command();
         command
+            .env(tree::TAG_VARIABLE, tree::tag_value(&tag))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -199,25 +206,16 @@ impl Cmd {
                 self.program
             )
         })?;
-        let stdout = child.stdout.take().context("child stdout was not piped")?;
-        let stderr = child.stderr.take().context("child stderr was not piped")?;
-        let (termination, stdout, stderr) = std::thread::scope(|scope| -> Result<_> {
-            let out = scope.spawn(|| drain(stdout, options.log_file("out"), options.on_stdout));
-            let err = scope.spawn(|| drain(stderr, options.log_file("err"), options.on_stderr));
-            let termination = wait(&mut child, options.timeout);
-            let stdout = out
-                .join()
-                .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
-            let stderr = err
-                .join()
-                .map_err(|_| anyhow::anyhow!("stderr reader panicked"))??;
-            Ok((termination?, stdout, stderr))
-        })?;
-        Ok(Finished {
-            termination,
-            stdout,
-            stderr,
-        })
+        let supervised = supervise::supervise(&mut child, options, &tag);
+        // Whatever is left of the tree goes, however the run ended (a failed log write
+        // included): nothing runner started outlives the unit it belongs to.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = child.wait();
+        tree::kill_tagged(&tag, CLEANUP_LIMIT);
+        supervised
     }
 }
 
@@ -255,6 +253,9 @@ type LineSink<'a> = Option<&'a (dyn Fn(&str) + Sync)>;
 #[derive(Default)]
 pub struct RunOptions<'a> {
     pub timeout: Option<Duration>,
+    /// Asked every few milliseconds while the child runs; `Tick::Stop` ends its process tree
+    /// (a per-test limit that the caller tracks from the output).
+    pub on_tick: Option<&'a dyn Fn() -> Tick>,
     /// Logs go to `<stem>.out` and `<stem>.err`.
     pub log_stem: Option<Utf8PathBuf>,
     pub on_stdout: LineSink<'a>,
@@ -269,6 +270,13 @@ impl RunOptions<'_> {
     }
 }
 
+/// What a supervisor says about a running child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    Continue,
+    Stop,
+}
+
 /// How a child ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
@@ -276,6 +284,8 @@ pub enum Termination {
     /// Killed by a signal it did not handle, such as SIGSEGV or SIGABRT.
     Signalled(String),
     TimedOut(Duration),
+    /// Stopped by its supervisor (`Tick::Stop`): a test ran past its own limit.
+    Stopped,
     Interrupted,
 }
 
@@ -293,6 +303,7 @@ impl fmt::Display for Termination {
             Termination::TimedOut(limit) => {
                 write!(f, "timed out after {}", crate::duration::human(*limit))
             }
+            Termination::Stopped => f.write_str("stopped: a test ran past its time limit"),
             Termination::Interrupted => f.write_str("interrupted"),
         }
     }
@@ -303,77 +314,6 @@ pub struct Finished {
     pub termination: Termination,
     pub stdout: String,
     pub stderr: String,
-}
-
-fn drain(stream: impl Read, log: Option<Utf8PathBuf>, sink: LineSink<'_>) -> Result<String> {
-    let mut log = match log {
-        Some(path) => Some(
-            std::fs::File::create(&path).with_context(|| format!("cannot create log {path}"))?,
-        ),
-        None => None,
-    };
-    let mut reader = BufReader::new(stream);
-    let mut collected = String::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        if let Some(file) = log.as_mut() {
-            file.write_all(&line)?;
-        }
-        let text = String::from_utf8_lossy(&line);
-        if let Some(sink) = sink {
-            sink(text.trim_end_matches(['\n', '\r']));
-        }
-        collected.push_str(&text);
-    }
-    Ok(collected)
-}
-
-fn wait(child: &mut Child, timeout: Option<Duration>) -> Result<Termination> {
-    let started = Instant::now();
-    let group = Pid::from_raw(i32::try_from(child.id()).context("child pid out of range")?);
-    let termination = loop {
-        if let Some(status) = child.try_wait()? {
-            break match (status.code(), status.signal()) {
-                (Some(code), _) => Termination::Exited(code),
-                (None, Some(signal)) => Termination::Signalled(signal_name(signal)),
-                (None, None) => Termination::Signalled("an unknown signal".to_owned()),
-            };
-        }
-        if interrupted() {
-            stop_group(child, group)?;
-            break Termination::Interrupted;
-        }
-        if let Some(limit) = timeout {
-            if started.elapsed() >= limit {
-                stop_group(child, group)?;
-                break Termination::TimedOut(limit);
-            }
-        }
-        std::thread::sleep(POLL);
-    };
-    // Whatever the child left behind in its group (cargo's grandchildren) goes too, so no
-    // orphan keeps running or holds our pipes open.
-    let _ = killpg(group, Signal::SIGKILL);
-    Ok(termination)
-}
-
-/// SIGTERM to the whole group, a grace period, then SIGKILL.
-fn stop_group(child: &mut Child, group: Pid) -> Result<()> {
-    let _ = killpg(group, Signal::SIGTERM);
-    let deadline = Instant::now() + GRACE;
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        std::thread::sleep(POLL);
-    }
-    let _ = killpg(group, Signal::SIGKILL);
-    child.wait()?;
-    Ok(())
 }
 
 /// `SIGSEGV: invalid memory reference`, the way people know these signals.
@@ -477,6 +417,49 @@ mod tests {
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(process_gone(pid), "grandchild {pid} survived the timeout");
+    }
+
+    #[test]
+    fn a_detached_daemon_holding_the_pipe_neither_holds_runner_nor_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("daemon.pid");
+        // The daemon leaves the group and the session, and keeps stdout open.
+        let body = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 25' & sleep 0.3; echo done",
+            pidfile.display()
+        );
+        let started = std::time::Instant::now();
+        let finished = Cmd::new(script(&dir, &body))
+            .run(&RunOptions {
+                timeout: Some(Duration::from_secs(6)),
+                ..RunOptions::default()
+            })
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "held for {:?}",
+            started.elapsed()
+        );
+        assert_eq!(finished.termination, Termination::Exited(0));
+        assert_eq!(finished.stdout, "done\n");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(process_gone(pid), "daemon {pid} survived");
+    }
+
+    #[test]
+    fn a_supervisor_stops_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let finished = Cmd::new(script(&dir, "echo started; sleep 30"))
+            .run(&RunOptions {
+                on_tick: Some(&|| Tick::Stop),
+                ..RunOptions::default()
+            })
+            .unwrap();
+        assert_eq!(finished.termination, Termination::Stopped);
     }
 
     #[test]
