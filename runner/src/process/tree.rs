@@ -68,7 +68,7 @@ fn find(wanted: &dyn Fn(&str) -> bool) -> Vec<Pid> {
             .any(|value| {
                 String::from_utf8_lossy(value)
                     .split_whitespace()
-                    .any(|tag| wanted(tag))
+                    .any(wanted)
             });
         if tagged {
             if let Ok(pid) = i32::try_from(pid) {
