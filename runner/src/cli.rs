@@ -162,6 +162,11 @@ pub struct RunArgs {
     /// Time limit per stage, like 90s, 10m or 1h [default: 60m, or config `timeout`].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Time limit per test, like 20s or 5m: a test past it has its process tree killed and
+    /// is reported as a `timeout` finding [default: 5m native, 15m under Miri, or config
+    /// `test-timeout`].
+    #[arg(long, value_name = "DURATION")]
+    pub test_timeout: Option<String>,
     /// Parallel tool processes [default: number of cores].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,

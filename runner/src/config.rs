@@ -16,6 +16,9 @@ pub struct Config {
     pub fail_on_new_only: bool,
     /// Per-stage time limit, like `30m` (default: 60m).
     pub timeout: Option<String>,
+    /// Per-test time limit, like `5m` (default: 5m for native runs, 15m under Miri); each
+    /// per-test stage's table may override it.
+    pub test_timeout: Option<String>,
     /// Extra rustc flags for every stage's builds, merged with the workspace's own.
     #[serde(default)]
     pub rustflags: Vec<String>,
@@ -55,6 +58,8 @@ pub struct MiriConfig {
     pub flags: Vec<String>,
     /// Run doctests too (default: true).
     pub doctests: Option<bool>,
+    /// Per-test time limit under Miri (default: 15m, or the top-level `test-timeout`).
+    pub test_timeout: Option<String>,
 }
 
 impl Config {

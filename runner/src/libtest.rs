@@ -43,38 +43,54 @@ struct RawEvent {
     exec_time: Option<f64>,
 }
 
-/// Folds `--format json` output into results. Lines that are not events (cargo's own
-/// messages, a tool's diagnostics printed on the same stream) are skipped, and an event
-/// that starts in the middle of a line is still found.
+/// One libtest event, as far as runner cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started(String),
+    Finished(TestResult),
+    SuiteFinished,
+}
+
+/// Reads one line of `--format json` output. Lines that are not events (cargo's own
+/// messages, a tool's diagnostics printed on the same stream) give `None`, and an event that
+/// starts in the middle of a line is still found.
+pub fn parse_event(line: &str) -> Option<Event> {
+    let start = line.find("{ \"type\"").or_else(|| line.find("{\"type\""))?;
+    let raw = serde_json::from_str::<RawEvent>(&line[start..]).ok()?;
+    match (raw.kind.as_str(), raw.event.as_str(), raw.name) {
+        ("test", "started", Some(name)) => Some(Event::Started(name)),
+        ("test", result, Some(name)) => {
+            let outcome = match result {
+                "ok" => Outcome::Passed,
+                "ignored" => Outcome::Ignored,
+                "failed" | "timeout" => Outcome::Failed {
+                    output: raw.stdout.unwrap_or_default(),
+                },
+                _ => return None,
+            };
+            Some(Event::Finished(TestResult {
+                name,
+                outcome,
+                exec_time: raw.exec_time,
+            }))
+        }
+        ("suite", "ok" | "failed", _) => Some(Event::SuiteFinished),
+        _ => None,
+    }
+}
+
+/// Folds `--format json` output into results.
 pub fn parse_events(stdout: &str) -> RunEvents {
     let mut events = RunEvents::default();
     for line in stdout.lines() {
-        let Some(start) = line.find("{ \"type\"").or_else(|| line.find("{\"type\"")) else {
-            continue;
-        };
-        let Ok(raw) = serde_json::from_str::<RawEvent>(&line[start..]) else {
-            continue;
-        };
-        match (raw.kind.as_str(), raw.event.as_str(), raw.name) {
-            ("test", "started", Some(name)) => events.unfinished.push(name),
-            ("test", result, Some(name)) => {
-                let outcome = match result {
-                    "ok" => Outcome::Passed,
-                    "ignored" => Outcome::Ignored,
-                    "failed" | "timeout" => Outcome::Failed {
-                        output: raw.stdout.unwrap_or_default(),
-                    },
-                    _ => continue,
-                };
-                events.unfinished.retain(|started| *started != name);
-                events.results.push(TestResult {
-                    name,
-                    outcome,
-                    exec_time: raw.exec_time,
-                });
+        match parse_event(line) {
+            Some(Event::Started(name)) => events.unfinished.push(name),
+            Some(Event::Finished(result)) => {
+                events.unfinished.retain(|started| *started != result.name);
+                events.results.push(result);
             }
-            ("suite", "ok" | "failed", _) => events.suite_finished = true,
-            _ => {}
+            Some(Event::SuiteFinished) => events.suite_finished = true,
+            None => {}
         }
     }
     events

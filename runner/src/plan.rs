@@ -38,6 +38,8 @@ pub struct Context {
     pub fuzz_time: Option<Duration>,
     /// `--check`: the fuzz stage only builds its targets.
     pub fuzz_check: bool,
+    /// `--test-timeout`: the per-test limit, over config.
+    pub test_timeout: Option<Duration>,
 }
 
 impl Context {
@@ -69,6 +71,15 @@ impl Context {
             .map(crate::duration::parse)
             .transpose()
             .context("invalid --fuzz-time")?;
+        let test_timeout = args
+            .test_timeout
+            .as_deref()
+            .map(crate::duration::parse)
+            .transpose()
+            .context("invalid --test-timeout")?;
+        if test_timeout.is_some_and(|limit| limit.is_zero()) {
+            anyhow::bail!("invalid --test-timeout: a time limit must be longer than zero");
+        }
         Ok(Context {
             fail_on: config.fail_on.unwrap_or(Severity::High),
             workspace,
@@ -84,7 +95,34 @@ impl Context {
             provision: !args.no_provision,
             fuzz_time,
             fuzz_check: args.check,
+            test_timeout,
         })
+    }
+
+    /// A per-test stage's limit for one test: `--test-timeout`, else the stage's own
+    /// `test-timeout`, else the top-level one, else the stage's default.
+    pub fn test_timeout(&self, stage_value: Option<&str>, default: Duration) -> Result<Duration> {
+        if let Some(limit) = self.test_timeout {
+            return Ok(limit);
+        }
+        let (text, key) = match (stage_value, self.workspace.config.test_timeout.as_deref()) {
+            (Some(text), _) => (text, "the stage's `test-timeout`"),
+            (None, Some(text)) => (text, "config `test-timeout`"),
+            (None, None) => return Ok(default),
+        };
+        let limit = crate::duration::parse(text).with_context(|| format!("invalid {key}"))?;
+        if limit.is_zero() {
+            anyhow::bail!("invalid {key}: a time limit must be longer than zero");
+        }
+        Ok(limit)
+    }
+
+    /// The instant the stage's budget runs out (far in the future for absurd budgets,
+    /// never an overflow).
+    pub fn stage_deadline(&self) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        now.checked_add(self.timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
     }
 
     /// The stage's folder for raw logs and artifacts, created on demand.

@@ -86,7 +86,7 @@ fn own_cpu_time() -> Duration {
 
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
     match stage {
-        StageName::Miri => Ok(miri::plan(ctx)),
+        StageName::Miri => miri::plan(ctx),
         StageName::Cross => cross::plan(ctx),
         StageName::Coverage => Ok(coverage::plan(ctx)),
         StageName::Valgrind => Ok(valgrind::plan(ctx)),

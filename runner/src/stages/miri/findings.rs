@@ -3,17 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::executor::{Cause, RawFinding};
+use camino::Utf8Path;
+
+use super::diagnostics::MiriError;
 use super::{repro_command, Settings};
 use crate::cli::StageName;
-use crate::fingerprint;
-use crate::libtest;
-use crate::locate;
+use crate::exec::failure;
+use crate::exec::{Attributed, Binary, Cause};
+use crate::finding::NewFinding;
 use crate::plan::Context;
-use crate::report::{Category, Evidence, Finding, Frame, Severity};
-
-/// How many frames a finding keeps.
-const SHORT_STACK: usize = 8;
+use crate::report::{Category, Finding, Severity};
 
 /// The count keys every target reports, so tables line up.
 pub fn empty_counts() -> BTreeMap<String, u64> {
@@ -32,12 +31,18 @@ pub fn empty_counts() -> BTreeMap<String, u64> {
 
 /// Builds findings, one per problem per target: when several seeds hit the same problem the
 /// first seed is kept.
-pub fn build(ctx: &Context, settings: &Settings, raw: &[RawFinding]) -> Vec<Finding> {
+pub fn build(
+    ctx: &Context,
+    settings: &Settings,
+    binaries: &[Binary],
+    found: &[Attributed<MiriError>],
+) -> Vec<Finding> {
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
-    for item in raw {
-        let finding = to_finding(ctx, settings, item);
-        if seen.insert((finding.fingerprint.clone(), item.target.clone())) {
+    for item in found {
+        let binary = &binaries[item.binary];
+        let finding = to_finding(ctx, settings, binary, item);
+        if seen.insert((finding.fingerprint.clone(), binary.target.clone())) {
             findings.push(finding);
         }
     }
@@ -63,94 +68,61 @@ pub fn tally(findings: &[Finding], counts: &mut BTreeMap<String, BTreeMap<String
     }
 }
 
-fn to_finding(ctx: &Context, settings: &Settings, item: &RawFinding) -> Finding {
-    let (category, kind, message, stack) = match &item.cause {
-        Cause::Miri(error) => (
-            error.category,
-            error.kind.to_owned(),
-            error.message.clone(),
-            error.frames.clone(),
-        ),
-        Cause::Failed { output } => {
-            let message = libtest::panic_message(output).unwrap_or_else(|| first_line(output));
-            let stack = libtest::panic_location(output)
-                .map(|(file, line, column)| {
-                    vec![Frame {
-                        function: item.test.clone(),
-                        file: Some(file),
-                        line: Some(line),
-                        column: Some(column),
-                    }]
-                })
-                .unwrap_or_default();
-            (
-                Category::TestFailure,
-                "test-failure".to_owned(),
-                message,
-                stack,
+fn to_finding(
+    ctx: &Context,
+    settings: &Settings,
+    binary: &Binary,
+    item: &Attributed<MiriError>,
+) -> Finding {
+    let new = match &item.cause {
+        Cause::Report(error) => {
+            let note = (error.category == Category::Unsupported).then(|| {
+                "Miri cannot interpret this operation; this is not a bug in the code. Skip the \
+                 test under Miri with `#[cfg_attr(miri, ignore)]`, or gate the call with \
+                 `cfg(miri)`."
+                    .to_owned()
+            });
+            NewFinding::new(
+                StageName::Miri,
+                error.category,
+                error.kind,
+                error.message.clone(),
             )
+            .frames(error.frames.clone())
+            .note(note)
         }
+        Cause::Failed { output } => NewFinding::described(
+            StageName::Miri,
+            failure::failed(&item.test, output, Utf8Path::new("")),
+        ),
         Cause::Died {
             termination,
             detail,
-        } => (
-            Category::Crash,
-            "process-died".to_owned(),
-            format!("the test process ended ({termination}) without a Miri diagnostic: {detail}"),
-            Vec::new(),
+        } => NewFinding::described(
+            StageName::Miri,
+            failure::died(termination, detail, "Miri"),
         ),
+        Cause::TimedOut { limit, tail } => {
+            NewFinding::described(StageName::Miri, failure::timed_out(*limit, tail))
+        }
     };
-    let (location, function) = locate::user_location(&ctx.workspace, &stack);
-    let test = format!("{} {}", item.unit.label(), item.test);
-    let print = fingerprint::of_finding(
-        StageName::Miri,
-        &kind,
-        location.as_ref(),
-        function.as_deref(),
-        &test,
-    );
     let repro = repro_command(
         ctx,
         settings,
-        &item.target,
-        &item.unit,
+        &binary.target,
+        &binary.unit,
         &item.test,
         item.seed,
+    );
+    new.test(
+        item.test.clone(),
+        format!("{} {}", binary.unit.label(), item.test),
     )
-    .to_string();
-    let note = (category == Category::Unsupported).then(|| {
-        "Miri cannot interpret this operation; this is not a bug in the code. Skip the test \
-         under Miri with `#[cfg_attr(miri, ignore)]`, or gate the call with `cfg(miri)`."
-            .to_owned()
-    });
-    Finding {
-        fingerprint: print,
-        stage: crate::cli::StageName::Miri,
-        category,
-        kind,
-        severity: category.default_severity(),
-        message: message.clone(),
-        location,
-        function,
-        test: Some(item.test.clone()),
-        target: Some(item.target.clone()),
-        seed: item.seed.map(u64::from),
-        stack: stack.into_iter().take(SHORT_STACK).collect(),
-        repro: Some(repro),
-        evidence: vec![Evidence {
-            tool: "miri".to_owned(),
-            message,
-        }],
-        note,
-    }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("failed")
-        .trim()
-        .to_owned()
+    .target(binary.target.clone())
+    .seed(item.seed.map(u64::from))
+    .repro(repro.to_string())
+    .tool("miri")
+    .build(&ctx.workspace)
 }
 
 /// Marks problems seen on some targets but not all: the cross-endian (or 32-bit) findings

@@ -4,7 +4,6 @@
 pub mod diagnostics;
 mod executor;
 mod findings;
-mod shards;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,11 +13,15 @@ use camino::Utf8PathBuf;
 
 use crate::cli::StageName;
 use crate::environment::Toolchain;
+use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
 use crate::report::{gate, StageReport, TargetSummary};
+
+/// A test under Miri runs 10 to 100 times slower than natively.
+const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The big-endian target every run includes by default.
 pub const BIG_ENDIAN_TARGET: &str = "s390x-unknown-linux-gnu";
@@ -32,12 +35,13 @@ pub struct Settings {
     pub user_flags: Vec<String>,
     pub doctests: bool,
     pub target_dir: Utf8PathBuf,
+    pub test_timeout: std::time::Duration,
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> Settings {
+    pub fn from_context(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.miri;
-        Settings {
+        Ok(Settings {
             targets: config.targets.as_ref().map_or_else(
                 || vec![ctx.host.clone(), BIG_ENDIAN_TARGET.to_owned()],
                 |targets| {
@@ -57,7 +61,8 @@ impl Settings {
             user_flags: config.flags.clone(),
             doctests: config.doctests.unwrap_or(true),
             target_dir: ctx.workspace.stage_target_dir("miri"),
-        }
+            test_timeout: ctx.test_timeout(config.test_timeout.as_deref(), DEFAULT_TEST_TIMEOUT)?,
+        })
     }
 
     /// MIRIFLAGS: runner's JSON diagnostics, the user's flags, then the seed under test.
@@ -194,8 +199,8 @@ fn repro_command(
     }
 }
 
-pub fn plan(ctx: &Context) -> StagePlan {
-    let settings = Settings::from_context(ctx);
+pub fn plan(ctx: &Context) -> Result<StagePlan> {
+    let settings = Settings::from_context(ctx)?;
     let mut steps = Vec::new();
     for target in &settings.targets {
         steps.push((
@@ -231,11 +236,12 @@ pub fn plan(ctx: &Context) -> StagePlan {
         ));
     }
     let mut notes = vec![format!(
-        "targets: {}; seeds per test: {}; doctests: {}; parallel Miri processes: {}",
+        "targets: {}; seeds per test: {}; doctests: {}; parallel Miri processes: {}; time limit per test: {}",
         settings.targets.join(", "),
         settings.seeds,
         settings.doctests,
-        ctx.jobs
+        ctx.jobs,
+        crate::duration::human(settings.test_timeout)
     )];
     if settings.seeds > 1 {
         notes.push(format!(
@@ -243,23 +249,22 @@ pub fn plan(ctx: &Context) -> StagePlan {
             settings.seeds
         ));
     }
-    StagePlan {
+    Ok(StagePlan {
         stage: StageName::Miri,
         target_dir: Some(settings.target_dir),
         steps,
         notes,
-    }
+    })
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
-    let started = Instant::now();
-    let deadline = started + ctx.timeout;
-    let settings = Settings::from_context(ctx);
+    let deadline = ctx.stage_deadline();
+    let settings = Settings::from_context(ctx)?;
     let dir = ctx.stage_dir(StageName::Miri)?;
     let logs = dir.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
 
-    let mut work = Vec::new();
+    let mut binaries = Vec::new();
     let mut unit_errors = Vec::new();
     for target in &settings.targets {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -267,7 +272,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         for (unit, listed) in units {
             match listed {
                 Ok(tests) if tests.is_empty() => {}
-                Ok(tests) => work.push(executor::UnitWork {
+                Ok(tests) => binaries.push(Binary {
                     target: target.clone(),
                     unit,
                     tests,
@@ -279,20 +284,36 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = ctx
-        .workspace
-        .root
-        .join(".runner")
-        .join("miri-durations.json");
-    let known = shards::load_durations(&durations_path);
-    let outcome = executor::execute(ctx, &settings, &work, &known, &logs, deadline);
-    shards::save_durations(&durations_path, &known, &outcome.durations);
+    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let known = Durations::load(&durations_path);
+    let seeds: Vec<Option<u32>> = if settings.seeds > 1 {
+        (0..settings.seeds).map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let tool = executor::Miri {
+        ctx,
+        settings: &settings,
+    };
+    let limits = Limits {
+        stage: StageName::Miri.as_str(),
+        test_timeout: settings.test_timeout,
+        deadline,
+        logs: &logs,
+        seeds: &seeds,
+    };
+    let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    Durations::save_merged(&durations_path, &outcome.durations);
 
     let mut report = StageReport::new(StageName::Miri, crate::report::Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
-    let mut stage_findings = findings::build(ctx, &settings, &outcome.raw);
+    let mut stage_findings = findings::build(ctx, &settings, &binaries, &outcome.found);
     findings::mark_target_specific(&mut stage_findings, &settings.targets, &mut report.notes);
-    let mut counts = outcome.counts.clone();
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = outcome
+        .tallies
+        .iter()
+        .map(|(target, tally)| (target.clone(), tally.counts()))
+        .collect();
     findings::tally(&stage_findings, &mut counts);
     report.findings = stage_findings;
     report.targets = settings
@@ -323,10 +344,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let mut errors = unit_errors;
     errors.extend(outcome.errors);
     for target in &settings.targets {
-        let ran = outcome
-            .counts
-            .get(target)
-            .map_or(0, |c| c.get("tests_run").copied().unwrap_or(0));
+        let ran = outcome.tallies.get(target).map_or(0, |t| t.tests_run);
         if ran == 0 && errors.is_empty() {
             errors.push(format!("no tests found for {target}"));
         }

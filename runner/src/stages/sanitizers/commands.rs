@@ -60,19 +60,21 @@ pub fn build(ctx: &Context, sanitizer: Sanitizer) -> Cmd {
         .args(["--no-run", "--message-format=json"])
 }
 
-/// One test in a process of its own, so a sanitizer abort ends only that test. The harness
-/// runs where `cargo test` would run it: in its package's directory.
-pub fn test(
+/// Some tests of a harness, one after another in one process, with libtest's JSON events
+/// (a sanitizer abort ends the process; the kernel resumes after it). The harness runs where
+/// `cargo test` would run it: in its package's directory.
+pub fn tests(
     ctx: &Context,
     settings: &Settings,
     sanitizer: Sanitizer,
     executable: &str,
     package: &str,
-    test: &str,
+    tests: &[String],
 ) -> Cmd {
     let mut cmd = Cmd::new(executable)
-        .args(["--exact", test, "--test-threads=1"])
-        .args(["-Zunstable-options", "--format", "json"]);
+        .args(["-Zunstable-options", "--format", "json", "--report-time"])
+        .args(["--test-threads=1", "--exact"])
+        .args(tests.iter().cloned());
     if let Some(dir) = ctx
         .workspace
         .members
@@ -90,7 +92,7 @@ pub fn test(
 pub fn doctests(ctx: &Context, settings: &Settings, sanitizer: Sanitizer, unit: &TestUnit) -> Cmd {
     let cmd = cargo_test(ctx, sanitizer)
         .args(unit.selection())
-        .args(["--", "-Zunstable-options", "--format", "json"])
+        .args(["--", "-Zunstable-options", "--format", "json", "--report-time"])
         .arg(format!("--test-threads={}", ctx.jobs))
         .args(ctx.filters.iter().cloned());
     with_runtime_environment(cmd, settings, sanitizer)

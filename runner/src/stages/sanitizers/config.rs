@@ -20,6 +20,8 @@ pub struct SanitizersConfig {
     pub suppressions: Suppressions,
     /// Run doctests too (default: true).
     pub doctests: Option<bool>,
+    /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
+    pub test_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

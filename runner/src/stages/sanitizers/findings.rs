@@ -13,8 +13,8 @@ use super::options::Settings;
 use super::report_parser::{LeakSize, SanitizerReport};
 use super::sanitizer::Sanitizer;
 use crate::cli::StageName;
+use crate::exec::failure;
 use crate::fingerprint;
-use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::{Category, Evidence, Finding, Frame, Severity};
@@ -77,34 +77,42 @@ fn to_finding(
                 related_note(workspace, &report),
             )
         }
-        Cause::Failed { output } => (
-            Category::TestFailure,
-            "test-failure".to_owned(),
-            libtest::panic_message(output).unwrap_or_else(|| first_line(output)),
-            libtest::panic_location(output)
-                .map(|(file, line, column)| Frame {
-                    function: item.test.clone(),
-                    file: Some(file),
-                    line: Some(line),
-                    column: Some(column),
-                })
-                .into_iter()
-                .collect(),
-            Some(format!(
-                "the test fails under {} without a sanitizer report",
-                sanitizer.runtime_name()
-            )),
-        ),
+        Cause::Failed { output } => {
+            let described = failure::failed(&item.test, output, Utf8Path::new(""));
+            (
+                described.category,
+                described.kind,
+                described.message,
+                described.frames,
+                Some(format!(
+                    "the test fails under {} without a sanitizer report",
+                    sanitizer.runtime_name()
+                )),
+            )
+        }
         Cause::Died {
             termination,
             detail,
-        } => (
-            Category::Crash,
-            "process-died".to_owned(),
-            format!("the test process ended ({termination}) without a sanitizer report: {detail}"),
-            Vec::new(),
-            None,
-        ),
+        } => {
+            let described = failure::died(termination, detail, "sanitizer");
+            (
+                described.category,
+                described.kind,
+                described.message,
+                described.frames,
+                described.note,
+            )
+        }
+        Cause::TimedOut { limit, tail } => {
+            let described = failure::timed_out(*limit, tail);
+            (
+                described.category,
+                described.kind,
+                described.message,
+                described.frames,
+                described.note,
+            )
+        }
     };
     let (location, function) = locate::user_location(workspace, &locatable(workspace, &stack));
     let test_id = format!("{} {}", item.unit.label(), item.test);
@@ -301,14 +309,6 @@ fn describe(frame: &Frame) -> String {
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("failed")
-        .trim()
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +342,7 @@ mod tests {
             provision: false,
             fuzz_time: None,
             fuzz_check: false,
+            test_timeout: None,
         }
     }
 
@@ -353,6 +354,7 @@ mod tests {
             options: super::super::config::RuntimeOptions::default(),
             suppressions: BTreeMap::new(),
             symbolizer: None,
+            test_timeout: std::time::Duration::from_secs(300),
         }
     }
 

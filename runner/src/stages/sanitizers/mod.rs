@@ -1,6 +1,7 @@
 //! Sanitizers stage: the workspace's tests built with `AddressSanitizer` (with its leak
 //! check), `ThreadSanitizer` and `MemorySanitizer` (or `LeakSanitizer` alone), each in its own
-//! target dir, every test in a process of its own, every report a typed finding.
+//! target dir, the tests run on the execution kernel (shards resumed after an abort, leaks
+//! attributed by re-running halves), every report a typed finding.
 
 mod applicability;
 mod commands;
@@ -14,19 +15,20 @@ mod parser_tests;
 pub mod report_parser;
 mod sanitizer;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub use config::SanitizersConfig;
-use executor::{Job, Outcome, Scope};
+use executor::{RawFinding, Runtime};
 use options::Settings;
 use sanitizer::Sanitizer;
 
 use crate::cli::StageName;
+use crate::exec::{self, Binary, Durations, Limits, Tally};
 use crate::inventory::{self, TestUnit, UnitKind};
+use crate::report::model::TestRun;
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
@@ -46,14 +48,14 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
             commands::build(ctx, sanitizer),
         ));
         steps.push((
-            format!("{sanitizer}: run each test in its own process"),
-            commands::test(
+            format!("{sanitizer}: run a shard of a harness's tests in one process"),
+            commands::tests(
                 ctx,
                 &settings,
                 sanitizer,
                 "<test-executable>",
                 &example.package,
-                "<test>",
+                &["<test>...".to_owned()],
             ),
         ));
         if settings.doctests {
@@ -70,9 +72,10 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
     }
     let names: Vec<&str> = settings.sanitizers.iter().map(|s| s.as_str()).collect();
     let mut notes = vec![format!(
-        "sanitizers: {}; each test runs in its own process, {} at a time; target dirs {}",
+        "sanitizers: {}; a harness's tests run in shards, {} processes at a time, resumed after an abort; time limit per test: {}; target dirs {}",
         names.join(", "),
         ctx.jobs,
+        crate::duration::human(settings.test_timeout),
         ctx.workspace.stage_target_dir("sanitizers-<sanitizer>")
     )];
     notes.push("a sanitizer the host target does not support is skipped".to_owned());
@@ -89,7 +92,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
-    let deadline = Instant::now() + ctx.timeout;
+    let deadline = ctx.stage_deadline();
     let settings = Settings::from_context(ctx)?;
     let logs = ctx.stage_dir(StageName::Sanitizers)?.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
@@ -102,6 +105,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
+    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let known = Durations::load(&durations_path);
+    let mut measured = Vec::new();
     for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
         if let Err(reason) = applies {
             ctx.progress
@@ -110,14 +116,12 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             skipped.push(format!("{sanitizer}: {reason}"));
             continue;
         }
-        let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline);
+        let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline, &known);
+        measured.push(outcome.durations);
         let found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
-        let counts = BTreeMap::from([
-            ("tests_run".to_owned(), outcome.tests_run),
-            ("passed".to_owned(), outcome.passed),
-            ("failed".to_owned(), outcome.failed),
-            ("findings".to_owned(), found.len() as u64),
-        ]);
+        let mut counts = outcome.tally.counts();
+        counts.insert("findings".to_owned(), found.len() as u64);
+        report.tests.extend(outcome.tests);
         for (key, value) in &counts {
             *report.counts.entry(key.clone()).or_insert(0) += value;
         }
@@ -127,13 +131,16 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         });
         report.findings.extend(found);
         let mut problems = outcome.errors;
-        if problems.is_empty() && outcome.tests_run == 0 {
+        if problems.is_empty() && outcome.tally.tests_run == 0 {
             problems.push("no tests found".to_owned());
         }
         errors.extend(problems.into_iter().map(|e| format!("{sanitizer}: {e}")));
         if crate::process::interrupted() {
             break;
         }
+    }
+    for durations in &measured {
+        Durations::save_merged(&durations_path, durations);
     }
     crate::report::model::sort_findings(&mut report.findings);
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
@@ -168,13 +175,24 @@ fn symbolizer_note(settings: &Settings) -> Option<String> {
     ))
 }
 
-/// Builds, lists and runs one sanitizer's tests.
+/// What one sanitizer's run gave.
+#[derive(Default)]
+struct Outcome {
+    raw: Vec<RawFinding>,
+    tally: Tally,
+    tests: Vec<TestRun>,
+    durations: Durations,
+    errors: Vec<String>,
+}
+
+/// Builds, lists and runs one sanitizer's tests on the execution kernel.
 fn run_sanitizer(
     ctx: &Context,
     settings: &Settings,
     sanitizer: Sanitizer,
     logs: &Utf8Path,
     deadline: Instant,
+    known: &Durations,
 ) -> Outcome {
     let failed = |error: String| Outcome {
         errors: vec![error],
@@ -209,42 +227,69 @@ fn run_sanitizer(
         units.extend(doc_units);
     }
     let build_time = started.elapsed();
-    let mut jobs = Vec::new();
+    let mut binaries = Vec::new();
     let mut errors = Vec::new();
-    for (index, unit) in units.iter().enumerate() {
+    for unit in units {
         if unit.kind == UnitKind::Doc {
-            jobs.push(Job {
-                unit: index,
-                test: None,
+            binaries.push(Binary {
+                target: sanitizer.as_str().to_owned(),
+                unit,
+                tests: Vec::new(),
             });
             continue;
         }
-        match list(ctx, sanitizer, unit, logs, deadline) {
-            Ok(tests) => jobs.extend(tests.into_iter().map(|test| Job {
-                unit: index,
-                test: Some(test),
-            })),
+        match list(ctx, sanitizer, &unit, logs, deadline) {
+            Ok(tests) if tests.is_empty() => {}
+            Ok(tests) => binaries.push(Binary {
+                target: sanitizer.as_str().to_owned(),
+                unit,
+                tests,
+            }),
             Err(error) => errors.push(error),
         }
     }
-    let scope = Scope {
+    let tool = Runtime {
         ctx,
         settings,
         sanitizer,
-        units: &units,
-        logs,
-        deadline,
     };
-    let mut outcome = executor::execute(&scope, jobs);
-    outcome.errors.splice(0..0, errors);
+    let limits = Limits {
+        stage: StageName::Sanitizers.as_str(),
+        test_timeout: settings.test_timeout,
+        deadline,
+        logs,
+        seeds: &[None],
+    };
+    let kernel = exec::harness::run(ctx, &tool, &binaries, known, &limits);
+    errors.extend(kernel.errors);
+    let tally = kernel
+        .tallies
+        .values()
+        .fold(Tally::default(), |all, one| all.add(*one));
+    let raw = kernel
+        .found
+        .into_iter()
+        .map(|found| RawFinding {
+            unit: binaries[found.binary].unit.clone(),
+            test: found.test,
+            cause: found.cause,
+        })
+        .collect();
     ctx.progress.note(&format!(
-        "{sanitizer}: built in {}, {} tests run in {}, {} with findings",
+        "{sanitizer}: built in {}, {} tests run in {}, {} failed, {} timed out",
         crate::duration::human(build_time),
-        outcome.tests_run,
+        tally.tests_run,
         crate::duration::human(started.elapsed().saturating_sub(build_time)),
-        outcome.failed
+        tally.failed,
+        tally.timed_out
     ));
-    outcome
+    Outcome {
+        raw,
+        tally,
+        tests: kernel.tests,
+        durations: kernel.durations,
+        errors,
+    }
 }
 
 /// A harness's tests, by running it with `--list`. A runtime that cannot start (no ptrace
@@ -275,6 +320,7 @@ fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn report_with(targets: &[&str]) -> StageReport {
         let mut report = StageReport::new(StageName::Sanitizers, Status::Pass);

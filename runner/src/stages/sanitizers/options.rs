@@ -22,6 +22,7 @@ pub struct Settings {
     pub suppressions: BTreeMap<Sanitizer, Utf8PathBuf>,
     /// `llvm-symbolizer` from `PATH`; without it stacks have no `file:line`.
     pub symbolizer: Option<Utf8PathBuf>,
+    pub test_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -69,6 +70,10 @@ impl Settings {
             options: config.options.clone(),
             suppressions,
             symbolizer,
+            test_timeout: ctx.test_timeout(
+                config.test_timeout.as_deref(),
+                crate::exec::harness::NATIVE_TEST_TIMEOUT,
+            )?,
         })
     }
 

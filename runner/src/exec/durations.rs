@@ -1,0 +1,100 @@
+//! The measured duration of every test, per stage, remembered between runs in the
+//! workspace's `.runner/durations.json` (outside `target/`, so it survives `cargo clean` and
+//! can be committed or cached in CI). Shards are balanced with it.
+
+use std::collections::BTreeMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+/// Stage → `target unit test` → seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Durations {
+    #[serde(default)]
+    stages: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+fn key(target: &str, unit: &str, test: &str) -> String {
+    format!("{target} {unit} {test}")
+}
+
+/// Where a workspace keeps its durations.
+pub fn path(workspace_root: &Utf8Path) -> Utf8PathBuf {
+    workspace_root.join(".runner").join("durations.json")
+}
+
+impl Durations {
+    pub fn get(&self, stage: &str, target: &str, unit: &str, test: &str) -> Option<f64> {
+        self.stages.get(stage)?.get(&key(target, unit, test)).copied()
+    }
+
+    pub fn insert(&mut self, stage: &str, target: &str, unit: &str, test: &str, seconds: f64) {
+        self.stages
+            .entry(stage.to_owned())
+            .or_default()
+            .insert(key(target, unit, test), seconds);
+    }
+
+    /// The stored durations; a missing or unreadable file only costs balance.
+    pub fn load(path: &Utf8Path) -> Durations {
+        let mut loaded: Durations = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        // Earlier versions kept Miri's alone, in a flat map next to it.
+        if !loaded.stages.contains_key("miri") {
+            if let Some(old) = path
+                .parent()
+                .and_then(|dir| std::fs::read_to_string(dir.join("miri-durations.json")).ok())
+                .and_then(|text| serde_json::from_str::<BTreeMap<String, f64>>(&text).ok())
+            {
+                loaded.stages.insert("miri".to_owned(), old);
+            }
+        }
+        loaded
+    }
+
+    /// Merges this run's measurements into the stored ones and writes them back atomically.
+    /// Failing to store them only costs balance next time, so errors are ignored.
+    pub fn save_merged(path: &Utf8Path, measured: &Durations) {
+        let known = Durations::load(path);
+        let mut merged = known.clone();
+        for (stage, tests) in &measured.stages {
+            merged
+                .stages
+                .entry(stage.clone())
+                .or_default()
+                .extend(tests.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        if merged == known {
+            return;
+        }
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(text) = serde_json::to_string_pretty(&merged) {
+            let _ = crate::report::write::write_atomically(path, text.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurements_merge_per_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(Utf8Path::from_path(dir.path()).unwrap());
+        let mut first = Durations::default();
+        first.insert("miri", "x86_64", "p lib", "a", 1.5);
+        Durations::save_merged(&file, &first);
+        let mut second = Durations::default();
+        second.insert("sanitizers", "address", "p lib", "a", 0.1);
+        Durations::save_merged(&file, &second);
+        let loaded = Durations::load(&file);
+        assert_eq!(loaded.get("miri", "x86_64", "p lib", "a"), Some(1.5));
+        assert_eq!(loaded.get("sanitizers", "address", "p lib", "a"), Some(0.1));
+        assert_eq!(loaded.get("miri", "x86_64", "p lib", "b"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! The execution kernel every per-test stage runs on: one work queue of units (some tests of
+//! one harness, on one target, with one seed) on `--jobs` workers, follow-up units after a
+//! crash or for attribution, a per-test time limit, the measured duration of every test, and
+//! one way to tell how a test ended.
+
+pub mod clock;
+pub mod durations;
+pub mod failure;
+pub mod harness;
+pub mod pool;
+pub mod shards;
+
+pub use durations::Durations;
+pub use harness::{Attributed, Binary, Cause, Limits, Outcome, Reading, Tally, Tool, When};

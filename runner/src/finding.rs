@@ -1,0 +1,185 @@
+//! The one way a stage builds a finding: location (first user frame), enclosing function,
+//! fingerprint, short stack and severity are filled the same way for every stage.
+
+use crate::cli::StageName;
+use crate::exec::failure::Described;
+use crate::fingerprint;
+use crate::locate;
+use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
+use crate::workspace::Workspace;
+
+/// How many frames a finding keeps at least (more when the user's frame is deeper).
+pub const SHORT_STACK: usize = 8;
+
+/// A finding being built; `build` completes it.
+#[derive(Debug, Clone)]
+pub struct NewFinding {
+    stage: StageName,
+    category: Category,
+    kind: String,
+    message: String,
+    frames: Vec<Frame>,
+    place: Option<(Option<Location>, Option<String>)>,
+    test: Option<String>,
+    subject: Option<String>,
+    target: Option<String>,
+    seed: Option<u64>,
+    severity: Option<Severity>,
+    repro: Option<String>,
+    tool: Option<String>,
+    note: Option<String>,
+}
+
+impl NewFinding {
+    pub fn new(
+        stage: StageName,
+        category: Category,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+    ) -> NewFinding {
+        NewFinding {
+            stage,
+            category,
+            kind: kind.into(),
+            message: message.into(),
+            frames: Vec::new(),
+            place: None,
+            test: None,
+            subject: None,
+            target: None,
+            seed: None,
+            severity: None,
+            repro: None,
+            tool: None,
+            note: None,
+        }
+    }
+
+    /// A test failure, death or timeout as the kernel describes it.
+    pub fn described(stage: StageName, described: Described) -> NewFinding {
+        NewFinding {
+            note: described.note,
+            ..NewFinding::new(
+                stage,
+                described.category,
+                described.kind,
+                described.message,
+            )
+            .frames(described.frames)
+        }
+    }
+
+    /// The stack, innermost first.
+    #[must_use]
+    pub fn frames(mut self, frames: Vec<Frame>) -> Self {
+        self.frames = frames;
+        self
+    }
+
+    /// A location and function the stage found itself (a tool with its own idea of user
+    /// frames), instead of the first user frame of the stack.
+    #[must_use]
+    pub fn place(mut self, location: Option<Location>, function: Option<String>) -> Self {
+        self.place = Some((location, function));
+        self
+    }
+
+    /// The test (or fuzz target, or program) it was seen in, and the longer name that
+    /// identifies it in the fingerprint (`demo lib tests::t`).
+    #[must_use]
+    pub fn test(mut self, test: impl Into<String>, subject: impl Into<String>) -> Self {
+        self.test = Some(test.into());
+        self.subject = Some(subject.into());
+        self
+    }
+
+    #[must_use]
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    #[must_use]
+    pub fn seed(mut self, seed: Option<u64>) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Overrides the severity the category gives.
+    #[must_use]
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    #[must_use]
+    pub fn repro(mut self, repro: impl Into<String>) -> Self {
+        self.repro = Some(repro.into());
+        self
+    }
+
+    /// The tool named in the evidence (default: the stage).
+    #[must_use]
+    pub fn tool(mut self, tool: impl Into<String>) -> Self {
+        self.tool = Some(tool.into());
+        self
+    }
+
+    #[must_use]
+    pub fn note(mut self, note: Option<String>) -> Self {
+        if let Some(note) = note {
+            self.note = Some(match self.note.take() {
+                Some(existing) => format!("{note}\n{existing}"),
+                None => note,
+            });
+        }
+        self
+    }
+
+    pub fn build(self, workspace: &Workspace) -> Finding {
+        let (location, function) = self
+            .place
+            .unwrap_or_else(|| locate::user_location(workspace, &self.frames));
+        let subject = self.subject.as_deref().unwrap_or("");
+        let fingerprint = fingerprint::of_finding(
+            self.stage,
+            &self.kind,
+            location.as_ref(),
+            function.as_deref(),
+            subject,
+        );
+        let stack = short_stack(workspace, self.frames);
+        Finding {
+            fingerprint,
+            stage: self.stage,
+            category: self.category,
+            severity: self
+                .severity
+                .unwrap_or_else(|| self.category.default_severity()),
+            evidence: vec![Evidence {
+                tool: self.tool.unwrap_or_else(|| self.stage.as_str().to_owned()),
+                message: self.message.clone(),
+            }],
+            kind: self.kind,
+            message: self.message,
+            location,
+            function,
+            test: self.test,
+            target: self.target,
+            seed: self.seed,
+            stack,
+            repro: self.repro,
+            note: self.note,
+        }
+    }
+}
+
+/// At least `SHORT_STACK` frames, and always down to the first user frame.
+fn short_stack(workspace: &Workspace, frames: Vec<Frame>) -> Vec<Frame> {
+    let user = frames
+        .iter()
+        .position(|frame| locate::is_user_frame(workspace, frame))
+        .map_or(0, |at| at + 1);
+    let keep = SHORT_STACK.max(user);
+    frames.into_iter().take(keep).collect()
+}
