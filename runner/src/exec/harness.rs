@@ -106,6 +106,12 @@ pub trait Tool: Sync {
     /// The report's stack, to find the test it happened in by name.
     fn frames<'r>(&self, report: &'r Self::Report) -> &'r [Frame];
 
+    /// Whether a test the tool reported on counts as failed even when libtest passed it (a
+    /// leak found at exit, a race that did not break the test).
+    fn reports_fail_the_test(&self) -> bool {
+        false
+    }
+
     /// Whether the tool's exit-time checks ran for a process that ended this way. Most
     /// run at any exit; Miri's run only when `main` returns (not after libtest's
     /// `exit(101)`), and none run after a death.
@@ -232,10 +238,37 @@ pub fn run<T: Tool>(
         ));
     };
     pool::run(ctx.jobs, units, &|unit, sequence| execute(unit, sequence), &mut merge);
+    if tool.reports_fail_the_test() {
+        fail_reported_tests(&mut outcome, binaries);
+    }
     if crate::process::interrupted() && outcome.errors.is_empty() {
         outcome.errors.push("interrupted".to_owned());
     }
     outcome
+}
+
+/// Tests libtest passed but the tool reported on count as failed.
+fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
+    for run in &mut outcome.tests {
+        if run.outcome != TestOutcome::Passed {
+            continue;
+        }
+        let reported = outcome.found.iter().any(|found| {
+            let binary = &binaries[found.binary];
+            matches!(found.cause, Cause::Report(_))
+                && found.test == run.name
+                && run.unit.as_deref() == Some(binary.unit.label().as_str())
+                && run.target.as_deref() == Some(binary.target.as_str())
+                && run.seed == found.seed.map(u64::from)
+        });
+        if reported {
+            run.outcome = TestOutcome::Failed;
+            if let Some(tally) = run.target.as_ref().and_then(|t| outcome.tallies.get_mut(t)) {
+                tally.passed = tally.passed.saturating_sub(1);
+                tally.failed += 1;
+            }
+        }
+    }
 }
 
 /// One unit per shard of each binary and seed, longest expected first so the last

@@ -89,7 +89,7 @@ pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
         StageName::Miri => miri::plan(ctx),
         StageName::Cross => cross::plan(ctx),
         StageName::Coverage => Ok(coverage::plan(ctx)),
-        StageName::Valgrind => Ok(valgrind::plan(ctx)),
+        StageName::Valgrind => valgrind::plan(ctx),
         StageName::Sanitizers => sanitizers::plan(ctx),
         StageName::Fuzz => fuzz::plan(ctx),
         StageName::Bench => bench::plan(ctx),

@@ -1,104 +1,71 @@
-//! Findings of the cross stage: tests that fail (or crash) natively on the big-endian target.
+//! Findings of the cross stage: tests that fail, crash or hang natively on the big-endian
+//! target.
 
-use super::{emulated, Failure, Settings};
+use super::{emulated, package_dir, Never, Settings};
 use crate::cli::StageName;
-use crate::fingerprint::fingerprint;
-use crate::libtest;
-use crate::locate;
+use crate::exec::{failure, Attributed, Binary, Cause};
+use crate::finding::NewFinding;
 use crate::plan::Context;
-use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::report::{Finding, Severity};
 
-pub fn build(ctx: &Context, settings: &Settings, failures: &[Failure]) -> Vec<Finding> {
-    failures
+pub fn build(
+    ctx: &Context,
+    settings: &Settings,
+    binaries: &[Binary],
+    found: &[Attributed<Never>],
+) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = found
         .iter()
-        .map(|failure| to_finding(ctx, settings, failure))
-        .collect()
+        .map(|item| to_finding(ctx, settings, &binaries[item.binary], item))
+        .collect();
+    crate::report::model::sort_findings(&mut findings);
+    findings
 }
 
-fn to_finding(ctx: &Context, settings: &Settings, failure: &Failure) -> Finding {
-    let package_dir = ctx
+fn to_finding(
+    ctx: &Context,
+    settings: &Settings,
+    binary: &Binary,
+    item: &Attributed<Never>,
+) -> Finding {
+    let run_dir = package_dir(ctx, &binary.unit);
+    let relative_dir = ctx
         .workspace
-        .members
-        .iter()
-        .find(|member| member.name == failure.unit.package)
-        .and_then(|member| member.manifest_path.parent())
-        .and_then(|dir| {
-            ctx.workspace
-                .relative(dir)
-                .map(camino::Utf8Path::to_path_buf)
-        })
+        .relative(&run_dir)
+        .map(camino::Utf8Path::to_path_buf)
         .unwrap_or_default();
-    // The harness ran in its package's directory: its paths are relative to it.
-    let in_workspace = |file: &str| package_dir.join(file.trim_start_matches("./")).to_string();
-    let mut stack: Vec<Frame> = libtest::panic_backtrace(&failure.output)
-        .into_iter()
-        .map(|frame| Frame {
-            file: frame.file.as_deref().map(in_workspace),
-            ..frame
-        })
-        .collect();
-    if stack.is_empty() {
-        if let Some((file, line, column)) = libtest::panic_location(&failure.output) {
-            stack.push(Frame {
-                function: failure.test.clone(),
-                file: Some(in_workspace(&file)),
-                line: Some(line),
-                column: Some(column),
-            });
-        }
-    }
-    let (location, function) = locate::user_location(&ctx.workspace, &stack);
-    let (category, kind, message) = match &failure.crashed {
-        Some(termination) => (
-            Category::Crash,
-            "crash",
-            format!(
-                "the test process died natively on {} ({termination})",
-                settings.target
-            ),
+    let described = match &item.cause {
+        Cause::Report(never) => match *never {},
+        Cause::Failed { output } => failure::failed(&item.test, output, &relative_dir),
+        Cause::Died {
+            termination,
+            detail,
+        } => failure::died(
+            &format!("natively on {}: {termination}", settings.target),
+            detail,
+            "qemu-user",
         ),
-        None => (
-            Category::TestFailure,
-            "test-failure",
-            libtest::panic_message(&failure.output).unwrap_or_else(|| "the test failed".to_owned()),
-        ),
+        Cause::TimedOut { limit, tail } => failure::timed_out(*limit, tail),
     };
-    let file = location
-        .as_ref()
-        .map(|l| l.file.to_string())
-        .unwrap_or_default();
-    let test = format!("{} {}", failure.unit.label(), failure.test);
-    let repro = failure.unit.executable.as_deref().map(|exe| {
-        let cmd = emulated(settings, exe).args(["--exact", failure.test.as_str(), "--nocapture"]);
-        format!("cd {} && {cmd}", ctx.workspace.root.join(&package_dir))
+    let repro = binary.unit.executable.as_deref().map(|exe| {
+        let cmd = emulated(settings, exe).args(["--exact", item.test.as_str(), "--nocapture"]);
+        format!("cd {} && {cmd}", crate::process::quote(run_dir.as_str()))
     });
-    Finding {
-        fingerprint: fingerprint(&[
-            "cross",
-            kind,
-            &file,
-            function.as_deref().unwrap_or(""),
-            &test,
-        ]),
-        stage: StageName::Cross,
-        category,
-        kind: kind.to_owned(),
-        severity: Severity::High,
-        message: message.clone(),
-        location,
-        function,
-        test: Some(failure.test.clone()),
-        target: Some(settings.target.clone()),
-        seed: None,
-        stack: stack.into_iter().take(8).collect(),
-        repro,
-        evidence: vec![Evidence {
-            tool: "qemu-user".to_owned(),
-            message,
-        }],
-        note: Some(format!(
+    let mut new = NewFinding::described(StageName::Cross, described)
+        .test(
+            item.test.clone(),
+            format!("{} {}", binary.unit.label(), item.test),
+        )
+        .target(settings.target.clone())
+        // A failure only natively on the big-endian target is at least high.
+        .severity(Severity::High)
+        .tool("qemu-user")
+        .note(Some(format!(
             "fails natively on big-endian {}: a byte-order bug when the host passes",
             settings.target
-        )),
+        )));
+    if let Some(repro) = repro {
+        new = new.repro(repro);
     }
+    new.build(&ctx.workspace)
 }

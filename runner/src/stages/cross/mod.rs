@@ -4,20 +4,20 @@
 
 mod findings;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
 use crate::cli::StageName;
+use crate::exec::{self, Binary, Cause, Durations, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
-use crate::libtest::{self, Outcome};
+use crate::libtest;
 use crate::plan::{Context, StagePlan};
-use crate::process::{Cmd, RunOptions, Termination};
+use crate::process::{Cmd, Finished, RunOptions};
 use crate::provision;
-use crate::report::{gate, StageReport, Status, TargetSummary};
+use crate::report::{gate, Frame, StageReport, Status, TargetSummary};
 
 /// The default big-endian target.
 pub const DEFAULT_TARGET: &str = "s390x-unknown-linux-gnu";
@@ -27,6 +27,8 @@ pub const DEFAULT_TARGET: &str = "s390x-unknown-linux-gnu";
 pub struct CrossConfig {
     /// The big-endian target (default: s390x-unknown-linux-gnu).
     pub target: Option<String>,
+    /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
+    pub test_timeout: Option<String>,
 }
 
 /// How to build for and run on the target, resolved once.
@@ -40,6 +42,7 @@ pub struct Settings {
     /// qemu-user for the target, and the target's libc root for it.
     pub emulator: String,
     pub sysroot: Option<Utf8PathBuf>,
+    pub test_timeout: std::time::Duration,
 }
 
 /// `CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER` for `s390x-unknown-linux-gnu`.
@@ -89,6 +92,10 @@ impl Settings {
             linker,
             emulator: emulator.display().to_string(),
             sysroot: sysroot.is_dir().then_some(sysroot),
+            test_timeout: ctx.test_timeout(
+                ctx.workspace.config.cross.test_timeout.as_deref(),
+                exec::harness::NATIVE_TEST_TIMEOUT,
+            )?,
         })
     }
 }
@@ -170,7 +177,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
-    let deadline = Instant::now() + ctx.timeout;
+    let deadline = ctx.stage_deadline();
     let settings = Settings::resolve(ctx)?;
     let logs = ctx.stage_dir(StageName::Cross)?.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
@@ -189,36 +196,70 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         &finished,
         &format!("building the tests for {}", settings.target),
     )?;
-    let units: Vec<TestUnit> =
-        inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id))
-            .into_iter()
-            .filter(|unit| unit.kind != UnitKind::Doc)
-            .collect();
-
-    let mut counts: BTreeMap<String, u64> = ["tests_run", "passed", "failed", "crashed"]
-        .into_iter()
-        .map(|k| (k.to_owned(), 0))
-        .collect();
-    let mut raw = Vec::new();
-    for unit in &units {
-        let outcome = run_unit(ctx, &settings, unit, &logs, deadline)?;
-        for (key, value) in outcome.counts {
-            *counts.entry(key).or_default() += value;
+    let mut binaries = Vec::new();
+    let mut errors = Vec::new();
+    for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id))
+    {
+        if unit.kind == UnitKind::Doc {
+            continue;
         }
-        raw.extend(outcome.failures);
+        match list(ctx, &settings, &unit, &logs, deadline) {
+            Ok(tests) if tests.is_empty() => {}
+            Ok(tests) => binaries.push(Binary {
+                target: settings.target.clone(),
+                unit,
+                tests,
+            }),
+            Err(error) => errors.push(crate::exit::one_line(&error)),
+        }
     }
+
+    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let known = Durations::load(&durations_path);
+    let tool = Emulated {
+        ctx,
+        settings: &settings,
+    };
+    let limits = Limits {
+        stage: StageName::Cross.as_str(),
+        test_timeout: settings.test_timeout,
+        deadline,
+        logs: &logs,
+        seeds: &[None],
+    };
+    let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    Durations::save_merged(&durations_path, &outcome.durations);
+    errors.extend(outcome.errors);
+    let tally = outcome
+        .tallies
+        .values()
+        .fold(Tally::default(), |all, one| all.add(*one));
+
     let mut report = StageReport::new(StageName::Cross, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
-    report.findings = findings::build(ctx, &settings, &raw);
+    report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
     report.notes.push(format!(
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
         settings.linker, settings.emulator
     ));
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
-    if counts["tests_run"] == 0 {
-        report.status = Status::Error;
-        report.reason = Some(format!("no tests found for {}", settings.target));
+    let mut counts = tally.counts();
+    counts.insert(
+        "crashed".to_owned(),
+        outcome
+            .found
+            .iter()
+            .filter(|found| matches!(found.cause, Cause::Died { .. }))
+            .count() as u64,
+    );
+    if tally.tests_run == 0 && errors.is_empty() {
+        errors.push(format!("no tests found for {}", settings.target));
     }
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
+    report.tests = outcome.tests;
     report.targets = vec![TargetSummary {
         name: settings.target.clone(),
         counts: counts.clone(),
@@ -227,69 +268,25 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     Ok(report)
 }
 
-/// A test that failed or crashed natively on the target.
-pub struct Failure {
-    pub unit: TestUnit,
-    pub test: String,
-    /// libtest's captured output, or what is known of the crash.
-    pub output: String,
-    pub crashed: Option<String>,
-}
-
-struct UnitOutcome {
-    counts: BTreeMap<String, u64>,
-    failures: Vec<Failure>,
-}
-
-impl UnitOutcome {
-    /// Counts the finished tests and keeps the failed ones.
-    fn record(&mut self, unit: &TestUnit, events: &libtest::RunEvents) {
-        for result in &events.results {
-            let key = match &result.outcome {
-                Outcome::Passed => "passed",
-                Outcome::Failed { output } => {
-                    self.failures.push(Failure {
-                        unit: unit.clone(),
-                        test: result.name.clone(),
-                        output: output.clone(),
-                        crashed: None,
-                    });
-                    "failed"
-                }
-                Outcome::Ignored => continue,
-            };
-            *self.counts.entry("tests_run".into()).or_default() += 1;
-            *self.counts.entry(key.into()).or_default() += 1;
-        }
-    }
-}
-
-/// Runs a unit's tests one after another in a process; when a test kills the process
-/// (an abort, a signal), the rest run in a new one, so one crash hides nothing.
-fn run_unit(
+/// A harness's tests, listed under qemu.
+fn list(
     ctx: &Context,
     settings: &Settings,
     unit: &TestUnit,
     logs: &Utf8Path,
     deadline: Instant,
-) -> Result<UnitOutcome> {
+) -> Result<Vec<String>> {
     let Some(executable) = &unit.executable else {
         bail!("{} has no test executable", unit.label());
     };
-    let cwd = ctx
-        .workspace
-        .members
-        .iter()
-        .find(|m| m.name == unit.package)
-        .and_then(|m| m.manifest_path.parent().map(Utf8Path::to_path_buf))
-        .unwrap_or_else(|| ctx.workspace.root.clone());
-    let list = emulated(settings, executable)
+    let listing = emulated(settings, executable)
         .arg("--list")
-        .cwd(cwd.clone());
-    let listing = list.run(&RunOptions {
-        timeout: Some(deadline.saturating_duration_since(Instant::now())),
-        ..RunOptions::default()
-    })?;
+        .cwd(package_dir(ctx, unit))
+        .run(&RunOptions {
+            timeout: Some(deadline.saturating_duration_since(Instant::now())),
+            log_stem: Some(logs.join(format!("{}-list", unit.slug()))),
+            ..RunOptions::default()
+        })?;
     if !listing.termination.success() {
         bail!(
             "listing the tests of {} under qemu failed ({})",
@@ -297,65 +294,55 @@ fn run_unit(
             listing.termination
         );
     }
-    let mut pending: Vec<String> = libtest::parse_list(&listing.stdout)
+    Ok(libtest::parse_list(&listing.stdout)
         .into_iter()
         .filter(|name| {
             ctx.filters.is_empty() || ctx.filters.iter().any(|f| name.contains(f.as_str()))
         })
-        .collect();
-    let mut outcome = UnitOutcome {
-        counts: BTreeMap::new(),
-        failures: Vec::new(),
-    };
-    let mut round = 0;
-    while !pending.is_empty() {
-        round += 1;
-        ctx.progress
-            .status(&format!("{}: {} tests to go", unit.label(), pending.len()));
-        let cmd = run_command(settings, executable, &pending).cwd(cwd.clone());
-        ctx.progress.verbose(&cmd.to_string());
-        let finished = cmd
-            .run(&RunOptions {
-                timeout: Some(deadline.saturating_duration_since(Instant::now())),
-                log_stem: Some(logs.join(format!("{}-{round}", unit.slug()))),
-                ..RunOptions::default()
-            })
-            .with_context(|| format!("running {}", unit.label()))?;
-        match &finished.termination {
-            Termination::TimedOut(limit) => bail!(
-                "timed out after {} running {} under qemu",
-                crate::duration::human(*limit),
-                unit.label()
-            ),
-            Termination::Interrupted => bail!("interrupted"),
-            _ => {}
-        }
-        let events = libtest::parse_events(&finished.stdout);
-        outcome.record(unit, &events);
-        let done: Vec<&String> = events.results.iter().map(|r| &r.name).collect();
-        let crashed = events.unfinished.first().cloned();
-        if crashed.is_none() && events.results.is_empty() {
-            bail!(
-                "{} did not start under qemu ({}): {}",
-                unit.label(),
-                finished.termination,
-                finished.stderr.lines().next().unwrap_or("")
-            );
-        }
-        if let Some(test) = &crashed {
-            *outcome.counts.entry("tests_run".into()).or_default() += 1;
-            *outcome.counts.entry("crashed".into()).or_default() += 1;
-            outcome.failures.push(Failure {
-                unit: unit.clone(),
-                test: test.clone(),
-                output: finished.stderr.clone(),
-                crashed: Some(finished.termination.to_string()),
-            });
-        }
-        pending.retain(|name| !done.contains(&name) && Some(name) != crashed.as_ref());
-        if crashed.is_none() {
-            break;
+        .collect())
+}
+
+/// Harnesses run in their package's directory, as under `cargo test`.
+pub fn package_dir(ctx: &Context, unit: &TestUnit) -> Utf8PathBuf {
+    ctx.workspace
+        .members
+        .iter()
+        .find(|m| m.name == unit.package)
+        .and_then(|m| m.manifest_path.parent().map(Utf8Path::to_path_buf))
+        .unwrap_or_else(|| ctx.workspace.root.clone())
+}
+
+/// The target's harnesses under qemu-user as a tool of the execution kernel: a native crash
+/// ends the process (the kernel resumes after it), and there are no reports of its own.
+struct Emulated<'a> {
+    ctx: &'a Context,
+    settings: &'a Settings,
+}
+
+impl Tool for Emulated<'_> {
+    type Report = Never;
+
+    fn command(&self, binary: &Binary, tests: &[String], _seed: Option<u32>, _: &Utf8Path) -> Cmd {
+        let executable = binary.unit.executable.clone().unwrap_or_default();
+        run_command(self.settings, &executable, tests).cwd(package_dir(self.ctx, &binary.unit))
+    }
+
+    fn read(&self, _: &Binary, _: &Finished, _: &Utf8Path) -> Reading<Never> {
+        Reading {
+            reports: Vec::new(),
+            fatal: None,
         }
     }
-    Ok(outcome)
+
+    fn when(&self, report: &Never) -> When {
+        match *report {}
+    }
+
+    fn frames<'r>(&self, report: &'r Never) -> &'r [Frame] {
+        match *report {}
+    }
 }
+
+/// The cross stage's tool makes no reports of its own: failures and crashes are the tests'.
+#[derive(Debug, Clone, Copy)]
+pub enum Never {}

@@ -73,8 +73,9 @@ pub fn tests(
 ) -> Cmd {
     let mut cmd = Cmd::new(executable)
         .args(["-Zunstable-options", "--format", "json", "--report-time"])
-        .args(["--test-threads=1", "--exact"])
-        .args(tests.iter().cloned());
+        .arg("--exact")
+        .args(tests.iter().cloned())
+        .arg("--test-threads=1");
     if let Some(dir) = ctx
         .workspace
         .members

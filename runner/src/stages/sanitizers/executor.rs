@@ -82,6 +82,11 @@ impl Tool for Runtime<'_> {
     fn frames<'r>(&self, report: &'r SanitizerReport) -> &'r [Frame] {
         &report.stack
     }
+
+    /// A sanitizer's verdict on a test is its report, whatever libtest said.
+    fn reports_fail_the_test(&self) -> bool {
+        true
+    }
 }
 
 /// A runtime failure with what to do about it.

@@ -55,7 +55,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
                 sanitizer,
                 "<test-executable>",
                 &example.package,
-                &["<test>...".to_owned()],
+                &["<test>".to_owned()],
             ),
         ));
         if settings.doctests {

@@ -52,6 +52,23 @@ pub fn job_command(settings: &Settings, job: &Job, capture: Option<&Utf8Path>) -
         .cwd(job.cwd.clone())
 }
 
+/// Some tests of a harness under memcheck, one after another in one process with libtest's
+/// JSON events, capturing memcheck's XML and text log next to `stem`.
+pub fn tests_command(
+    settings: &Settings,
+    executable: &Utf8Path,
+    cwd: &Utf8Path,
+    tests: &[String],
+    stem: &Utf8Path,
+) -> Cmd {
+    memcheck(settings, Some(stem))
+        .arg(executable.as_str())
+        .args(["-Zunstable-options", "--format", "json", "--report-time"])
+        .args(["--test-threads=1", "--exact"])
+        .args(tests.iter().cloned())
+        .cwd(cwd.to_owned())
+}
+
 /// A line a person can paste to see one finding again, with valgrind's own report and the
 /// suppressions it would print.
 pub fn repro_command(settings: &Settings, job: &Job) -> String {

@@ -1,20 +1,23 @@
-//! Runs every job (one test, or one configured program) in its own memcheck process on a
-//! pool of workers, and reads what each left behind: the XML, the text log, the test verdict.
+//! Memcheck on the execution kernel: test harnesses in shards (a report without its test is
+//! attributed by re-running halves), configured programs each in a process of its own; and
+//! what each process left behind: the XML, the text log, the verdict.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::commands::job_command;
+use super::commands::{self, job_command};
 use super::fds::{self, OpenFd};
 use super::settings::{ProgramConfig, Settings};
-use super::xml::{self, MemcheckLog};
+use super::xml::{self, FatalSignal, MemcheckError, MemcheckLog};
+use crate::exec::pool::{self, Done};
+use crate::exec::{self, Binary, Cause, Reading, Tool, When};
 use crate::inventory::TestUnit;
 use crate::plan::Context;
-use crate::process::{Finished, RunOptions, Termination};
+use crate::process::{Cmd, Finished, RunOptions, Termination};
+use crate::report::model::TestOutcome;
 use crate::report::Frame;
 
 /// What runs under memcheck.
@@ -78,6 +81,8 @@ pub enum Verdict {
     Died(String),
     /// A configured program's exit status.
     Exited(i32),
+    /// Ran past its time limit; the last lines it printed.
+    TimedOut { limit: Duration, tail: String },
 }
 
 #[derive(Debug)]
@@ -98,50 +103,209 @@ pub struct Outcome {
     pub errors: Vec<String>,
 }
 
-pub fn execute(
+/// Runs the configured programs, each in its own memcheck process, on the kernel's queue.
+pub fn execute_programs(
     ctx: &Context,
     settings: &Settings,
     jobs: &[Job],
     logs: &Utf8Path,
     deadline: Instant,
 ) -> Outcome {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let outcome = Mutex::new(Outcome::default());
-    std::thread::scope(|scope| {
-        for _ in 0..ctx.jobs.min(jobs.len()) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                if stop.load(Ordering::SeqCst) || index >= jobs.len() {
-                    return;
-                }
-                let result = run_job(ctx, settings, &jobs[index], index, logs, deadline);
-                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
-                let Ok(mut outcome) = outcome.lock() else {
-                    return;
-                };
-                match result {
-                    Ok(result) => outcome.results.push(result),
-                    Err(error) => {
-                        outcome.errors.push(crate::exit::one_line(&error));
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                }
-                ctx.progress.status(&format!(
-                    "{finished} of {} runs done ({})",
-                    jobs.len(),
-                    jobs[index].label()
-                ));
-            });
-        }
-    });
-    let mut outcome = match outcome.into_inner() {
-        Ok(outcome) => outcome,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut outcome = Outcome::default();
+    let total = jobs.len();
+    pool::run(
+        ctx.jobs,
+        (0..jobs.len()).collect(),
+        &|index, _| {
+            let result = run_job(ctx, settings, &jobs[index], index, logs, deadline);
+            let stop = result.is_err();
+            Done {
+                result: (index, result),
+                follow_up: Vec::new(),
+                stop,
+            }
+        },
+        &mut |(index, result), left| {
+            match result {
+                Ok(result) => outcome.results.push(result),
+                Err(error) => outcome.errors.push(crate::exit::one_line(&error)),
+            }
+            ctx.progress.status(&format!(
+                "{} of {total} programs done ({})",
+                total - left,
+                jobs[index].label()
+            ));
+        },
+    );
     outcome.results.sort_by_key(|result| result.job);
     outcome
+}
+
+/// What memcheck reported in one process.
+#[derive(Debug, Clone)]
+pub enum MemcheckReport {
+    Error(MemcheckError),
+    /// A descriptor the program opened and left open, with where it opened it.
+    Fd(OpenFd, Vec<Frame>),
+    /// The signal that ended the process, when no memory error came before it.
+    FatalSignal(FatalSignal),
+}
+
+/// Memcheck as a tool of the execution kernel.
+pub struct Memcheck<'a> {
+    pub ctx: &'a Context,
+    pub settings: &'a Settings,
+    /// Errors hidden by suppressions, over every process.
+    pub suppressed: AtomicU64,
+}
+
+impl Tool for Memcheck<'_> {
+    type Report = MemcheckReport;
+
+    fn command(&self, binary: &Binary, tests: &[String], _: Option<u32>, stem: &Utf8Path) -> Cmd {
+        let executable = binary.unit.executable.clone().unwrap_or_default();
+        let cwd = commands::package_dir(self.ctx, &binary.unit)
+            .unwrap_or_else(|| self.ctx.workspace.root.clone());
+        commands::tests_command(self.settings, &executable, &cwd, tests, stem)
+    }
+
+    fn read(&self, binary: &Binary, finished: &Finished, stem: &Utf8Path) -> Reading<MemcheckReport> {
+        let xml_path = Utf8PathBuf::from(format!("{stem}.xml"));
+        let log = match std::fs::read_to_string(&xml_path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| xml::parse(&text))
+        {
+            Ok(log) => log,
+            Err(_) => {
+                let reason = finished
+                    .stderr
+                    .lines()
+                    .find(|line| line.starts_with("valgrind:"))
+                    .unwrap_or("see its logs");
+                return Reading {
+                    reports: Vec::new(),
+                    fatal: Some(format!(
+                        "valgrind wrote no readable report for {} ({}): {reason}",
+                        binary.unit.label(),
+                        finished.termination
+                    )),
+                };
+            }
+        };
+        self.suppressed.fetch_add(log.suppressed, Ordering::Relaxed);
+        let mut reports = Vec::new();
+        if self.settings.track_fds {
+            let text = std::fs::read_to_string(format!("{stem}.log")).unwrap_or_default();
+            reports.extend(
+                fds::leaked(fds::parse(&text), log.fd_stacks.clone())
+                    .into_iter()
+                    .map(|(fd, stack)| MemcheckReport::Fd(fd, stack)),
+            );
+        }
+        let memory_error = log.errors.iter().any(|error| !error.kind.starts_with("Leak_"));
+        if let (Some(signal), false) = (log.fatal_signal.clone(), memory_error) {
+            reports.push(MemcheckReport::FatalSignal(signal));
+        }
+        reports.extend(
+            log.errors
+                .into_iter()
+                .filter(|error| error.kind != "Leak_StillReachable")
+                .map(MemcheckReport::Error),
+        );
+        Reading {
+            reports,
+            fatal: None,
+        }
+    }
+
+    fn when(&self, report: &MemcheckReport) -> When {
+        match report {
+            MemcheckReport::Error(error) if error.kind.starts_with("Leak_") => When::AtExit,
+            MemcheckReport::Fd(..) => When::AtExit,
+            _ => When::During,
+        }
+    }
+
+    fn frames<'r>(&self, report: &'r MemcheckReport) -> &'r [Frame] {
+        match report {
+            MemcheckReport::Error(error) => &error.stack,
+            MemcheckReport::Fd(_, stack) => stack,
+            MemcheckReport::FatalSignal(signal) => &signal.stack,
+        }
+    }
+}
+
+/// The kernel's outcome as one run result per test, the shape the findings are built from.
+pub fn per_test_results(
+    ctx: &Context,
+    binaries: &[Binary],
+    outcome: exec::Outcome<MemcheckReport>,
+    suppressed: u64,
+) -> (Vec<Job>, Vec<RunResult>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut results: Vec<RunResult> = Vec::new();
+    let index_of = |binary: &Binary, name: &str, jobs: &mut Vec<Job>, results: &mut Vec<RunResult>| {
+        let label = binary.unit.label();
+        if let Some(at) = jobs.iter().position(|job| {
+            matches!(&job.subject, Subject::Test { unit, name: n } if unit.label() == label && n == name)
+        }) {
+            return at;
+        }
+        jobs.push(Job {
+            subject: Subject::Test {
+                unit: binary.unit.clone(),
+                name: name.to_owned(),
+            },
+            executable: binary.unit.executable.clone().unwrap_or_default(),
+            cwd: commands::package_dir(ctx, &binary.unit)
+                .unwrap_or_else(|| ctx.workspace.root.clone()),
+        });
+        results.push(RunResult {
+            job: jobs.len() - 1,
+            log: MemcheckLog {
+                complete: true,
+                ..MemcheckLog::default()
+            },
+            leaked_fds: Vec::new(),
+            verdict: Verdict::Passed,
+        });
+        jobs.len() - 1
+    };
+    for run in &outcome.tests {
+        let Some(binary) = binaries
+            .iter()
+            .find(|b| Some(b.unit.label()) == run.unit)
+        else {
+            continue;
+        };
+        let at = index_of(binary, &run.name, &mut jobs, &mut results);
+        results[at].verdict = match run.outcome {
+            TestOutcome::Passed => Verdict::Passed,
+            TestOutcome::Ignored => Verdict::Ignored,
+            // A memory error that ended the process; the causes below may say more.
+            TestOutcome::Failed => Verdict::Died("a signal after a memory error".to_owned()),
+        };
+    }
+    for found in outcome.found {
+        let binary = &binaries[found.binary];
+        let at = index_of(binary, &found.test, &mut jobs, &mut results);
+        let result = &mut results[at];
+        match found.cause {
+            Cause::Report(MemcheckReport::Error(error)) => result.log.errors.push(error),
+            Cause::Report(MemcheckReport::Fd(fd, stack)) => result.leaked_fds.push((fd, stack)),
+            Cause::Report(MemcheckReport::FatalSignal(signal)) => {
+                result.verdict = Verdict::Died(signal.name.clone());
+                result.log.fatal_signal = Some(signal);
+            }
+            Cause::Failed { output } => result.verdict = Verdict::Failed(output),
+            Cause::Died { termination, .. } => result.verdict = Verdict::Died(termination),
+            Cause::TimedOut { limit, tail } => result.verdict = Verdict::TimedOut { limit, tail },
+        }
+    }
+    if let Some(first) = results.first_mut() {
+        first.log.suppressed = suppressed;
+    }
+    (jobs, results)
 }
 
 fn run_job(

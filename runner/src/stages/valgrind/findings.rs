@@ -13,8 +13,8 @@ use super::settings::Settings;
 use super::suppressions;
 use super::xml::MemcheckError;
 use crate::cli::StageName;
+use crate::exec::failure;
 use crate::fingerprint;
-use crate::libtest;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::model::{TestOutcome, TestRun};
@@ -100,6 +100,7 @@ fn raw_findings(ctx: &Context, job: &Job, result: &RunResult, notes: &mut Vec<St
     );
     match &result.verdict {
         Verdict::Failed(output) => raws.push(test_failure(job, output)),
+        Verdict::TimedOut { limit, tail } => raws.push(described(failure::timed_out(*limit, tail))),
         Verdict::Died(signal) => {
             notes.push(format!(
                 "{} was killed by {signal}; its leak records were left out, since a process \
@@ -211,23 +212,17 @@ fn test_failure(job: &Job, output: &str) -> Raw {
         Subject::Test { name, .. } => name.clone(),
         Subject::Program(program) => program.bin.clone(),
     };
-    let stack = libtest::panic_location(output)
-        .map(|(file, line, column)| {
-            vec![Frame {
-                function: test,
-                file: Some(file),
-                line: Some(line),
-                column: Some(column),
-            }]
-        })
-        .unwrap_or_default();
+    described(failure::failed(&test, output, camino::Utf8Path::new("")))
+}
+
+/// A failure, death or timeout as the kernel describes it.
+fn described(described: failure::Described) -> Raw {
     Raw {
-        category: Category::TestFailure,
-        kind: "test-failure".into(),
-        severity: Category::TestFailure.default_severity(),
-        message: libtest::panic_message(output)
-            .unwrap_or_else(|| "the test failed under valgrind".to_owned()),
-        stack,
+        category: described.category,
+        severity: described.category.default_severity(),
+        kind: described.kind,
+        message: described.message,
+        stack: described.frames,
         suppression: None,
     }
 }
@@ -326,7 +321,10 @@ pub fn test_runs(jobs: &[Job], results: &[RunResult]) -> Vec<TestRun> {
             let outcome = match result.verdict {
                 Verdict::Passed | Verdict::Exited(0) => TestOutcome::Passed,
                 Verdict::Ignored => TestOutcome::Ignored,
-                Verdict::Failed(_) | Verdict::Died(_) | Verdict::Exited(_) => TestOutcome::Failed,
+                Verdict::Failed(_)
+                | Verdict::Died(_)
+                | Verdict::Exited(_)
+                | Verdict::TimedOut { .. } => TestOutcome::Failed,
             };
             TestRun {
                 target: None,

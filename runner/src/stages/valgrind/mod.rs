@@ -1,5 +1,5 @@
-//! Valgrind stage: every test of the workspace in its own process under memcheck (full leak
-//! check, origins, file descriptors), plus the programs named in config; findings read from
+//! Valgrind stage: every test of the workspace under memcheck (full leak check, origins, file
+//! descriptors) on the execution kernel, plus the programs named in config; findings read from
 //! memcheck's XML, never from its exit code.
 
 #[cfg(test)]
@@ -13,6 +13,7 @@ mod settings;
 mod suppressions;
 pub mod xml;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -21,6 +22,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 pub use settings::ValgrindConfig;
 
 use crate::cli::StageName;
+use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
@@ -32,8 +34,8 @@ use settings::Settings;
 const DOCTEST_NOTE: &str = "doctests are not run under valgrind: rustdoc compiles each one when \
                             it runs, so there is no binary to hand to memcheck (Miri covers them)";
 
-pub fn plan(ctx: &Context) -> StagePlan {
-    let settings = Settings::from_context(ctx);
+pub fn plan(ctx: &Context) -> Result<StagePlan> {
+    let settings = Settings::from_context(ctx)?;
     let logs = ctx.out_dir.join("valgrind").join("logs");
     let mut steps = vec![(
         "build tests".to_owned(),
@@ -87,12 +89,12 @@ pub fn plan(ctx: &Context) -> StagePlan {
     if let Err(error) = find_valgrind() {
         notes.push(error.to_string());
     }
-    StagePlan {
+    Ok(StagePlan {
         stage: StageName::Valgrind,
         target_dir: Some(settings.target_dir),
         steps,
         notes,
-    }
+    })
 }
 
 /// The valgrind on PATH, or an error naming the install command.
@@ -111,7 +113,7 @@ fn find_valgrind() -> Result<Utf8PathBuf> {
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
-    let deadline = Instant::now() + ctx.timeout;
+    let deadline = ctx.stage_deadline();
     if !ctx.host.contains("-linux") {
         return super::not_applicable(
             ctx,
@@ -128,7 +130,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         .output_text()?
         .trim()
         .to_owned();
-    let settings = Settings::from_context(ctx);
+    let settings = Settings::from_context(ctx)?;
     if let Some(missing) = settings.suppressions.iter().find(|file| !file.is_file()) {
         bail!("the suppression file {missing} (config valgrind.suppressions) does not exist");
     }
@@ -142,18 +144,47 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     suppressions::write_std(&settings.std_suppressions)?;
 
     let mut notes = vec![format!("memcheck from {version}"), DOCTEST_NOTE.to_owned()];
-    let (jobs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
-    if jobs.is_empty() && errors.is_empty() {
+    let (binaries, programs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
+    if binaries.is_empty() && programs.is_empty() && errors.is_empty() {
         bail!("no tests found to run under valgrind");
     }
-    let outcome = executor::execute(ctx, &settings, &jobs, &logs, deadline);
-    errors.extend(outcome.errors);
+    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let known = Durations::load(&durations_path);
+    let tool = executor::Memcheck {
+        ctx,
+        settings: &settings,
+        suppressed: AtomicU64::new(0),
+    };
+    let limits = Limits {
+        stage: StageName::Valgrind.as_str(),
+        test_timeout: settings.test_timeout,
+        deadline,
+        logs: &logs,
+        seeds: &[None],
+    };
+    let kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    Durations::save_merged(&durations_path, &kernel.durations);
+    errors.extend(kernel.errors.iter().cloned());
+    let (mut jobs, mut results) = executor::per_test_results(
+        ctx,
+        &binaries,
+        kernel,
+        tool.suppressed.load(Ordering::Relaxed),
+    );
+    let programs_outcome = executor::execute_programs(ctx, &settings, &programs, &logs, deadline);
+    errors.extend(programs_outcome.errors);
+    let offset = jobs.len();
+    jobs.extend(programs);
+    results.extend(programs_outcome.results.into_iter().map(|mut result| {
+        result.job += offset;
+        result
+    }));
 
-    let built = findings::build(ctx, &settings, &jobs, &outcome.results);
+    let built = findings::build(ctx, &settings, &jobs, &results);
     let mut report = StageReport::new(StageName::Valgrind, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
-    report.counts = findings::counts(&jobs, &outcome.results, &built.findings);
-    report.tests = findings::test_runs(&jobs, &outcome.results);
+    report.counts = findings::counts(&jobs, &results, &built.findings);
+    report.tests = findings::test_runs(&jobs, &results);
     if !built.suppressions.is_empty() {
         suppressions::write_generated(&generated, &built.suppressions)?;
         notes.push(
@@ -178,33 +209,34 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     Ok(report)
 }
 
-/// Builds the tests and programs and lists every test: the jobs to run, and the test
-/// binaries that could not be listed.
+/// Builds the tests and programs and lists every test: the harnesses to run, the programs,
+/// and the test binaries that could not be listed.
 fn prepare(
     ctx: &Context,
     settings: &Settings,
     logs: &Utf8Path,
     deadline: Instant,
     notes: &mut Vec<String>,
-) -> Result<(Vec<Job>, Vec<String>)> {
-    let (mut jobs, errors) = test_jobs(ctx, settings, logs, deadline)?;
+) -> Result<(Vec<Binary>, Vec<Job>, Vec<String>)> {
+    let (binaries, errors) = test_binaries(ctx, settings, logs, deadline)?;
+    let mut programs = Vec::new();
     if !settings.programs.is_empty() {
         if ctx.filters.is_empty() {
-            jobs.extend(program_jobs(ctx, settings, logs, deadline)?);
+            programs = program_jobs(ctx, settings, logs, deadline)?;
         } else {
             notes.push("test-name filters were given, so valgrind.programs were not run".into());
         }
     }
-    Ok((jobs, errors))
+    Ok((binaries, programs, errors))
 }
 
-/// One job per test of every test binary, each in its package's directory.
-fn test_jobs(
+/// Every test binary with its listed tests.
+fn test_binaries(
     ctx: &Context,
     settings: &Settings,
     logs: &Utf8Path,
     deadline: Instant,
-) -> Result<(Vec<Job>, Vec<String>)> {
+) -> Result<(Vec<Binary>, Vec<String>)> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     ctx.progress.note("building tests");
     let build = build_tests_command(ctx, settings);
@@ -215,32 +247,28 @@ fn test_jobs(
         remaining(),
         "building the tests",
     )?;
-    let mut jobs = Vec::new();
+    let mut binaries = Vec::new();
     let mut errors = Vec::new();
     for unit in inventory::units_from_messages(&messages, |id| ctx.workspace.member_of(id)) {
-        let (Some(executable), Some(cwd)) =
-            (unit.executable.clone(), commands::package_dir(ctx, &unit))
-        else {
+        if unit.executable.is_none() || commands::package_dir(ctx, &unit).is_none() {
             continue;
-        };
+        }
         let options = RunOptions {
             timeout: Some(remaining()),
             log_stem: Some(logs.join(format!("{}-list", unit.slug()))),
             ..RunOptions::default()
         };
         match inventory::list_executable_tests(&unit, &ctx.filters, &options) {
-            Ok(names) => jobs.extend(names.into_iter().map(|name| Job {
-                subject: Subject::Test {
-                    unit: unit.clone(),
-                    name,
-                },
-                executable: executable.clone(),
-                cwd: cwd.clone(),
-            })),
+            Ok(tests) if tests.is_empty() => {}
+            Ok(tests) => binaries.push(Binary {
+                target: ctx.host.clone(),
+                unit,
+                tests,
+            }),
             Err(error) => errors.push(crate::exit::one_line(&error)),
         }
     }
-    Ok((jobs, errors))
+    Ok((binaries, errors))
 }
 
 /// One job per configured program, run from the workspace root like `cargo run`.

@@ -20,6 +20,8 @@ pub struct ValgrindConfig {
     /// Programs of the workspace to run under memcheck besides the tests.
     #[serde(default)]
     pub programs: Vec<ProgramConfig>,
+    /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
+    pub test_timeout: Option<String>,
 }
 
 /// One binary target run with arguments, the way people check a real program.
@@ -55,12 +57,13 @@ pub struct Settings {
     pub user_flags: Vec<String>,
     pub track_fds: bool,
     pub programs: Vec<ProgramConfig>,
+    pub test_timeout: std::time::Duration,
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> Settings {
+    pub fn from_context(ctx: &Context) -> anyhow::Result<Settings> {
         let config = &ctx.workspace.config.valgrind;
-        Settings {
+        Ok(Settings {
             target_dir: ctx.workspace.stage_target_dir("valgrind"),
             std_suppressions: ctx.out_dir.join("valgrind").join("runner-std.supp"),
             suppressions: config
@@ -71,7 +74,11 @@ impl Settings {
             user_flags: config.flags.clone(),
             track_fds: config.track_fds.unwrap_or(true),
             programs: config.programs.clone(),
-        }
+            test_timeout: ctx.test_timeout(
+                config.test_timeout.as_deref(),
+                crate::exec::harness::NATIVE_TEST_TIMEOUT,
+            )?,
+        })
     }
 }
 
