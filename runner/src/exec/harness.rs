@@ -684,7 +684,7 @@ fn tail(finished: &Finished, lines: usize) -> String {
     let all: Vec<&str> = finished
         .stdout
         .lines()
-        .filter(|line| libtest::parse_event(line).is_none())
+        .filter(|line| !line.trim_start().starts_with("{ \"type\": "))
         .chain(finished.stderr.lines())
         .collect();
     all[all.len().saturating_sub(lines)..].join("\n")

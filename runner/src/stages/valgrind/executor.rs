@@ -147,7 +147,7 @@ pub enum MemcheckReport {
     Error(MemcheckError),
     /// A descriptor the program opened and left open, with where it opened it.
     Fd(OpenFd, Vec<Frame>),
-    /// The signal that ended the process, when no memory error came before it.
+    /// The signal that ended the process.
     FatalSignal(FatalSignal),
 }
 
@@ -202,8 +202,9 @@ impl Tool for Memcheck<'_> {
                     .map(|(fd, stack)| MemcheckReport::Fd(fd, stack)),
             );
         }
-        let memory_error = log.errors.iter().any(|error| !error.kind.starts_with("Leak_"));
-        if let (Some(signal), false) = (log.fatal_signal.clone(), memory_error) {
+        // Whether the signal is a finding of its own (no memory error before it) is the
+        // findings' call; the kernel gives it to the test the process died in.
+        if let Some(signal) = log.fatal_signal.clone() {
             reports.push(MemcheckReport::FatalSignal(signal));
         }
         reports.extend(
