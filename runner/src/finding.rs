@@ -181,5 +181,9 @@ fn short_stack(workspace: &Workspace, frames: Vec<Frame>) -> Vec<Frame> {
         .position(|frame| locate::is_user_frame(workspace, frame))
         .map_or(0, |at| at + 1);
     let keep = SHORT_STACK.max(user);
-    frames.into_iter().take(keep).collect()
+    frames
+        .iter()
+        .take(keep)
+        .map(|frame| locate::readable_frame(workspace, frame))
+        .collect()
 }

@@ -26,6 +26,51 @@ pub fn is_user_frame(workspace: &Workspace, frame: &Frame) -> bool {
         && !file.contains("/.cargo/git/")
 }
 
+/// How a file outside the workspace is shown: a dependency as `smallvec-1.6.0/src/lib.rs`
+/// (not the machine's cargo home), the standard library as `std/src/...` (not the toolchain's
+/// folder or the compiler's build path), anything else as it is.
+pub fn display_path(file: &str) -> &str {
+    for marker in ["/.cargo/registry/src/", "/.cargo/git/checkouts/"] {
+        if let Some(index) = file.find(marker) {
+            // The next folder names the index (or the repository); the one after is the crate.
+            let rest = &file[index + marker.len()..];
+            let skip = if marker.contains("git") { 2 } else { 1 };
+            let mut cut = rest;
+            for _ in 0..skip {
+                match cut.split_once('/') {
+                    Some((_, after)) => cut = after,
+                    None => return file,
+                }
+            }
+            return cut;
+        }
+    }
+    for marker in ["/lib/rustlib/src/rust/library/", "/library/"] {
+        if let Some(index) = file.find(marker) {
+            if marker != "/library/" || file.starts_with("/rustc/") {
+                return &file[index + marker.len()..];
+            }
+        }
+    }
+    file
+}
+
+/// A frame as a report shows it: workspace files relative to the workspace root, others
+/// through [`display_path`].
+pub fn readable_frame(workspace: &Workspace, frame: &Frame) -> Frame {
+    let file = frame.file.as_deref().map(|file| {
+        let path = Utf8Path::new(file);
+        match workspace.relative(path) {
+            Some(relative) if path.is_absolute() => relative.to_string(),
+            _ => display_path(file).to_owned(),
+        }
+    });
+    Frame {
+        file,
+        ..frame.clone()
+    }
+}
+
 /// The first user frame (or, when there is none, the innermost frame) as a location and
 /// the name of its function.
 pub fn user_location(
@@ -42,7 +87,7 @@ pub fn user_location(
     let location = frame.file.as_deref().and_then(|file| {
         let relative = workspace
             .relative(Utf8Path::new(file))
-            .map_or_else(|| file.into(), Utf8Path::to_path_buf);
+            .map_or_else(|| display_path(file).into(), Utf8Path::to_path_buf);
         Some(Location {
             file: relative,
             line: frame.line?,
@@ -51,4 +96,30 @@ pub fn user_location(
     });
     let function = Some(frame.function.clone()).filter(|f| !f.is_empty() && f != "<unknown>");
     (location, function)
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::display_path;
+
+    #[test]
+    fn dependencies_and_std_are_shown_without_the_machine_s_folders() {
+        assert_eq!(
+            display_path("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/smallvec-1.6.0/src/lib.rs"),
+            "smallvec-1.6.0/src/lib.rs"
+        );
+        assert_eq!(
+            display_path("/home/u/.cargo/git/checkouts/bytes-3f1a/a1b2c3d/src/buf.rs"),
+            "src/buf.rs"
+        );
+        assert_eq!(
+            display_path("/root/.rustup/toolchains/nightly-x/lib/rustlib/src/rust/library/std/src/panicking.rs"),
+            "std/src/panicking.rs"
+        );
+        assert_eq!(
+            display_path("/rustc/e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a/library/core/src/ptr/mod.rs"),
+            "core/src/ptr/mod.rs"
+        );
+        assert_eq!(display_path("/usr/include/stdio.h"), "/usr/include/stdio.h");
+    }
 }

@@ -16,8 +16,6 @@ mod stack;
 mod triage;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -31,6 +29,7 @@ use session::TargetRun;
 use settings::Settings;
 
 use crate::cli::StageName;
+use crate::exec::pool::{self, Done};
 use crate::plan::Context;
 use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
 
@@ -99,7 +98,8 @@ fn run_in(
 
 type Triaged = (TargetRun, Vec<triage::Group>);
 
-/// Fuzzes the targets on `--jobs` worker threads; each target is fuzzed, then triaged.
+/// Fuzzes the targets on the kernel's queue (`--jobs` at a time); each target, a unit, is
+/// fuzzed, then triaged.
 fn fuzz_all(
     ctx: &Context,
     settings: &Settings,
@@ -109,49 +109,41 @@ fn fuzz_all(
     logs: &Utf8Path,
     deadline: Instant,
 ) -> BTreeMap<usize, Triaged> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<BTreeMap<usize, Triaged>> = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..ctx.jobs.min(targets.len()) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(target) = targets.get(index) else {
-                    break;
-                };
-                if crate::process::interrupted() {
-                    break;
-                }
-                let artifacts = dir.join("artifacts").join(session::slug(&target.label));
-                ctx.progress.note(&format!("{}: fuzzing", target.label));
-                let run = session::fuzz_target(
-                    ctx,
-                    settings,
-                    target,
-                    budget,
-                    (&artifacts, logs),
-                    deadline,
-                );
-                let mut groups = triage::group(target, &run.crashes);
-                triage::refine(ctx, settings, target, &mut groups, logs, deadline);
-                ctx.progress.note(&format!(
-                    "{}: {} executions, {} distinct finding(s)",
-                    target.label,
-                    run.sessions
-                        .iter()
-                        .map(|s| s.stat("number_of_executed_units"))
-                        .sum::<u64>(),
-                    groups.len()
-                ));
-                if let Ok(mut results) = results.lock() {
-                    results.insert(index, (run, groups));
-                }
-            });
-        }
-    });
-    // A worker that panicked poisons the lock; what the others finished is still reported.
+    let mut results: BTreeMap<usize, Triaged> = BTreeMap::new();
+    let fuzz_one = |index: usize| {
+        let target = &targets[index];
+        let artifacts = dir.join("artifacts").join(session::slug(&target.label));
+        ctx.progress.note(&format!("{}: fuzzing", target.label));
+        let run = session::fuzz_target(
+            ctx,
+            settings,
+            target,
+            budget,
+            (&artifacts, logs),
+            deadline,
+        );
+        let mut groups = triage::group(target, &run.crashes);
+        triage::refine(ctx, settings, target, &mut groups, logs, deadline);
+        ctx.progress.note(&format!(
+            "{}: {} executions, {} distinct finding(s)",
+            target.label,
+            run.sessions
+                .iter()
+                .map(|s| s.stat("number_of_executed_units"))
+                .sum::<u64>(),
+            groups.len()
+        ));
+        (index, (run, groups))
+    };
+    pool::run(
+        ctx.jobs,
+        (0..targets.len()).collect(),
+        &|index, _| Done::with(fuzz_one(index)),
+        &mut |(index, triaged), _| {
+            results.insert(index, triaged);
+        },
+    );
     results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn assemble(

@@ -125,6 +125,10 @@ pub fn classify(message: &str, help: &[&str]) -> (Category, &'static str) {
     } else if ub.contains("out-of-bounds")
         || ub.contains("beyond the end of the allocation")
         || ub.contains("out of bounds")
+        // "memory access failed: attempting to access 4 bytes, but got alloc123+16 which is
+        // only 0 bytes from the end of the allocation"
+        || ub.contains("from the end of the allocation")
+        || ub.contains("before the beginning of the allocation")
     {
         "out-of-bounds"
     } else if ub.contains("dangling") {
@@ -182,6 +186,16 @@ fn parse_place(place: &str) -> (String, Option<u32>, Option<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_past_the_end_is_out_of_bounds() {
+        let message = "Undefined Behavior: memory access failed: attempting to access 8 bytes, \
+                       but got alloc1048+0x40 which is only 0 bytes from the end of the allocation";
+        assert_eq!(classify(message, &[]).1, "out-of-bounds");
+        let before = "Undefined Behavior: memory access failed: attempting to access 1 byte, but \
+                      got alloc7-0x1 which points to before the beginning of the allocation";
+        assert_eq!(classify(before, &[]).1, "out-of-bounds");
+    }
 
     #[test]
     fn parses_places_with_and_without_end() {

@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use super::commands;
 use super::executor::{Cause, RawFinding};
-use super::frames::{display_path, is_harness_boundary, is_runtime_frame};
+use super::frames::{is_harness_boundary, is_runtime_frame};
 use super::options::Settings;
 use super::report_parser::{LeakSize, SanitizerReport};
 use super::sanitizer::Sanitizer;
@@ -256,17 +256,7 @@ fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
 }
 
 fn readable(workspace: &Workspace, frame: &Frame) -> Frame {
-    let file = frame.file.as_deref().map(|file| {
-        let path = Utf8Path::new(file);
-        match workspace.relative(path) {
-            Some(relative) if path.is_absolute() => relative.to_string(),
-            _ => display_path(file).to_owned(),
-        }
-    });
-    Frame {
-        file,
-        ..frame.clone()
-    }
+    locate::readable_frame(workspace, frame)
 }
 
 /// The report's other stacks, from their first user frame: where the memory was allocated
@@ -434,8 +424,8 @@ mod tests {
                 "src/lib.rs",
                 "src/lib.rs",
                 "src/lib.rs",
-                "library/core/src/ops/function.rs",
-                "library/core/src/ops/function.rs"
+                "core/src/ops/function.rs",
+                "core/src/ops/function.rs"
             ],
             "no runtime or harness frames, readable paths"
         );

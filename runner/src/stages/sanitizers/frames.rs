@@ -110,20 +110,6 @@ pub fn is_harness_boundary(frame: &Frame) -> bool {
     frame.function.contains("__rust_begin_short_backtrace")
 }
 
-/// A readable path for a report: the toolchain's sources as `library/...`, the rest as is.
-pub fn display_path(file: &str) -> &str {
-    const RUST_SRC: &str = "/lib/rustlib/src/rust/";
-    if let Some(index) = file.find(RUST_SRC) {
-        return &file[index + RUST_SRC.len()..];
-    }
-    if file.starts_with("/rustc/") {
-        if let Some(index) = file.find("/library/") {
-            return &file[index + 1..];
-        }
-    }
-    file
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,19 +168,4 @@ mod tests {
         assert!(parse_frame("  #").is_none());
     }
 
-    #[test]
-    fn toolchain_paths_are_shortened() {
-        assert_eq!(
-            display_path("/root/.rustup/toolchains/nightly-x/lib/rustlib/src/rust/library/core/src/ptr/mod.rs"),
-            "library/core/src/ptr/mod.rs"
-        );
-        assert_eq!(
-            display_path("/rustc/e50aa6f/library/test/src/lib.rs"),
-            "library/test/src/lib.rs"
-        );
-        assert_eq!(
-            display_path("/w/my/library/src/lib.rs"),
-            "/w/my/library/src/lib.rs"
-        );
-    }
 }

@@ -135,6 +135,7 @@ mod tests {
             },
             suppressions: BTreeMap::from([(Sanitizer::Leak, Utf8PathBuf::from("/w/lsan.supp"))]),
             symbolizer: Some("/usr/bin/llvm-symbolizer".into()),
+            test_timeout: std::time::Duration::from_secs(300),
         }
     }
 

@@ -365,6 +365,10 @@ pub fn counts(jobs: &[Job], results: &[RunResult], findings: &[Finding]) -> BTre
                 add("tests_run", 1);
                 add("passed", 1);
             }
+            (_, Verdict::TimedOut { .. }) => {
+                add("tests_run", 1);
+                add("timed_out", 1);
+            }
             _ => {
                 add("tests_run", 1);
                 add("failed", 1);
