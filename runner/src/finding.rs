@@ -59,13 +59,8 @@ impl NewFinding {
     pub fn described(stage: StageName, described: Described) -> NewFinding {
         NewFinding {
             note: described.note,
-            ..NewFinding::new(
-                stage,
-                described.category,
-                described.kind,
-                described.message,
-            )
-            .frames(described.frames)
+            ..NewFinding::new(stage, described.category, described.kind, described.message)
+                .frames(described.frames)
         }
     }
 
@@ -148,7 +143,7 @@ impl NewFinding {
             function.as_deref(),
             subject,
         );
-        let stack = short_stack(workspace, self.frames);
+        let stack = short_stack(workspace, &self.frames);
         Finding {
             fingerprint,
             stage: self.stage,
@@ -175,7 +170,7 @@ impl NewFinding {
 }
 
 /// At least `SHORT_STACK` frames, and always down to the first user frame.
-fn short_stack(workspace: &Workspace, frames: Vec<Frame>) -> Vec<Frame> {
+fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
     let user = frames
         .iter()
         .position(|frame| locate::is_user_frame(workspace, frame))

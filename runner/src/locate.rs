@@ -117,7 +117,9 @@ mod display_tests {
             "std/src/panicking.rs"
         );
         assert_eq!(
-            display_path("/rustc/e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a/library/core/src/ptr/mod.rs"),
+            display_path(
+                "/rustc/e50aa6fba4e63ab34c72bf9acfd2c307c1155d1a/library/core/src/ptr/mod.rs"
+            ),
             "core/src/ptr/mod.rs"
         );
         assert_eq!(display_path("/usr/include/stdio.h"), "/usr/include/stdio.h");

@@ -187,7 +187,11 @@ fn suppressions_for_every_memcheck_finding_are_written_and_named() {
         .flatten()
         .filter(|entry| entry.file_name().to_string_lossy().ends_with(".xml"))
         .count();
-    assert!(xml_logs >= 2, "{xml_logs} memcheck logs in {}", logs.display());
+    assert!(
+        xml_logs >= 2,
+        "{xml_logs} memcheck logs in {}",
+        logs.display()
+    );
     assert!(logs.join("build.out").is_file());
 }
 

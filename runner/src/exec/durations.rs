@@ -25,7 +25,10 @@ pub fn path(workspace_root: &Utf8Path) -> Utf8PathBuf {
 
 impl Durations {
     pub fn get(&self, stage: &str, target: &str, unit: &str, test: &str) -> Option<f64> {
-        self.stages.get(stage)?.get(&key(target, unit, test)).copied()
+        self.stages
+            .get(stage)?
+            .get(&key(target, unit, test))
+            .copied()
     }
 
     pub fn insert(&mut self, stage: &str, target: &str, unit: &str, test: &str, seconds: f64) {

@@ -26,10 +26,13 @@ pub fn failed(test: &str, output: &str, run_dir: &Utf8Path) -> Described {
     let mut frames: Vec<Frame> = libtest::panic_backtrace(output)
         .into_iter()
         .map(|frame| Frame {
-            file: frame.file.as_deref().map(|file| match file.strip_prefix("./") {
-                Some(rest) => run_dir.join(rest).to_string(),
-                None => file.to_owned(),
-            }),
+            file: frame
+                .file
+                .as_deref()
+                .map(|file| match file.strip_prefix("./") {
+                    Some(rest) => run_dir.join(rest).to_string(),
+                    None => file.to_owned(),
+                }),
             ..frame
         })
         .collect();
@@ -103,8 +106,15 @@ mod tests {
         let output = "thread 't' panicked at crates/e/src/lib.rs:19:9:\nboom\nstack backtrace:\n   0: e::tests::length\n             at ./src/lib.rs:19:9\n";
         let described = failed("tests::length", output, Utf8Path::new("crates/e"));
         assert_eq!(described.message, "boom");
-        assert_eq!(described.frames[0].file.as_deref(), Some("crates/e/src/lib.rs"));
-        let plain = failed("tests::t", "thread 't' panicked at src/lib.rs:3:5:\nno\n", Utf8Path::new(""));
+        assert_eq!(
+            described.frames[0].file.as_deref(),
+            Some("crates/e/src/lib.rs")
+        );
+        let plain = failed(
+            "tests::t",
+            "thread 't' panicked at src/lib.rs:3:5:\nno\n",
+            Utf8Path::new(""),
+        );
         assert_eq!(plain.frames[0].function, "tests::t");
         assert_eq!(plain.frames[0].line, Some(3));
     }

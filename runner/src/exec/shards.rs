@@ -38,7 +38,9 @@ pub fn split(
     ];
     for (weight, test) in weighted {
         // `shards` is at least one, so there is always a lightest group.
-        let Some(lightest) = groups.iter_mut().min_by(|a, b| a.weight.total_cmp(&b.weight))
+        let Some(lightest) = groups
+            .iter_mut()
+            .min_by(|a, b| a.weight.total_cmp(&b.weight))
         else {
             break;
         };

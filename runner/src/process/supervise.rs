@@ -184,7 +184,10 @@ fn check(
     }
     let reason = if interrupted() {
         Termination::Interrupted
-    } else if options.timeout.is_some_and(|limit| started.elapsed() >= limit) {
+    } else if options
+        .timeout
+        .is_some_and(|limit| started.elapsed() >= limit)
+    {
         Termination::TimedOut(options.timeout.unwrap_or_default())
     } else if options.on_tick.is_some_and(|tick| tick() == Tick::Stop) {
         Termination::Stopped

@@ -94,7 +94,7 @@ impl Settings {
             sysroot: sysroot.is_dir().then_some(sysroot),
             test_timeout: ctx.test_timeout(
                 ctx.workspace.config.cross.test_timeout.as_deref(),
-                exec::harness::NATIVE_TEST_TIMEOUT,
+                exec::NATIVE_TEST_TIMEOUT,
             )?,
         })
     }
@@ -198,8 +198,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     )?;
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
-    for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id))
-    {
+    for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id)) {
         if unit.kind == UnitKind::Doc {
             continue;
         }
@@ -233,7 +232,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let tally = outcome
         .tallies
         .values()
-        .fold(Tally::default(), |all, one| all.add(*one));
+        .fold(Tally::default(), |all, one| all.plus(*one));
 
     let mut report = StageReport::new(StageName::Cross, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));

@@ -114,14 +114,7 @@ fn fuzz_all(
         let target = &targets[index];
         let artifacts = dir.join("artifacts").join(session::slug(&target.label));
         ctx.progress.note(&format!("{}: fuzzing", target.label));
-        let run = session::fuzz_target(
-            ctx,
-            settings,
-            target,
-            budget,
-            (&artifacts, logs),
-            deadline,
-        );
+        let run = session::fuzz_target(ctx, settings, target, budget, (&artifacts, logs), deadline);
         let mut groups = triage::group(target, &run.crashes);
         triage::refine(ctx, settings, target, &mut groups, logs, deadline);
         ctx.progress.note(&format!(

@@ -39,7 +39,12 @@ impl Tool for Miri<'_> {
         )
     }
 
-    fn read(&self, _binary: &Binary, finished: &Finished, _log_stem: &Utf8Path) -> Reading<MiriError> {
+    fn read(
+        &self,
+        _binary: &Binary,
+        finished: &Finished,
+        _log_stem: &Utf8Path,
+    ) -> Reading<MiriError> {
         Reading {
             reports: diagnostics::parse(&finished.stderr),
             fatal: None,

@@ -98,10 +98,7 @@ fn to_finding(
         Cause::Died {
             termination,
             detail,
-        } => NewFinding::described(
-            StageName::Miri,
-            failure::died(termination, detail, "Miri"),
-        ),
+        } => NewFinding::described(StageName::Miri, failure::died(termination, detail, "Miri")),
         Cause::TimedOut { limit, tail } => {
             NewFinding::described(StageName::Miri, failure::timed_out(*limit, tail))
         }

@@ -21,7 +21,7 @@ use crate::progress::Progress;
 use crate::report::{gate, StageReport, TargetSummary};
 
 /// A test under Miri runs 10 to 100 times slower than natively.
-const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(15);
 
 /// The big-endian target every run includes by default.
 pub const BIG_ENDIAN_TARGET: &str = "s390x-unknown-linux-gnu";

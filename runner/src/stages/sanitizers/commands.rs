@@ -93,7 +93,13 @@ pub fn tests(
 pub fn doctests(ctx: &Context, settings: &Settings, sanitizer: Sanitizer, unit: &TestUnit) -> Cmd {
     let cmd = cargo_test(ctx, sanitizer)
         .args(unit.selection())
-        .args(["--", "-Zunstable-options", "--format", "json", "--report-time"])
+        .args([
+            "--",
+            "-Zunstable-options",
+            "--format",
+            "json",
+            "--report-time",
+        ])
         .arg(format!("--test-threads={}", ctx.jobs))
         .args(ctx.filters.iter().cloned());
     with_runtime_environment(cmd, settings, sanitizer)

@@ -344,7 +344,7 @@ mod tests {
             options: super::super::config::RuntimeOptions::default(),
             suppressions: BTreeMap::new(),
             symbolizer: None,
-            test_timeout: std::time::Duration::from_secs(300),
+            test_timeout: std::time::Duration::from_mins(5),
         }
     }
 

@@ -167,5 +167,4 @@ mod tests {
         assert!(parse_frame("#include").is_none());
         assert!(parse_frame("  #").is_none());
     }
-
 }

@@ -28,9 +28,9 @@ use sanitizer::Sanitizer;
 use crate::cli::StageName;
 use crate::exec::{self, Binary, Durations, Limits, Tally};
 use crate::inventory::{self, TestUnit, UnitKind};
-use crate::report::model::TestRun;
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
+use crate::report::model::TestRun;
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
@@ -265,7 +265,7 @@ fn run_sanitizer(
     let tally = kernel
         .tallies
         .values()
-        .fold(Tally::default(), |all, one| all.add(*one));
+        .fold(Tally::default(), |all, one| all.plus(*one));
     let raw = kernel
         .found
         .into_iter()

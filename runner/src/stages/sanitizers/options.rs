@@ -72,7 +72,7 @@ impl Settings {
             symbolizer,
             test_timeout: ctx.test_timeout(
                 config.test_timeout.as_deref(),
-                crate::exec::harness::NATIVE_TEST_TIMEOUT,
+                crate::exec::NATIVE_TEST_TIMEOUT,
             )?,
         })
     }
@@ -135,7 +135,7 @@ mod tests {
             },
             suppressions: BTreeMap::from([(Sanitizer::Leak, Utf8PathBuf::from("/w/lsan.supp"))]),
             symbolizer: Some("/usr/bin/llvm-symbolizer".into()),
-            test_timeout: std::time::Duration::from_secs(300),
+            test_timeout: std::time::Duration::from_mins(5),
         }
     }
 

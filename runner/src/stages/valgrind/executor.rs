@@ -82,7 +82,10 @@ pub enum Verdict {
     /// A configured program's exit status.
     Exited(i32),
     /// Ran past its time limit; the last lines it printed.
-    TimedOut { limit: Duration, tail: String },
+    TimedOut {
+        limit: Duration,
+        tail: String,
+    },
 }
 
 #[derive(Debug)]
@@ -169,28 +172,30 @@ impl Tool for Memcheck<'_> {
         commands::tests_command(self.settings, &executable, &cwd, tests, stem)
     }
 
-    fn read(&self, binary: &Binary, finished: &Finished, stem: &Utf8Path) -> Reading<MemcheckReport> {
+    fn read(
+        &self,
+        binary: &Binary,
+        finished: &Finished,
+        stem: &Utf8Path,
+    ) -> Reading<MemcheckReport> {
         let xml_path = Utf8PathBuf::from(format!("{stem}.xml"));
-        let log = match std::fs::read_to_string(&xml_path)
+        let Ok(log) = std::fs::read_to_string(&xml_path)
             .map_err(anyhow::Error::from)
             .and_then(|text| xml::parse(&text))
-        {
-            Ok(log) => log,
-            Err(_) => {
-                let reason = finished
-                    .stderr
-                    .lines()
-                    .find(|line| line.starts_with("valgrind:"))
-                    .unwrap_or("see its logs");
-                return Reading {
-                    reports: Vec::new(),
-                    fatal: Some(format!(
-                        "valgrind wrote no readable report for {} ({}): {reason}",
-                        binary.unit.label(),
-                        finished.termination
-                    )),
-                };
-            }
+        else {
+            let reason = finished
+                .stderr
+                .lines()
+                .find(|line| line.starts_with("valgrind:"))
+                .unwrap_or("see its logs");
+            return Reading {
+                reports: Vec::new(),
+                fatal: Some(format!(
+                    "valgrind wrote no readable report for {} ({}): {reason}",
+                    binary.unit.label(),
+                    finished.termination
+                )),
+            };
         };
         self.suppressed.fetch_add(log.suppressed, Ordering::Relaxed);
         let mut reports = Vec::new();
@@ -245,7 +250,10 @@ pub fn per_test_results(
 ) -> (Vec<Job>, Vec<RunResult>) {
     let mut jobs: Vec<Job> = Vec::new();
     let mut results: Vec<RunResult> = Vec::new();
-    let index_of = |binary: &Binary, name: &str, jobs: &mut Vec<Job>, results: &mut Vec<RunResult>| {
+    let index_of = |binary: &Binary,
+                    name: &str,
+                    jobs: &mut Vec<Job>,
+                    results: &mut Vec<RunResult>| {
         let label = binary.unit.label();
         if let Some(at) = jobs.iter().position(|job| {
             matches!(&job.subject, Subject::Test { unit, name: n } if unit.label() == label && n == name)
@@ -273,10 +281,7 @@ pub fn per_test_results(
         jobs.len() - 1
     };
     for run in &outcome.tests {
-        let Some(binary) = binaries
-            .iter()
-            .find(|b| Some(b.unit.label()) == run.unit)
-        else {
+        let Some(binary) = binaries.iter().find(|b| Some(b.unit.label()) == run.unit) else {
             continue;
         };
         let at = index_of(binary, &run.name, &mut jobs, &mut results);

@@ -1,0 +1,137 @@
+//! The contract between a stage and the kernel: the harnesses to run (`Binary`), the
+//! kernel's unit of work (`Unit`), what a stage's tool must say (`Tool`), and how a test is
+//! reported (`Cause`, `Attributed`).
+
+use std::time::Duration;
+
+use camino::Utf8Path;
+
+use crate::inventory::{TestUnit, UnitKind};
+use crate::process::{Cmd, Finished, Termination};
+use crate::report::Frame;
+
+/// The per-test limit of native runs (sanitizers, valgrind, cross) unless configured.
+pub const NATIVE_TEST_TIMEOUT: Duration = Duration::from_mins(5);
+
+/// A test harness on one stage target (a triple, a sanitizer), with the tests to run.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub target: String,
+    pub unit: TestUnit,
+    /// The listed tests (after the user's filters). Empty for a harness that runs whole.
+    pub tests: Vec<String>,
+}
+
+impl Binary {
+    /// rustdoc's doctest harness never matches `--exact` names and runs each doctest as a
+    /// process of its own: it runs whole, narrowed only by the user's filters.
+    pub fn runs_whole(&self) -> bool {
+        self.unit.kind == UnitKind::Doc
+    }
+}
+
+/// The kernel's unit: some tests of one binary, in one process.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub binary: usize,
+    /// The tests to select; empty means the whole harness (doctests).
+    pub tests: Vec<String>,
+    pub seed: Option<u32>,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the tests and record how each ended.
+    Run,
+    /// Re-run tests that already ran, only to learn which of them a report without a test
+    /// belongs to (nothing is counted again).
+    Attribute,
+}
+
+/// When the tool made a report, which decides how it finds its test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// While a test ran (Miri's UB, an `ASan` abort, a data race, an invalid read).
+    During,
+    /// At the process's exit (a leak check).
+    AtExit,
+}
+
+/// What a tool read from one finished process.
+pub struct Reading<R> {
+    pub reports: Vec<R>,
+    /// The tool itself failed in a way every later process would too (a sanitizer runtime
+    /// that cannot start): the stage target stops with this error.
+    pub fatal: Option<String>,
+}
+
+/// What a stage tells the kernel about its tool.
+pub trait Tool: Sync {
+    type Report: Clone + Send;
+
+    /// The process that runs `tests` of `binary` one after another with libtest's JSON
+    /// events on stdout (`-Zunstable-options --format json --report-time`); an empty list
+    /// runs the whole harness. Logs go to `<log_stem>.out` / `.err`, and the tool may write
+    /// its own files next to them.
+    fn command(
+        &self,
+        binary: &Binary,
+        tests: &[String],
+        seed: Option<u32>,
+        log_stem: &Utf8Path,
+    ) -> Cmd;
+
+    /// The tool's reports in what the process left.
+    fn read(
+        &self,
+        binary: &Binary,
+        finished: &Finished,
+        log_stem: &Utf8Path,
+    ) -> Reading<Self::Report>;
+
+    /// Reports inside a failed test's captured output (a doctest runs the tool in a child).
+    fn reports_in_failure(&self, _output: &str) -> Vec<Self::Report> {
+        Vec::new()
+    }
+
+    fn when(&self, report: &Self::Report) -> When;
+
+    /// The report's stack, to find the test it happened in by name.
+    fn frames<'r>(&self, report: &'r Self::Report) -> &'r [Frame];
+
+    /// Whether a test the tool reported on counts as failed even when libtest passed it (a
+    /// leak found at exit, a race that did not break the test).
+    fn reports_fail_the_test(&self) -> bool {
+        false
+    }
+
+    /// Whether the tool's exit-time checks ran for a process that ended this way. Most
+    /// run at any exit; Miri's run only when `main` returns (not after libtest's
+    /// `exit(101)`), and none run after a death.
+    fn exit_checks_ran(&self, termination: &Termination) -> bool {
+        matches!(termination, Termination::Exited(_))
+    }
+}
+
+/// Why a test is reported, before it becomes a finding.
+#[derive(Debug, Clone)]
+pub enum Cause<R> {
+    /// The tool reported a problem.
+    Report(R),
+    /// The test failed on its own terms (assertion, panic); libtest's captured output.
+    Failed { output: String },
+    /// The process died inside the test without a report from the tool.
+    Died { termination: String, detail: String },
+    /// The test ran past its time limit and its process tree was killed.
+    TimedOut { limit: Duration, tail: String },
+}
+
+/// A cause with the test it belongs to.
+#[derive(Debug, Clone)]
+pub struct Attributed<R> {
+    pub binary: usize,
+    pub test: String,
+    pub seed: Option<u32>,
+    pub cause: Cause<R>,
+}
