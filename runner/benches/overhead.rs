@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use runner::cli::StageName;
 use runner::libtest;
 use runner::report::assemble::{self, GateSettings};
 use runner::report::{
@@ -12,6 +11,7 @@ use runner::report::{
     StageReport, Status,
 };
 use runner::stages::miri::diagnostics;
+use runner::stages::StageName;
 
 const CAPTURES: &[&str] = &[
     include_str!("../tests/data/miri/aliasing.stderr"),

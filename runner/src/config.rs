@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::cli::StageName;
 use crate::report::Severity;
+use crate::stages::StageName;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -28,7 +28,7 @@ pub struct Config {
     #[serde(default)]
     pub skip: Vec<StageName>,
     #[serde(default)]
-    pub miri: MiriConfig,
+    pub miri: crate::stages::miri::MiriConfig,
     #[serde(default)]
     pub cross: crate::stages::cross::CrossConfig,
     #[serde(default)]
@@ -43,23 +43,6 @@ pub struct Config {
     pub bench: crate::stages::bench::BenchConfig,
     #[serde(default)]
     pub soak: crate::stages::soak::SoakConfig,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct MiriConfig {
-    /// Targets to interpret for; `host` means the host triple (default: the host and
-    /// s390x-unknown-linux-gnu).
-    pub targets: Option<Vec<String>>,
-    /// Each test runs under this many seeds (default: 1).
-    pub seeds: Option<u32>,
-    /// Extra MIRIFLAGS, such as `-Zmiri-strict-provenance`.
-    #[serde(default)]
-    pub flags: Vec<String>,
-    /// Run doctests too (default: true).
-    pub doctests: Option<bool>,
-    /// Per-test time limit under Miri (default: 15m, or the top-level `test-timeout`).
-    pub test_timeout: Option<String>,
 }
 
 impl Config {

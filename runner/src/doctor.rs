@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 
-use crate::cli::StageName;
 use crate::environment::{short, Toolchain};
 use crate::exit::Exit;
 use crate::provision;
+use crate::stages::StageName;
 
 pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     let pin = &toolchain.pin;

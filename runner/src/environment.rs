@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::cli::StageName;
 use crate::pin::Pin;
 use crate::process::Cmd;
+use crate::stages::StageName;
 
 /// The environment marker set by the flake's dev shell and the image.
 pub const HERMETIC_VAR: &str = "RUNNER_HERMETIC";
@@ -161,17 +161,9 @@ pub fn versions(
     }
     let mut queries = vec![("cargo", toolchain.cargo().arg("--version"))];
     for stage in stages {
-        let query = match stage {
-            StageName::Miri => ("miri", toolchain.cargo().args(["miri", "--version"])),
-            StageName::Valgrind => ("valgrind", Cmd::new("valgrind").arg("--version")),
-            StageName::Fuzz => ("cargo-fuzz", toolchain.cargo().args(["fuzz", "--version"])),
-            StageName::Coverage => (
-                "cargo-llvm-cov",
-                toolchain.cargo().args(["llvm-cov", "--version"]),
-            ),
-            _ => continue,
-        };
-        queries.push(query);
+        if let Some(version) = crate::stages::registry::of(*stage).version {
+            queries.push(version(toolchain));
+        }
     }
     for (tool, query) in queries {
         if let Ok(text) = query.output_text() {

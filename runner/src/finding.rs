@@ -1,11 +1,11 @@
 //! The one way a stage builds a finding: location (first user frame), enclosing function,
 //! fingerprint, short stack and severity are filled the same way for every stage.
 
-use crate::cli::StageName;
 use crate::exec::failure::Described;
 use crate::fingerprint;
 use crate::locate;
 use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
+use crate::stages::StageName;
 use crate::workspace::Workspace;
 
 /// How many frames a finding keeps at least (more when the user's frame is deeper).

@@ -4,10 +4,10 @@
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::cli::StageName;
 use crate::environment::Toolchain;
 use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
+use crate::stages::StageName;
 
 /// A program from the system's packages: runner never runs a package manager itself.
 #[derive(Debug, Clone, Copy)]
@@ -42,53 +42,31 @@ pub struct Needs {
     pub system: Vec<SystemTool>,
 }
 
+/// What a stage needs, from its registry entry.
 pub fn needs(stage: StageName) -> Needs {
-    const VALGRIND: SystemTool = SystemTool {
+    (crate::stages::registry::of(stage).needs)()
+}
+
+/// The system packages stages need, with the binaries that show they are there.
+pub mod system {
+    use super::SystemTool;
+
+    pub const VALGRIND: SystemTool = SystemTool {
         binaries: &["valgrind"],
         debian: "valgrind",
     };
-    const QEMU: SystemTool = SystemTool {
+    pub const QEMU: SystemTool = SystemTool {
         binaries: &["qemu-s390x-static", "qemu-s390x"],
         debian: "qemu-user-static",
     };
-    const CROSS_GCC: SystemTool = SystemTool {
+    pub const CROSS_GCC: SystemTool = SystemTool {
         binaries: &["s390x-linux-gnu-gcc"],
         debian: "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
     };
-    const SYMBOLIZER: SystemTool = SystemTool {
+    pub const SYMBOLIZER: SystemTool = SystemTool {
         binaries: &["llvm-symbolizer"],
         debian: "llvm",
     };
-    match stage {
-        StageName::Miri => Needs {
-            components: vec!["miri", "rust-src"],
-            ..Needs::default()
-        },
-        StageName::Cross => Needs {
-            components: vec!["rust-src"],
-            system: vec![QEMU, CROSS_GCC],
-            ..Needs::default()
-        },
-        StageName::Sanitizers => Needs {
-            components: vec!["rust-src", "llvm-tools"],
-            system: vec![SYMBOLIZER],
-            ..Needs::default()
-        },
-        StageName::Fuzz => Needs {
-            cargo_tools: vec!["cargo-fuzz"],
-            ..Needs::default()
-        },
-        StageName::Coverage => Needs {
-            components: vec!["llvm-tools"],
-            cargo_tools: vec!["cargo-llvm-cov"],
-            ..Needs::default()
-        },
-        StageName::Valgrind => Needs {
-            system: vec![VALGRIND],
-            ..Needs::default()
-        },
-        StageName::Bench | StageName::Soak => Needs::default(),
-    }
 }
 
 /// One pinned cargo tool as found on this machine.

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use common::{read_json, repo_root, run, runner, Analysed};
-use runner::cli::StageName;
 use runner::report::model::{Environment, TestOutcome, TestRun};
 use runner::report::{
     junit, sarif, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status,
     TargetSummary,
 };
+use runner::stages::StageName;
 use serde_json::Value;
 
 fn schema_errors(sarif: &Value) -> Vec<String> {

@@ -126,6 +126,10 @@ pub fn run<T: Tool>(
     if tool.reports_fail_the_test() {
         fail_reported_tests(&mut outcome, binaries);
     }
+    // Completion order depends on scheduling; reports list tests in a stable order.
+    outcome.tests.sort_by(|a, b| {
+        (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
+    });
     if crate::process::interrupted() && outcome.errors.is_empty() {
         outcome.errors.push("interrupted".to_owned());
     }

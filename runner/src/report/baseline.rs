@@ -92,8 +92,8 @@ fn distinct(stages: &[StageReport]) -> Vec<FindingBrief> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::StageName;
     use crate::report::testing::{finding, report_with, stage_with};
+    use crate::stages::StageName;
 
     fn fingerprints(briefs: &[FindingBrief]) -> Vec<&str> {
         briefs.iter().map(|b| b.fingerprint.as_str()).collect()

@@ -131,9 +131,9 @@ fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::StageName;
     use crate::report::model::{Evidence, Location};
     use crate::report::testing::{finding, stage_with};
+    use crate::stages::StageName;
 
     fn at(mut finding: Finding, category: Category, tool: &str, line: u32) -> Finding {
         finding.category = category;

@@ -130,7 +130,7 @@ pub fn evaluate(stages: &[StageReport], policy: Policy, interrupted: bool) -> (G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::StageName;
+    use crate::stages::StageName;
 
     fn finding(severity: Severity, category: Category) -> Finding {
         Finding {

@@ -8,8 +8,8 @@ use super::model::{
     BaselineState, BaselineSummary, Finding, FindingBrief, Issue, Location, Report, Severity,
     StageReport, Status, Table,
 };
-use crate::cli::StageName;
 use crate::duration;
+use crate::stages::StageName;
 
 /// How many findings a section shows in full before summarising the rest (all are in JSON).
 const FINDINGS_SHOWN: usize = 50;
@@ -207,19 +207,6 @@ fn render_brief(out: &mut String, brief: &FindingBrief) {
     let _ = writeln!(out, " ({}, `{}`)", brief.stage, brief.fingerprint);
 }
 
-fn section_title(stage: StageName) -> &'static str {
-    match stage {
-        StageName::Miri => "Miri Results",
-        StageName::Cross => "Cross-endian Results (s390x under qemu-user)",
-        StageName::Sanitizers => "Sanitizer Results",
-        StageName::Fuzz => "Fuzzing Results",
-        StageName::Coverage => "Coverage Report",
-        StageName::Valgrind => "Valgrind Results",
-        StageName::Bench => "Performance",
-        StageName::Soak => "Soak Results",
-    }
-}
-
 fn label(key: &str) -> String {
     match key {
         "ub" => return "UB detected".to_owned(),
@@ -235,7 +222,7 @@ fn label(key: &str) -> String {
 }
 
 fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&BaselineSummary>) {
-    let _ = writeln!(out, "## {}\n", section_title(stage.stage));
+    let _ = writeln!(out, "## {}\n", StageName::title(stage.stage));
     let _ = writeln!(out, "- Status: {}", stage.status.as_str());
     if let Some(reason) = &stage.reason {
         let _ = writeln!(out, "- Reason: {reason}");

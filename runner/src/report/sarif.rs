@@ -289,9 +289,9 @@ fn repository_uri(report: &Report, location: &Location) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::StageName;
     use crate::report::model::Evidence;
     use crate::report::testing::{finding, report_with, stage_with};
+    use crate::stages::StageName;
 
     #[test]
     fn one_run_per_tool_with_distinct_driver_names() {

@@ -5,6 +5,8 @@ pub mod coverage;
 pub mod cross;
 pub mod fuzz;
 pub mod miri;
+mod name;
+pub mod registry;
 pub mod sanitizers;
 pub mod soak;
 pub mod valgrind;
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::cli::StageName;
+pub use name::StageName;
+
 use crate::plan::{Context, StagePlan};
 use crate::report::StageReport;
 
@@ -38,16 +41,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let cpu_before = own_cpu_time();
     ctx.progress
         .stage_started(stage.as_str(), Some(ctx.timeout));
-    let result: Result<StageReport> = match stage {
-        StageName::Miri => miri::run(ctx),
-        StageName::Cross => cross::run(ctx),
-        StageName::Coverage => coverage::run(ctx),
-        StageName::Valgrind => valgrind::run(ctx),
-        StageName::Sanitizers => sanitizers::run(ctx),
-        StageName::Fuzz => fuzz::run(ctx),
-        StageName::Bench => bench::run(ctx),
-        StageName::Soak => soak::run(ctx),
-    };
+    let result: Result<StageReport> = (registry::of(stage).run)(ctx);
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
     report.duration_ms = millis(started.elapsed());
@@ -85,14 +79,5 @@ fn own_cpu_time() -> Duration {
 }
 
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
-    match stage {
-        StageName::Miri => miri::plan(ctx),
-        StageName::Cross => cross::plan(ctx),
-        StageName::Coverage => Ok(coverage::plan(ctx)),
-        StageName::Valgrind => valgrind::plan(ctx),
-        StageName::Sanitizers => sanitizers::plan(ctx),
-        StageName::Fuzz => fuzz::plan(ctx),
-        StageName::Bench => bench::plan(ctx),
-        StageName::Soak => soak::plan(ctx),
-    }
+    (registry::of(stage).plan)(ctx)
 }

@@ -4,8 +4,8 @@
 use super::compare::{self, Verdict};
 use super::measure::Measurement;
 use super::settings::{Metric, Settings};
-use crate::cli::StageName;
 use crate::report::{Category, Evidence, Finding, Table};
+use crate::stages::StageName;
 
 pub fn table(settings: &Settings, measurement: &Measurement) -> Table {
     Table {

@@ -24,15 +24,30 @@ use camino::Utf8PathBuf;
 pub use commands::stage_cargo;
 pub use settings::BenchConfig;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::plan::{Context, StagePlan};
 use crate::process::Cmd;
+use crate::provision::Needs;
 use crate::provision::SystemTool;
 use crate::report::{gate, StageReport, Status};
+use crate::stages::StageName;
 use commands::BenchBinary;
 use compare::Verdict;
 use measure::Measurement;
 use settings::{Metric, Settings};
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Bench,
+    needs,
+    version: None,
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs::default()
+}
 
 const VALGRIND: SystemTool = SystemTool {
     binaries: &["valgrind"],

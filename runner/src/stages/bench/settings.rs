@@ -6,8 +6,8 @@ use anyhow::{bail, Context as _, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
 
-use crate::cli::StageName;
 use crate::plan::Context;
+use crate::stages::StageName;
 
 /// `[workspace.metadata.runner.bench]`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,10 +5,10 @@ use super::critical::UntakenBranch;
 use super::outcome::EngineOutput;
 use super::settings::Threshold;
 use super::summary::format_percent;
-use crate::cli::StageName;
 use crate::fingerprint::fingerprint;
 use crate::libtest;
 use crate::report::{Category, Evidence, Finding, Location};
+use crate::stages::StageName;
 
 /// A finding with the fields every coverage finding shares.
 fn finding(

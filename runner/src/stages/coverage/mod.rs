@@ -24,12 +24,38 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::CoverageConfig;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::libtest::Outcome;
 use crate::plan::{Context, StagePlan};
+use crate::provision::Needs;
 use crate::report::{gate, StageReport, Status};
+use crate::stages::StageName;
 use outcome::EngineOutput;
 use settings::{Engine, Settings};
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Coverage,
+    needs,
+    version: Some(version),
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        components: vec!["llvm-tools"],
+        cargo_tools: vec!["cargo-llvm-cov"],
+        ..Needs::default()
+    }
+}
+
+fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+    (
+        "cargo-llvm-cov",
+        toolchain.cargo().args(["llvm-cov", "--version"]),
+    )
+}
 
 /// How many files the Markdown table shows; report readers want the worst ones, and
 /// `summary.json` has them all.
@@ -85,7 +111,7 @@ impl Artifacts {
     }
 }
 
-pub fn plan(ctx: &Context) -> StagePlan {
+pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
     let settings = Settings::from_context(ctx);
     let artifacts = Artifacts::new(settings.engine, &ctx.out_dir.join("coverage"));
     let steps = match settings.engine {
@@ -99,12 +125,12 @@ pub fn plan(ctx: &Context) -> StagePlan {
     if let Err(error) = settings.validate() {
         notes.push(error.to_string());
     }
-    StagePlan {
+    Ok(StagePlan {
         stage: StageName::Coverage,
         target_dir: Some(settings.target_dir),
         steps,
         notes,
-    }
+    })
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {

@@ -2,11 +2,11 @@
 //! target.
 
 use super::{emulated, package_dir, Never, Settings};
-use crate::cli::StageName;
 use crate::exec::{failure, Attributed, Binary, Cause};
 use crate::finding::NewFinding;
 use crate::plan::Context;
 use crate::report::{Finding, Severity};
+use crate::stages::StageName;
 
 pub fn build(
     ctx: &Context,

@@ -10,14 +10,16 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::exec::{self, Binary, Cause, Durations, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, Finished, RunOptions};
 use crate::provision;
+use crate::provision::{system, Needs};
 use crate::report::{gate, Frame, StageReport, Status, TargetSummary};
+use crate::stages::StageName;
 
 /// The default big-endian target.
 pub const DEFAULT_TARGET: &str = "s390x-unknown-linux-gnu";
@@ -131,6 +133,23 @@ fn emulated(settings: &Settings, executable: &Utf8Path) -> Cmd {
         cmd = cmd.args(["-L", sysroot.as_str()]);
     }
     cmd.arg(executable.as_str()).env("RUST_BACKTRACE", "1")
+}
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Cross,
+    needs,
+    version: None,
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        components: vec!["rust-src"],
+        system: vec![system::QEMU, system::CROSS_GCC],
+        ..Needs::default()
+    }
 }
 
 fn run_command(settings: &Settings, executable: &Utf8Path, tests: &[String]) -> Cmd {

@@ -12,11 +12,11 @@ use super::discover::FuzzTarget;
 use super::session::TargetRun;
 use super::settings::Settings;
 use super::triage::Group;
-use crate::cli::StageName;
 use crate::fingerprint;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::stages::StageName;
 
 /// How many frames a finding keeps.
 const SHORT_STACK: usize = 8;

@@ -28,10 +28,32 @@ use discover::FuzzTarget;
 use session::TargetRun;
 use settings::Settings;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::exec::pool::{self, Done};
 use crate::plan::Context;
+use crate::provision::Needs;
 use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
+use crate::stages::StageName;
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Fuzz,
+    needs,
+    version: Some(version),
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        cargo_tools: vec!["cargo-fuzz"],
+        ..Needs::default()
+    }
+}
+
+fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+    ("cargo-fuzz", toolchain.cargo().args(["fuzz", "--version"]))
+}
 
 const NO_PROJECT: &str =
     "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";

@@ -7,8 +7,8 @@ use camino::Utf8PathBuf;
 use super::discover::{self, FuzzTarget};
 use super::settings::Settings;
 use super::{commands, prepare, session, NO_PROJECT};
-use crate::cli::StageName;
 use crate::plan::{Context, StagePlan};
+use crate::stages::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::from_context(ctx)?;

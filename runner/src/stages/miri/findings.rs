@@ -7,12 +7,12 @@ use camino::Utf8Path;
 
 use super::diagnostics::MiriError;
 use super::{repro_command, Settings};
-use crate::cli::StageName;
 use crate::exec::failure;
 use crate::exec::{Attributed, Binary, Cause};
 use crate::finding::NewFinding;
 use crate::plan::Context;
 use crate::report::{Category, Finding, Severity};
+use crate::stages::StageName;
 
 /// The count keys every target reports, so tables line up.
 pub fn empty_counts() -> BTreeMap<String, u64> {

@@ -1,9 +1,12 @@
 //! Miri stage: every test and doctest interpreted on each target (host and big-endian s390x
 //! by default), sharded across cores, every UB collected, findings typed.
 
+mod config;
 pub mod diagnostics;
 mod executor;
 mod findings;
+
+pub use config::MiriConfig;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,14 +14,16 @@ use std::time::Instant;
 use anyhow::Result;
 use camino::Utf8PathBuf;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::environment::Toolchain;
 use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
+use crate::provision::Needs;
 use crate::report::{gate, StageReport, TargetSummary};
+use crate::stages::StageName;
 
 /// A test under Miri runs 10 to 100 times slower than natively.
 const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(15);
@@ -178,6 +183,26 @@ fn shard_command(
         cmd.args(["--test-threads=1", "--exact"])
             .args(tests.iter().cloned())
     }
+}
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Miri,
+    needs,
+    version: Some(version),
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        components: vec!["miri", "rust-src"],
+        ..Needs::default()
+    }
+}
+
+fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+    ("miri", toolchain.cargo().args(["miri", "--version"]))
 }
 
 /// The command a person runs to see one failure again, with Miri's human output.

@@ -12,12 +12,12 @@ use super::frames::{is_harness_boundary, is_runtime_frame};
 use super::options::Settings;
 use super::report_parser::{LeakSize, SanitizerReport};
 use super::sanitizer::Sanitizer;
-use crate::cli::StageName;
 use crate::exec::failure;
 use crate::fingerprint;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::stages::StageName;
 use crate::workspace::Workspace;
 
 /// How many frames a finding keeps, and how many a related stack shows in its note.
@@ -139,7 +139,7 @@ fn to_finding(
     };
     let finding = Finding {
         fingerprint: print,
-        stage: crate::cli::StageName::Sanitizers,
+        stage: crate::stages::StageName::Sanitizers,
         category,
         kind,
         severity,

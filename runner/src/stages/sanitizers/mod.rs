@@ -25,13 +25,32 @@ use executor::{RawFinding, Runtime};
 use options::Settings;
 use sanitizer::Sanitizer;
 
-use crate::cli::StageName;
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Sanitizers,
+    needs,
+    version: None,
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        components: vec!["rust-src", "llvm-tools"],
+        system: vec![system::SYMBOLIZER],
+        ..Needs::default()
+    }
+}
+
+use super::registry;
 use crate::exec::{self, Binary, Durations, Limits, Tally};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
+use crate::provision::{system, Needs};
 use crate::report::model::TestRun;
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
+use crate::stages::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::from_context(ctx)?;

@@ -59,7 +59,7 @@ impl Settings {
             }
             suppressions.insert(sanitizer, path);
         }
-        let symbolizer = crate::provision::needs(crate::cli::StageName::Sanitizers)
+        let symbolizer = crate::provision::needs(crate::stages::StageName::Sanitizers)
             .system
             .iter()
             .find_map(crate::provision::SystemTool::find);

@@ -18,11 +18,26 @@ use camino::Utf8PathBuf;
 
 pub use settings::SoakConfig;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
+use crate::provision::Needs;
 use crate::report::StageReport;
+use crate::stages::StageName;
 use settings::{Program, Settings};
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Soak,
+    needs,
+    version: None,
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs::default()
+}
 
 const NOT_CONFIGURED: &str = "no soak program configured: set `command` (or `bin` and `args`) \
                               in [workspace.metadata.runner.soak]";

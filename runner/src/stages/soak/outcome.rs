@@ -13,9 +13,9 @@ use super::plot;
 use super::sample::Sample;
 use super::settings::Settings;
 use super::watch::Watched;
-use crate::cli::StageName;
 use crate::process::{Cmd, Termination};
 use crate::report::{gate, Category, Evidence, Finding, StageReport, Status, Table};
+use crate::stages::StageName;
 
 #[derive(Serialize)]
 struct SamplesFile<'a> {

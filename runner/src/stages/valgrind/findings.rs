@@ -12,13 +12,13 @@ use super::kinds;
 use super::settings::Settings;
 use super::suppressions;
 use super::xml::MemcheckError;
-use crate::cli::StageName;
 use crate::exec::failure;
 use crate::fingerprint;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::model::{TestOutcome, TestRun};
 use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
+use crate::stages::StageName;
 
 /// How many frames a finding keeps at least; more when the user's frame is deeper.
 const SHORT_STACK: usize = 8;
@@ -264,7 +264,7 @@ fn to_finding(ctx: &Context, settings: &Settings, job: &Job, raw: Raw) -> Findin
     }
     Finding {
         fingerprint: print,
-        stage: crate::cli::StageName::Valgrind,
+        stage: crate::stages::StageName::Valgrind,
         category: raw.category,
         kind: raw.kind,
         severity: raw.severity,

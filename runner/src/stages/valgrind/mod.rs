@@ -21,15 +21,40 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::ValgrindConfig;
 
-use crate::cli::StageName;
+use super::registry;
 use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
+use crate::provision::{system, Needs};
 use crate::report::{gate, StageReport, Status};
+use crate::stages::StageName;
 use commands::{build_programs_command, build_tests_command, job_command};
 use executor::{Job, Subject};
 use settings::Settings;
+
+/// The stage's registry entry.
+pub const STAGE: registry::Stage = registry::Stage {
+    name: StageName::Valgrind,
+    needs,
+    version: Some(version),
+    plan,
+    run,
+};
+
+fn needs() -> Needs {
+    Needs {
+        system: vec![system::VALGRIND],
+        ..Needs::default()
+    }
+}
+
+fn version(_: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+    (
+        "valgrind",
+        crate::process::Cmd::new("valgrind").arg("--version"),
+    )
+}
 
 const DOCTEST_NOTE: &str = "doctests are not run under valgrind: rustdoc compiles each one when \
                             it runs, so there is no binary to hand to memcheck (Miri covers them)";
