@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use runner::libtest;
+use runner::parsers as libtest;
+use runner::parsers::StageName;
+use runner::parsers::{miri_diagnostics, MiriError};
 use runner::report::assemble::{self, GateSettings};
 use runner::report::{
     junit, markdown, model, sarif, Category, Evidence, Finding, Frame, Location, Severity,
     StageReport, Status,
 };
-use runner::stages::miri::diagnostics;
-use runner::stages::StageName;
 
 const CAPTURES: &[&str] = &[
     include_str!("../tests/data/miri/aliasing.stderr"),
@@ -49,7 +49,7 @@ fn main() {
     let megabytes = (stderr.len() + stdout.len()) as f64 / 1e6;
 
     let started = Instant::now();
-    let errors = diagnostics::parse(&stderr);
+    let errors = miri_diagnostics(&stderr);
     let events = libtest::parse_events(&stdout);
     let parse_ms = started.elapsed().as_secs_f64() * 1e3;
     assert_eq!(errors.len(), CAPTURES.len() * COPIES);
@@ -90,7 +90,7 @@ fn main() {
     println!("total:  {:8.1} ms", parse_ms + render_ms);
 }
 
-fn finding(index: usize, error: &diagnostics::MiriError) -> Finding {
+fn finding(index: usize, error: &MiriError) -> Finding {
     let frame = error.frames.first().cloned().unwrap_or(Frame {
         function: "f".into(),
         file: None,

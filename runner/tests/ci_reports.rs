@@ -10,11 +10,11 @@ use std::sync::OnceLock;
 
 use common::{read_json, repo_root, run, runner, Analysed};
 use runner::report::model::{Environment, TestOutcome, TestRun};
+use runner::report::StageName;
 use runner::report::{
     junit, sarif, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status,
     TargetSummary,
 };
-use runner::stages::StageName;
 use serde_json::Value;
 
 fn schema_errors(sarif: &Value) -> Vec<String> {
@@ -78,7 +78,7 @@ fn finding(line: &str) -> Finding {
     });
     let message = format!("{tool} saw {kind}");
     Finding {
-        fingerprint: runner::fingerprint::fingerprint(&[stage.as_str(), kind, place, test]),
+        fingerprint: runner::report::fingerprint(&[stage.as_str(), kind, place, test]),
         stage,
         category: spelled(category),
         kind: kind.to_owned(),

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let root = camino::Utf8Path::new("/workspace");
-    let _ = runner::stages::coverage::llvm_json::parse(text, root);
-    let _ = runner::stages::coverage::lcov::parse(text, root);
-    let _ = runner::stages::bench::callgrind::parse(text);
+    let _ = runner::parsers::llvm_json(text, root);
+    let _ = runner::parsers::lcov(text, root);
+    let _ = runner::parsers::callgrind(text);
 });

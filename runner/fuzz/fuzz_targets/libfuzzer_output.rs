@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = runner::stages::fuzz::libfuzzer::parse(text);
+    let _ = runner::parsers::libfuzzer(text);
 });

@@ -4,9 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = runner::libtest::parse_events(text);
-    let _ = runner::libtest::parse_list(text);
-    let _ = runner::libtest::panic_location(text);
-    let _ = runner::libtest::panic_message(text);
-    let _ = runner::libtest::panic_backtrace(text);
+    let _ = runner::parsers::parse_events(text);
+    let _ = runner::parsers::parse_list(text);
+    let _ = runner::parsers::panic_location(text);
+    let _ = runner::parsers::panic_message(text);
+    let _ = runner::parsers::panic_backtrace(text);
 });

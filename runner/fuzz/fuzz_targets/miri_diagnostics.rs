@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = runner::stages::miri::diagnostics::parse(text);
+    let _ = runner::parsers::miri_diagnostics(text);
 });

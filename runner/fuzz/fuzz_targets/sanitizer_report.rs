@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = runner::stages::sanitizers::report_parser::parse(text);
+    let _ = runner::parsers::sanitizer_report(text);
 });

@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = runner::stages::valgrind::xml::parse(text);
-    let _ = runner::stages::valgrind::fds::parse(text);
+    let _ = runner::parsers::valgrind_xml(text);
+    let _ = runner::parsers::valgrind_fds(text);
 });

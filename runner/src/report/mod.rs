@@ -15,6 +15,8 @@ mod testing;
 mod text;
 pub mod write;
 
+pub use crate::fingerprint::fingerprint;
+pub use crate::stages::StageName;
 pub use model::{
     Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status, Table,
     TargetSummary,

@@ -46,16 +46,6 @@ pub enum Engine {
     Tarpaulin,
 }
 
-impl Engine {
-    /// The cargo tool that implements the engine, as provisioning names it.
-    pub fn tool(self) -> &'static str {
-        match self {
-            Engine::LlvmCov => "cargo-llvm-cov",
-            Engine::Tarpaulin => "cargo-tarpaulin",
-        }
-    }
-}
-
 /// One metric's minimum, in percent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Threshold {
