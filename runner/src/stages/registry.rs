@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::StageName;
+use super::{bench, coverage, cross, fuzz, miri, sanitizers, soak, valgrind, StageName};
 use crate::environment::Toolchain;
 use crate::plan::{Context, StagePlan};
 use crate::process::Cmd;
@@ -27,16 +27,17 @@ pub struct Stage {
     pub run: fn(&Context) -> Result<StageReport>,
 }
 
-/// Every stage, in the order `all` runs them.
-pub const STAGES: [&Stage; 8] = [
-    &super::miri::STAGE,
-    &super::cross::STAGE,
-    &super::sanitizers::STAGE,
-    &super::fuzz::STAGE,
-    &super::coverage::STAGE,
-    &super::valgrind::STAGE,
-    &super::bench::STAGE,
-    &super::soak::STAGE,
+/// Every stage, in the order `all` runs them: one line each.
+#[rustfmt::skip]
+pub const STAGES: [Stage; 8] = [
+    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run },
+    Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run },
+    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run },
+    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run },
+    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run },
+    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run },
+    Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run },
+    Stage { name: StageName::Soak, needs: soak::needs, version: None, plan: soak::plan, run: soak::run },
 ];
 
 /// The registry's entry for a stage.
@@ -44,9 +45,8 @@ pub fn of(name: StageName) -> &'static Stage {
     STAGES
         .iter()
         .find(|stage| stage.name == name)
-        .copied()
         // Every name has an entry (a unit test checks it), so this is never reached.
-        .unwrap_or(STAGES[0])
+        .unwrap_or(&STAGES[0])
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use camino::Utf8PathBuf;
 pub use commands::stage_cargo;
 pub use settings::BenchConfig;
 
-use super::registry;
 use crate::plan::{Context, StagePlan};
 use crate::process::Cmd;
 use crate::provision::Needs;
@@ -36,16 +35,8 @@ use compare::Verdict;
 use measure::Measurement;
 use settings::{Metric, Settings};
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Bench,
-    needs,
-    version: None,
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs::default()
 }
 

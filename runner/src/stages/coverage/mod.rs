@@ -24,7 +24,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::CoverageConfig;
 
-use super::registry;
 use crate::libtest::Outcome;
 use crate::plan::{Context, StagePlan};
 use crate::provision::Needs;
@@ -33,16 +32,8 @@ use crate::stages::StageName;
 use outcome::EngineOutput;
 use settings::{Engine, Settings};
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Coverage,
-    needs,
-    version: Some(version),
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         components: vec!["llvm-tools"],
         cargo_tools: vec!["cargo-llvm-cov"],
@@ -50,7 +41,8 @@ fn needs() -> Needs {
     }
 }
 
-fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+/// The tool whose version the report records.
+pub fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
     (
         "cargo-llvm-cov",
         toolchain.cargo().args(["llvm-cov", "--version"]),

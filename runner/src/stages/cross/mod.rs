@@ -10,7 +10,6 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use super::registry;
 use crate::exec::{self, Binary, Cause, Durations, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
@@ -135,16 +134,8 @@ fn emulated(settings: &Settings, executable: &Utf8Path) -> Cmd {
     cmd.arg(executable.as_str()).env("RUST_BACKTRACE", "1")
 }
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Cross,
-    needs,
-    version: None,
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         components: vec!["rust-src"],
         system: vec![system::QEMU, system::CROSS_GCC],

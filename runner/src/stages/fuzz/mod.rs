@@ -28,30 +28,22 @@ use discover::FuzzTarget;
 use session::TargetRun;
 use settings::Settings;
 
-use super::registry;
 use crate::exec::pool::{self, Done};
 use crate::plan::Context;
 use crate::provision::Needs;
 use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
 use crate::stages::StageName;
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Fuzz,
-    needs,
-    version: Some(version),
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         cargo_tools: vec!["cargo-fuzz"],
         ..Needs::default()
     }
 }
 
-fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+/// The tool whose version the report records.
+pub fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
     ("cargo-fuzz", toolchain.cargo().args(["fuzz", "--version"]))
 }
 

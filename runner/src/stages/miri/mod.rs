@@ -14,7 +14,6 @@ use std::time::Instant;
 use anyhow::Result;
 use camino::Utf8PathBuf;
 
-use super::registry;
 use crate::environment::Toolchain;
 use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit, UnitKind};
@@ -185,23 +184,16 @@ fn shard_command(
     }
 }
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Miri,
-    needs,
-    version: Some(version),
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         components: vec!["miri", "rust-src"],
         ..Needs::default()
     }
 }
 
-fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+/// The tool whose version the report records.
+pub fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
     ("miri", toolchain.cargo().args(["miri", "--version"]))
 }
 

@@ -25,16 +25,8 @@ use executor::{RawFinding, Runtime};
 use options::Settings;
 use sanitizer::Sanitizer;
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Sanitizers,
-    needs,
-    version: None,
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         components: vec!["rust-src", "llvm-tools"],
         system: vec![system::SYMBOLIZER],
@@ -42,7 +34,6 @@ fn needs() -> Needs {
     }
 }
 
-use super::registry;
 use crate::exec::{self, Binary, Durations, Limits, Tally};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};

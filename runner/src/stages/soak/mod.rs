@@ -18,7 +18,6 @@ use camino::Utf8PathBuf;
 
 pub use settings::SoakConfig;
 
-use super::registry;
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::provision::Needs;
@@ -26,16 +25,8 @@ use crate::report::StageReport;
 use crate::stages::StageName;
 use settings::{Program, Settings};
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Soak,
-    needs,
-    version: None,
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs::default()
 }
 

@@ -21,7 +21,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::ValgrindConfig;
 
-use super::registry;
 use crate::exec::{self, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
@@ -33,23 +32,16 @@ use commands::{build_programs_command, build_tests_command, job_command};
 use executor::{Job, Subject};
 use settings::Settings;
 
-/// The stage's registry entry.
-pub const STAGE: registry::Stage = registry::Stage {
-    name: StageName::Valgrind,
-    needs,
-    version: Some(version),
-    plan,
-    run,
-};
-
-fn needs() -> Needs {
+/// What the stage needs installed.
+pub fn needs() -> Needs {
     Needs {
         system: vec![system::VALGRIND],
         ..Needs::default()
     }
 }
 
-fn version(_: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
+/// The tool whose version the report records.
+pub fn version(_: &crate::environment::Toolchain) -> (&'static str, crate::process::Cmd) {
     (
         "valgrind",
         crate::process::Cmd::new("valgrind").arg("--version"),
