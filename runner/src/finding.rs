@@ -4,7 +4,7 @@
 use crate::exec::failure::Described;
 use crate::fingerprint;
 use crate::locate;
-use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
 use crate::stages::StageName;
 use crate::workspace::Workspace;
 
@@ -19,6 +19,7 @@ pub struct NewFinding {
     kind: String,
     message: String,
     frames: Vec<Frame>,
+    place: Option<(Option<Location>, Option<String>)>,
     test: Option<String>,
     subject: Option<String>,
     target: Option<String>,
@@ -42,6 +43,7 @@ impl NewFinding {
             kind: kind.into(),
             message: message.into(),
             frames: Vec::new(),
+            place: None,
             test: None,
             subject: None,
             target: None,
@@ -66,6 +68,22 @@ impl NewFinding {
     #[must_use]
     pub fn frames(mut self, frames: Vec<Frame>) -> Self {
         self.frames = frames;
+        self
+    }
+
+    /// A location and function the stage found itself (a tool with its own idea of which
+    /// frames are the user's), instead of the first user frame of the stack.
+    #[must_use]
+    pub fn place(mut self, location: Option<Location>, function: Option<String>) -> Self {
+        self.place = Some((location, function));
+        self
+    }
+
+    /// What identifies where it was seen, for the fingerprint, when there is no test (a
+    /// configured program).
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 
@@ -122,7 +140,9 @@ impl NewFinding {
     }
 
     pub fn build(self, workspace: &Workspace) -> Finding {
-        let (location, function) = locate::user_location(workspace, &self.frames);
+        let (location, function) = self
+            .place
+            .unwrap_or_else(|| locate::user_location(workspace, &self.frames));
         let subject = self.subject.as_deref().unwrap_or("");
         let fingerprint = fingerprint::of_finding(
             self.stage,

@@ -13,15 +13,14 @@ use super::options::Settings;
 use super::report_parser::{LeakSize, SanitizerReport};
 use super::sanitizer::Sanitizer;
 use crate::exec::failure;
-use crate::fingerprint;
+use crate::finding::NewFinding;
 use crate::locate;
 use crate::plan::Context;
-use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::report::{Category, Finding, Frame, Severity};
 use crate::stages::StageName;
 use crate::workspace::Workspace;
 
-/// How many frames a finding keeps, and how many a related stack shows in its note.
-const SHORT_STACK: usize = 8;
+/// How many frames a related stack shows in a finding's note.
 const RELATED_FRAMES: usize = 3;
 
 /// One sanitizer's findings, one per problem per test.
@@ -115,14 +114,6 @@ fn to_finding(
         }
     };
     let (location, function) = locate::user_location(workspace, &locatable(workspace, &stack));
-    let test_id = format!("{} {}", item.unit.label(), item.test);
-    let print = fingerprint::of_finding(
-        StageName::Sanitizers,
-        &kind,
-        location.as_ref(),
-        function.as_deref(),
-        &test_id,
-    );
     // DECISIONS: uninitialised use is high, below the memory errors ASan finds.
     let severity = if kind == "use-of-uninitialized-value" {
         Severity::High
@@ -137,26 +128,20 @@ fn to_finding(
         Cause::Report(report) => report.leak,
         _ => None,
     };
-    let finding = Finding {
-        fingerprint: print,
-        stage: crate::stages::StageName::Sanitizers,
-        category,
-        kind,
-        severity,
-        message: message.clone(),
-        location,
-        function,
-        test: Some(item.test.clone()),
-        target: Some(sanitizer.as_str().to_owned()),
-        seed: None,
-        stack: short_stack(workspace, &stack),
-        repro: Some(commands::repro(ctx, settings, sanitizer, &item.unit, &item.test).to_string()),
-        evidence: vec![Evidence {
-            tool: tool.to_owned(),
-            message,
-        }],
-        note,
-    };
+    let repro = commands::repro(ctx, settings, sanitizer, &item.unit, &item.test);
+    let finding = NewFinding::new(StageName::Sanitizers, category, kind, message)
+        .frames(trimmed(&stack).cloned().collect())
+        .place(location, function)
+        .test(
+            item.test.clone(),
+            format!("{} {}", item.unit.label(), item.test),
+        )
+        .target(sanitizer.as_str())
+        .severity(severity)
+        .repro(repro.to_string())
+        .tool(tool)
+        .note(note)
+        .build(workspace);
     (finding, leak)
 }
 
@@ -247,18 +232,6 @@ fn trimmed(frames: &[Frame]) -> impl Iterator<Item = &Frame> {
         .take_while(|frame| !is_harness_boundary(frame))
 }
 
-/// A short stack with workspace-relative and `library/...` paths.
-fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
-    trimmed(frames)
-        .take(SHORT_STACK)
-        .map(|frame| readable(workspace, frame))
-        .collect()
-}
-
-fn readable(workspace: &Workspace, frame: &Frame) -> Frame {
-    locate::readable_frame(workspace, frame)
-}
-
 /// The report's other stacks, from their first user frame: where the memory was allocated
 /// and freed, or the other access of a data race.
 fn related_note(workspace: &Workspace, report: &SanitizerReport) -> Option<String> {
@@ -277,7 +250,7 @@ fn related_note(workspace: &Workspace, report: &SanitizerReport) -> Option<Strin
             let shown: Vec<String> = frames[start..]
                 .iter()
                 .take(RELATED_FRAMES)
-                .map(|frame| describe(&readable(workspace, frame)))
+                .map(|frame| describe(&locate::readable_frame(workspace, frame)))
                 .collect();
             if shown.is_empty() {
                 related.heading.clone()

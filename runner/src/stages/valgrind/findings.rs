@@ -13,15 +13,12 @@ use super::settings::Settings;
 use super::suppressions;
 use super::xml::MemcheckError;
 use crate::exec::failure;
-use crate::fingerprint;
+use crate::finding::NewFinding;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::model::{TestOutcome, TestRun};
-use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
+use crate::report::{Category, Finding, Frame, Location, Severity};
 use crate::stages::StageName;
-
-/// How many frames a finding keeps at least; more when the user's frame is deeper.
-const SHORT_STACK: usize = 8;
 
 #[derive(Debug, Default)]
 pub struct Built {
@@ -229,83 +226,40 @@ fn described(described: failure::Described) -> Raw {
 
 fn to_finding(ctx: &Context, settings: &Settings, job: &Job, raw: Raw) -> Finding {
     let (location, function) = user_location(ctx, &raw.stack);
-    let label = job.label();
-    let print = fingerprint::of_finding(
+    let mut new = NewFinding::new(
         StageName::Valgrind,
-        &raw.kind,
-        location.as_ref(),
-        function.as_deref(),
-        &label,
-    );
-    let user_frame = raw.stack.iter().position(|frame| is_user_frame(ctx, frame));
-    let keep = user_frame.map_or(SHORT_STACK, |at| (at + 3).max(SHORT_STACK));
-    let stack = raw
-        .stack
-        .into_iter()
-        .take(keep)
-        .map(|frame| relative_frame(ctx, frame))
-        .collect();
-    let mut notes = Vec::new();
-    let test = match &job.subject {
-        Subject::Test { name, .. } => Some(name.clone()),
+        raw.category,
+        raw.kind.clone(),
+        raw.message,
+    )
+    .frames(raw.stack)
+    .place(location, function)
+    .subject(job.label())
+    .target(ctx.host.clone())
+    .severity(raw.severity)
+    .repro(repro_command(settings, job))
+    .tool("valgrind");
+    match &job.subject {
+        Subject::Test { name, .. } => new = new.test(name.clone(), job.label()),
         Subject::Program(program) => {
-            notes.push(format!(
+            new = new.note(Some(format!(
                 "found running `{}` (valgrind.programs)",
                 program.label()
-            ));
-            None
+            )));
         }
-    };
+    }
+    let mut finding = new.build(&ctx.workspace);
     if raw.suppression.is_some() {
-        notes.push(format!(
+        let named = format!(
             "suppression `{}` in valgrind/suppressions.supp",
-            suppressions::name(&raw.kind, &print)
-        ));
+            suppressions::name(&finding.kind, &finding.fingerprint)
+        );
+        finding.note = Some(match finding.note.take() {
+            Some(note) => format!("{note}; {named}"),
+            None => named,
+        });
     }
-    Finding {
-        fingerprint: print,
-        stage: crate::stages::StageName::Valgrind,
-        category: raw.category,
-        kind: raw.kind,
-        severity: raw.severity,
-        message: raw.message.clone(),
-        location,
-        function,
-        test,
-        target: Some(ctx.host.clone()),
-        seed: None,
-        stack,
-        repro: Some(repro_command(settings, job)),
-        evidence: vec![Evidence {
-            tool: "valgrind".to_owned(),
-            message: raw.message,
-        }],
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
-    }
-}
-
-/// Workspace files relative to its root, as in every other stage's findings, and the
-/// standard library's as `library/...` wherever the toolchain lives.
-fn relative_frame(ctx: &Context, mut frame: Frame) -> Frame {
-    let Some(file) = frame.file.as_deref() else {
-        return frame;
-    };
-    let std_source = ["/rustc/", "/lib/rustlib/src/rust/"]
-        .iter()
-        .any(|marker| file.contains(marker))
-        .then(|| file.find("/library/").map(|at| &file[at + 1..]))
-        .flatten();
-    let shorter = match std_source {
-        Some(library) => Some(library.to_owned()),
-        None => ctx
-            .workspace
-            .relative(camino::Utf8Path::new(file))
-            .map(ToString::to_string),
-    };
-    if shorter.is_some() {
-        frame.file = shorter;
-    }
-    frame
+    finding
 }
 
 /// Every run and how the program itself ended, for junit.xml; memcheck's errors are findings.
