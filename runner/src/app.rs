@@ -144,11 +144,6 @@ fn analyse_loaded(
             crate::exit::one_line(&error)
         ));
     }
-    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
-    ctx.progress.always(&format!(
-        "runner: gate {verdict}; report: {}",
-        ctx.out_dir.join("report.md")
-    ));
     if interrupted {
         bail!("interrupted; the partial report is in {}", ctx.out_dir);
     }
@@ -160,6 +155,12 @@ fn analyse_loaded(
             ctx.out_dir.join("report.md")
         );
     }
+    // Only now: an error above is the run's one line, and it names the report itself.
+    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    ctx.progress.always(&format!(
+        "runner: gate {verdict}; report: {}",
+        ctx.out_dir.join("report.md")
+    ));
     Ok(exit)
 }
 

@@ -40,6 +40,19 @@ pub struct Config {
     pub bench: crate::stages::bench::BenchConfig,
     #[serde(default)]
     pub soak: crate::stages::soak::SoakConfig,
+    #[serde(default)]
+    pub docker: DockerConfig,
+}
+
+/// `[workspace.metadata.runner.docker]`: limits for the container of `--in docker`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DockerConfig {
+    /// The container's memory limit, like `8g` (docker `--memory`; default: none).
+    pub memory: Option<String>,
+    /// The most processes and threads the container may hold (docker `--pids-limit`;
+    /// default: none).
+    pub pids_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -48,7 +61,7 @@ pub struct MiriConfig {
     /// Targets to interpret for; `host` means the host triple (default: the host and
     /// s390x-unknown-linux-gnu).
     pub targets: Option<Vec<String>>,
-    /// Each test runs under this many seeds (default: 1).
+    /// Each test runs under this many seeds (default: 1; at most 10000).
     pub seeds: Option<u32>,
     /// Extra MIRIFLAGS, such as `-Zmiri-strict-provenance`.
     #[serde(default)]
@@ -71,8 +84,10 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
+        crate::limits::no_nulls(table, "")
+            .map_err(|error| anyhow::anyhow!("{error} in {origin}"))?;
         let deserializer = table.clone();
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
             if path == "." {
@@ -80,7 +95,9 @@ impl Config {
             } else {
                 anyhow::anyhow!("invalid runner config {origin} key `{path}`: {inner}")
             }
-        })
+        })?;
+        crate::limits::check(&config).map_err(|error| anyhow::anyhow!("{error:#} in {origin}"))?;
+        Ok(config)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod fingerprint;
 pub mod hermetic;
 pub mod inventory;
 pub mod libtest;
+pub mod limits;
 pub mod locate;
 pub mod pin;
 pub mod plan;
