@@ -15,6 +15,7 @@ use crate::workspace::Workspace;
 use crate::{doctor, hermetic, provision, stages};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
+    crate::guard::injected_panic("start");
     let progress = Progress::new(cli.quiet, cli.verbose);
     let toolchain = Toolchain::new(Pin::embedded()?)?;
     let single = |stage: StageName, args: &RunArgs| {
@@ -133,7 +134,15 @@ fn analyse_loaded(
         if process::interrupted() {
             break;
         }
-        report.stages.push(stages::run(*stage, &ctx));
+        // A bug in one stage is that stage's ERROR: the stages before it keep their results
+        // and the ones after it still run.
+        let outcome = crate::guard::catch(|| {
+            crate::guard::injected_panic(stage.as_str());
+            stages::run(*stage, &ctx)
+        });
+        report
+            .stages
+            .push(outcome.unwrap_or_else(|internal| model::StageReport::error(*stage, internal)));
         finish(&mut report, &ctx, &gate, false)?;
     }
     let interrupted = process::interrupted();

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod environment;
 pub mod exit;
 pub mod fingerprint;
+pub mod guard;
 pub mod hermetic;
 pub mod inventory;
 pub mod libtest;

@@ -187,3 +187,35 @@ fn quiet_errors_are_one_line() {
         .arg(out.path().join("report")));
     assert_quiet_error(&result, "no benchmarks");
 }
+
+// --- panics ----------------------------------------------------------------------------------
+
+#[test]
+fn a_panic_in_a_stage_is_its_error_and_the_report_is_kept() {
+    let out = tempfile::tempdir().unwrap();
+    let result = run(cheap_run(&fixture("clean"), out.path()).env("RUNNER_INJECT_PANIC", "bench"));
+    result.assert_one_line_error("internal error: injected fault at bench");
+    assert!(
+        result.stderr.contains("please report it"),
+        "{}",
+        result.stderr
+    );
+    let report = common::read_json(&out.path().join("report.json"));
+    assert_eq!(report["stages"][0]["status"], "ERROR", "{report}");
+}
+
+#[test]
+fn a_panic_outside_the_stages_is_one_line_and_exit_2() {
+    let result = run(runner()
+        .args(["plan"])
+        .arg(fixture("clean"))
+        .env("RUNNER_INJECT_PANIC", "start"));
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    assert_eq!(result.stderr.lines().count(), 1, "{}", result.stderr);
+    let line = result.stderr.trim();
+    assert!(
+        line.starts_with("runner: internal error: injected fault at start at runner/src/guard.rs:"),
+        "{line}"
+    );
+    assert!(line.ends_with(", please report it"), "{line}");
+}
