@@ -2,6 +2,7 @@
 //! fuzz targets can drive the parsers and renderers directly. Not a stable API.
 
 pub mod app;
+pub mod atomic;
 pub mod cargo_config;
 pub mod cargo_output;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod inventory;
 pub mod libtest;
 pub mod limits;
 pub mod locate;
+pub mod lock;
 pub mod pin;
 pub mod plan;
 pub mod process;
