@@ -219,3 +219,393 @@ fn a_panic_outside_the_stages_is_one_line_and_exit_2() {
     );
     assert!(line.ends_with(", please report it"), "{line}");
 }
+
+// --- concurrent runs -------------------------------------------------------------------------
+
+/// Every file of the report set is whole and carries one run id.
+fn assert_one_run(out: &Path) -> String {
+    let mut ids = Vec::new();
+    for name in ["report.json", "report.md", "report.sarif", "junit.xml"] {
+        let text = std::fs::read_to_string(out.join(name)).unwrap();
+        match name {
+            "report.json" | "report.sarif" => {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}\n{text}"));
+            }
+            "report.md" => assert!(text.starts_with('#'), "{name}: {text}"),
+            _ => assert!(text.starts_with("<?xml"), "{name}: {text}"),
+        }
+        ids.push(runner::report::write::run_id_of(name, &text).expect("a run id"));
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "mixed set: {ids:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
+    ids.swap_remove(0)
+}
+
+#[test]
+fn ten_concurrent_runs_on_one_report_folder_never_mix() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("target/runner");
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            cheap_run(workspace.path(), &out)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let errors = stderr
+            .lines()
+            .filter(|l| l.starts_with("runner: error"))
+            .count();
+        assert_eq!(errors, 1, "{stderr}");
+        assert!(stderr.contains("no stage applied"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert_one_run(&out);
+    // The report set is usable as a baseline, as it is.
+    let result = run(cheap_run(workspace.path(), &out)
+        .arg("--baseline")
+        .arg(out.join("report.json")));
+    result.assert_one_line_error("no stage applied");
+}
+
+/// Holds the report folder's lock as another runner would, naming itself in it.
+fn hold_lock(out: &Path) -> std::fs::File {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(out.join(".runner-lock"))
+        .unwrap();
+    file.lock().unwrap();
+    file.set_len(0).unwrap();
+    writeln!(file, "pid 4242 (runner all elsewhere)").unwrap();
+    file
+}
+
+#[test]
+fn a_busy_report_folder_is_waited_for_or_refused_with_no_wait() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("target/runner");
+    run(&mut cheap_run(workspace.path(), &out));
+    let holder = hold_lock(&out);
+    let before = std::fs::read_to_string(out.join("report.json")).unwrap();
+
+    let refused = run(cheap_run(workspace.path(), &out).arg("--no-wait"));
+    refused.assert_one_line_error("in use by pid 4242 (runner all elsewhere)");
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.json")).unwrap(),
+        before
+    );
+
+    let waiting = cheap_run(workspace.path(), &out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.json")).unwrap(),
+        before
+    );
+    holder.unlock().unwrap();
+    let output = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let waited: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("waiting for"))
+        .collect();
+    assert_eq!(waited.len(), 1, "{stderr}");
+    assert!(
+        waited[0].contains("pid 4242 (runner all elsewhere)"),
+        "{stderr}"
+    );
+    assert_one_run(&out);
+}
+
+// --- the report folder -----------------------------------------------------------------------
+
+#[test]
+fn a_foreign_folder_is_never_used_or_cleaned() {
+    let workspace = common::fixture_copy("clean");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim");
+    std::fs::create_dir_all(victim.join("valgrind/logs")).unwrap();
+    std::fs::write(victim.join("valgrind/logs/precious.txt"), "keep").unwrap();
+    let result = run(runner()
+        .args(["valgrind"])
+        .arg(workspace.path())
+        .arg("--out")
+        .arg(&victim));
+    result.assert_one_line_error("did not create");
+    assert_eq!(
+        std::fs::read_to_string(victim.join("valgrind/logs/precious.txt")).unwrap(),
+        "keep"
+    );
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1);
+}
+
+#[test]
+fn a_report_folder_among_the_sources_needs_force_out() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("reports");
+    let refused = run(&mut cheap_run(workspace.path(), &out));
+    refused.assert_one_line_error("--force-out");
+    assert!(!out.exists());
+    let forced = run(cheap_run(workspace.path(), &out).arg("--force-out"));
+    forced.assert_one_line_error("no stage applied");
+    assert_one_run(&out);
+}
+
+#[test]
+fn a_planted_symlink_in_the_report_folder_is_not_followed() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("target/runner");
+    run(&mut cheap_run(workspace.path(), &out));
+    let victim = workspace.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // The name every report file was once written through.
+    std::os::unix::fs::symlink(&victim, out.join("report.tmp")).unwrap();
+    let result = run(&mut cheap_run(workspace.path(), &out));
+    result.assert_one_line_error("no stage applied");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_file(out.join("report.tmp")).unwrap();
+    assert_one_run(&out);
+}
+
+/// A tmpfs of `size` at `dir`, or `None` where this process may not mount (not root, or no
+/// mount namespace rights): the scenario is then skipped with a note.
+fn tmpfs(dir: &Path, options: &str) -> Option<Mounted> {
+    std::fs::create_dir_all(dir).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if status.success() {
+        Some(Mounted(dir.to_owned()))
+    } else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        None
+    }
+}
+
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_report_folder_is_one_line_and_exit_2() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("target/readonly");
+    let Some(_mounted) = tmpfs(&out, "ro,size=1m") else {
+        return;
+    };
+    let result = run(&mut cheap_run(workspace.path(), &out));
+    result.assert_one_line_error("not writable");
+}
+
+#[test]
+fn a_full_report_folder_is_one_line_and_exit_2_and_leaves_no_half_file() {
+    let workspace = common::fixture_copy("clean");
+    let out = workspace.path().join("target/full");
+    let Some(_mounted) = tmpfs(&out, "size=64k") else {
+        return;
+    };
+    // Fill the disk up to a little room, a page more each time, so that the run fails at
+    // every step of writing the set: marker, lock, each report file.
+    for free_pages in 0..8_u64 {
+        for entry in std::fs::read_dir(&out).unwrap().flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        let filler = out.join("filler");
+        let mut size = 64 * 1024;
+        while size > 0 {
+            if std::fs::write(&filler, vec![0_u8; size]).is_ok() {
+                break;
+            }
+            size -= 4096;
+        }
+        let shrink = (size as u64).saturating_sub(free_pages * 4096);
+        std::fs::write(&filler, vec![0_u8; usize::try_from(shrink).unwrap()]).unwrap();
+        // A foreign file: the folder is marked as runner's so that it is accepted.
+        let _ = std::fs::write(out.join(".runner-report"), "");
+        let result = run(&mut cheap_run(workspace.path(), &out));
+        assert_eq!(result.code, 2, "{}", result.stderr);
+        let errors: Vec<_> = result
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("runner: "))
+            .filter(|l| !l.starts_with("runner: warning"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", result.stderr);
+        assert!(!result.stderr.contains("panicked"), "{}", result.stderr);
+        for name in ["report.json", "report.sarif"] {
+            if let Ok(text) = std::fs::read_to_string(out.join(name)) {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("half a {name} with {free_pages} pages: {e}"));
+            }
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
+fn a_full_target_dir_is_one_line_and_exit_2() {
+    let workspace = common::fixture_copy("clean");
+    let target = workspace.path().join("full-target");
+    let Some(_mounted) = tmpfs(&target, "size=4k,nr_inodes=2") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let result = run(cheap_run(workspace.path(), out.path()).env("CARGO_TARGET_DIR", &target));
+    assert_eq!(result.code, 2, "{}", result.stderr);
+    let errors = result
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("runner: error"))
+        .count();
+    assert_eq!(errors, 1, "{}", result.stderr);
+    assert!(!result.stderr.contains("panicked"), "{}", result.stderr);
+}
+
+// --- hostile paths ---------------------------------------------------------------------------
+
+#[test]
+fn hostile_workspace_and_report_paths_stay_data() {
+    let parent = tempfile::tempdir().unwrap();
+    let names = [
+        "-dash",
+        "a space",
+        "a 'quote\" mark",
+        "$(touch x)",
+        "new\nline",
+        "ünïcødé ✓",
+        "a:colon,comma",
+    ];
+    for name in names {
+        let workspace = parent.path().join(name);
+        std::fs::create_dir_all(workspace.join("src")).unwrap();
+        std::fs::copy(
+            fixture("clean").join("Cargo.toml"),
+            workspace.join("Cargo.toml"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixture("clean").join("src/lib.rs"),
+            workspace.join("src/lib.rs"),
+        )
+        .unwrap();
+        let out = parent.path().join(format!("out {name}"));
+        let result = run(cheap_run(&workspace, &out).current_dir(parent.path()));
+        assert_eq!(result.code, 2, "{name:?}: {}", result.stderr);
+        assert!(!result.stderr.contains("panicked"), "{}", result.stderr);
+        if result.stderr.contains("no stage applied") {
+            assert_one_run(&out);
+        } else {
+            // Cargo itself may refuse a path (a newline in it): one line that says so.
+            result.assert_one_line_error("workspace");
+        }
+    }
+    assert!(
+        !parent.path().join("x").exists(),
+        "a path was run as a command"
+    );
+}
+
+// --- interrupts ------------------------------------------------------------------------------
+
+#[test]
+fn ctrl_c_during_provisioning_stops_the_installer() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::os::unix::fs::PermissionsExt;
+
+    let out = tempfile::tempdir().unwrap();
+    for command in ["setup", "bench"] {
+        // A rustup that knows no toolchain and installs forever: runner must stop it.
+        let bin = tempfile::tempdir().unwrap();
+        let marker = format!("3141{}", if command == "setup" { 5 } else { 6 });
+        let rustup = bin.path().join("rustup");
+        std::fs::write(
+            &rustup,
+            format!(
+                "#!/bin/sh\ncase \"$1 $2\" in\n  \"toolchain list\") echo stable-x86_64-unknown-linux-gnu ;;\n  \"toolchain install\") exec sleep {marker} ;;\n  *) exit 1 ;;\nesac\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&rustup, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let mut child = runner();
+        child.env("PATH", path);
+        if command == "setup" {
+            child.args(["setup", "--stages", "bench"]);
+        } else {
+            child
+                .arg("bench")
+                .arg(fixture("clean"))
+                .arg("--out")
+                .arg(out.path());
+        }
+        let child = child
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let needle = format!("sleep {marker}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while common::processes_mentioning(&needle).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the installer never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        kill(
+            Pid::from_raw(i32::try_from(child.id()).unwrap()),
+            Signal::SIGINT,
+        )
+        .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        let errors: Vec<_> = stderr
+            .lines()
+            .filter(|l| l.starts_with("runner: error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains("interrupted"), "{stderr}");
+        let left = common::processes_mentioning(&needle);
+        assert!(left.is_empty(), "installer left running: {left:?}");
+    }
+}
