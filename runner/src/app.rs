@@ -102,12 +102,12 @@ fn analyse_loaded(
         root: &ctx.workspace.root,
         target_dir: &ctx.workspace.target_dir,
     };
-    folder::claim(&ctx.out_dir, tree, args.force_out)?;
+    folder::claim(&ctx.out_dir, tree, args.folder.force_out)?;
     if let Some(place) = hermetic::needs_reexec(args.place, ctx.toolchain.mode) {
         // The runner inside takes the locks: holding them here would make it wait for us.
         return hermetic::reexec(place, args, &ctx);
     }
-    let wait = if args.no_wait {
+    let wait = if args.folder.no_wait {
         lock::Wait::No
     } else {
         lock::Wait::Yes

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 /// The longest duration runner accepts anywhere: a year. Anything longer is a typo, and a
 /// deadline that far out (`Instant::now() + d`) could overflow the clock and panic.
-pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const MAX: Duration = Duration::from_hours(366 * 24);
 
 /// Parses `90`, `90s`, `10m`, `2h` and combinations such as `1h30m`, up to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration> {

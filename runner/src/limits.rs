@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn error_of(table: serde_json::Value) -> String {
+    fn error_of(table: &serde_json::Value) -> String {
         Config::from_metadata(&json!({ "runner": table }), None)
             .unwrap_err()
             .to_string()
@@ -206,29 +206,29 @@ mod tests {
 
     #[test]
     fn absurd_counts_name_their_key() {
-        let error = error_of(json!({"miri": {"seeds": 4_000_000_000_u32}}));
+        let error = error_of(&json!({"miri": {"seeds": 4_000_000_000_u32}}));
         assert!(error.contains("`miri.seeds`"), "{error}");
-        let error = error_of(json!({"miri": {"seeds": 0}}));
+        let error = error_of(&json!({"miri": {"seeds": 0}}));
         assert!(error.contains("`miri.seeds`"), "{error}");
-        let error = error_of(json!({"fuzz": {"rss-limit-mb": u64::MAX}}));
+        let error = error_of(&json!({"fuzz": {"rss-limit-mb": u64::MAX}}));
         assert!(error.contains("`fuzz.rss-limit-mb`"), "{error}");
-        let error = error_of(json!({"fuzz": {"max-len": 0}}));
+        let error = error_of(&json!({"fuzz": {"max-len": 0}}));
         assert!(error.contains("`fuzz.max-len`"), "{error}");
-        let error = error_of(json!({"docker": {"pids-limit": 0}}));
+        let error = error_of(&json!({"docker": {"pids-limit": 0}}));
         assert!(error.contains("`docker.pids-limit`"), "{error}");
     }
 
     #[test]
     fn absurd_durations_name_their_key() {
         for key in ["time", "total-time", "input-timeout", "minimize-time"] {
-            let error = error_of(json!({"fuzz": {key: "9999999999999999h"}}));
+            let error = error_of(&json!({"fuzz": {key: "9999999999999999h"}}));
             assert!(error.contains(&format!("`fuzz.{key}`")), "{error}");
         }
-        let error = error_of(json!({"timeout": "0s"}));
+        let error = error_of(&json!({"timeout": "0s"}));
         assert!(error.contains("`timeout`"), "{error}");
-        let error = error_of(json!({"soak": {"interval": "99999999999999999ms"}}));
+        let error = error_of(&json!({"soak": {"interval": "99999999999999999ms"}}));
         assert!(error.contains("`soak.interval`"), "{error}");
-        let error = error_of(json!({"bench": {"profile-time": "99999999999999999999"}}));
+        let error = error_of(&json!({"bench": {"profile-time": "99999999999999999999"}}));
         assert!(error.contains("too large"), "{error}");
         assert!(
             Config::from_metadata(&json!({"runner": {"fuzz": {"minimize-time": "0s"}}}), None)
@@ -242,12 +242,12 @@ mod tests {
 
     #[test]
     fn thresholds_must_be_real_percentages() {
-        let error = error_of(json!({"coverage": {"line-threshold": -5.0}}));
+        let error = error_of(&json!({"coverage": {"line-threshold": -5.0}}));
         assert!(error.contains("`coverage.line-threshold`"), "{error}");
         // What TOML's `nan` becomes on its way through `cargo metadata`.
-        let error = error_of(json!({"coverage": {"line-threshold": null}}));
+        let error = error_of(&json!({"coverage": {"line-threshold": null}}));
         assert!(error.contains("`coverage.line-threshold`"), "{error}");
-        let error = error_of(json!({"bench": {"noise": -1.0}}));
+        let error = error_of(&json!({"bench": {"noise": -1.0}}));
         assert!(error.contains("`bench.noise`"), "{error}");
     }
 
@@ -258,7 +258,7 @@ mod tests {
         assert!(memory_size("1k").is_err());
         assert!(memory_size("lots").is_err());
         assert!(memory_size("99999999999999999999g").is_err());
-        let error = error_of(json!({"docker": {"memory": "lots"}}));
+        let error = error_of(&json!({"docker": {"memory": "lots"}}));
         assert!(error.contains("`docker.memory`"), "{error}");
     }
 }

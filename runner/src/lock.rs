@@ -66,7 +66,7 @@ pub fn acquire(path: &Utf8Path, what: &str, wait: Wait, progress: &Progress) -> 
 /// `pid 123 (runner all .)`, from the lock file; the holder may not have written it yet.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
-    let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
     let text = text.trim();
     if text.is_empty() {
         "another runner".to_owned()

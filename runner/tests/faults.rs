@@ -222,6 +222,20 @@ fn a_panic_outside_the_stages_is_one_line_and_exit_2() {
 
 // --- concurrent runs -------------------------------------------------------------------------
 
+/// The temporary files in a folder (what a writer that died mid-way leaves).
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            Path::new(name)
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("tmp"))
+        })
+        .collect()
+}
+
 /// Every file of the report set is whole and carries one run id.
 fn assert_one_run(out: &Path) -> String {
     let mut ids = Vec::new();
@@ -238,12 +252,7 @@ fn assert_one_run(out: &Path) -> String {
         ids.push(runner::report::write::run_id_of(name, &text).expect("a run id"));
     }
     assert!(ids.iter().all(|id| *id == ids[0]), "mixed set: {ids:?}");
-    let leftovers: Vec<_> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".tmp"))
-        .collect();
+    let leftovers = temporaries(out);
     assert!(leftovers.is_empty(), "temporaries left: {leftovers:?}");
     ids.swap_remove(0)
 }
@@ -466,12 +475,7 @@ fn a_full_report_folder_is_one_line_and_exit_2_and_leaves_no_half_file() {
                     .unwrap_or_else(|e| panic!("half a {name} with {free_pages} pages: {e}"));
             }
         }
-        let leftovers: Vec<_> = std::fs::read_dir(&out)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".tmp"))
-            .collect();
+        let leftovers = temporaries(&out);
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
@@ -583,7 +587,7 @@ fn ctrl_c_during_provisioning_stops_the_installer() {
             .spawn()
             .unwrap();
         let needle = format!("sleep {marker}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
         while common::processes_mentioning(&needle).is_empty() {
             assert!(
                 std::time::Instant::now() < deadline,

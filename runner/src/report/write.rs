@@ -14,7 +14,7 @@ use super::{junit, markdown, sarif};
 /// Every rendering of the report, by file name.
 pub const FILES: [&str; 4] = ["report.json", "report.md", "report.sarif", "junit.xml"];
 
-/// How the id appears in the Markdown and JUnit files (an XML/HTML comment: invisible when
+/// How the id appears in the Markdown and `JUnit` files (an XML/HTML comment: invisible when
 /// rendered, ignored by every consumer).
 const COMMENT_PREFIX: &str = "<!-- runner run id: ";
 
