@@ -613,3 +613,57 @@ fn ctrl_c_during_provisioning_stops_the_installer() {
         assert!(left.is_empty(), "installer left running: {left:?}");
     }
 }
+
+// --- SIGKILL ---------------------------------------------------------------------------------
+
+#[test]
+fn sigkill_mid_stage_keeps_what_finished_and_frees_the_folder() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    let manifest = format!(
+        "{PLAIN_CRATE}[package.metadata.runner.soak]\ncommand = [\"sleep\", \"31417\"]\n\
+         duration = \"10m\"\ninterval = \"1s\"\n"
+    );
+    let workspace = temp_crate(&manifest, "");
+    let out = workspace.path().join("target/runner");
+    // bench first (an ERROR at once: no benchmarks, so its report is written), then soak,
+    // which runs until it is killed.
+    let child = runner()
+        .arg("all")
+        .arg(workspace.path())
+        .args(["--stages", "bench,soak", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    while common::processes_mentioning("sleep 31417").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "soak never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    kill(pid, Signal::SIGKILL).unwrap();
+    let mut child = child;
+    child.wait().unwrap();
+    // A tool runner started outlives a SIGKILL of runner (it sits in its own process group);
+    // stopped here so that it does not outlive the test.
+    for line in common::processes_mentioning("sleep 31417") {
+        if let Some(pid) = line.split(':').next().and_then(|p| p.parse().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    let report = common::read_json(&out.join("report.json"));
+    assert_eq!(report["partial"], true, "{report}");
+    assert_eq!(report["stages"][0]["stage"], "bench", "{report}");
+    assert_one_run(&out);
+    // The kernel released the dead run's lock: the next run neither waits nor is refused.
+    let next = run(runner()
+        .arg("bench")
+        .arg(workspace.path())
+        .args(["--no-wait", "--out"])
+        .arg(&out));
+    next.assert_one_line_error("no benchmarks");
+}
