@@ -25,7 +25,10 @@ pub struct Tree<'a> {
 /// else. `force` allows a folder among the workspace's sources.
 pub fn claim(out: &Utf8Path, tree: Tree<'_>, force: bool) -> Result<()> {
     let absolute = absolute(out)?;
-    let inside_target = within(&absolute, tree.target_dir);
+    // The build output: cargo's target dir, and the conventional `target/` even when
+    // CARGO_TARGET_DIR points elsewhere (it is ignored by version control all the same).
+    let inside_target =
+        within(&absolute, tree.target_dir) || within(&absolute, &tree.root.join("target"));
     if !force && within(&absolute, tree.root) && !inside_target {
         bail!(
             "--out {out} is inside the workspace's sources ({}): runner writes and clears \
@@ -175,6 +178,13 @@ mod tests {
         assert!(error.contains("--force-out"), "{error}");
         claim(&f.ws.join("reports"), f.tree(), true).unwrap();
         claim(&f.target.join("runner"), f.tree(), false).unwrap();
+        // CARGO_TARGET_DIR elsewhere: the workspace's own `target/` is still build output.
+        let shared = f.root.join("shared-target");
+        let elsewhere = Tree {
+            target_dir: &shared,
+            ..f.tree()
+        };
+        claim(&f.ws.join("target/runner-tests/x"), elsewhere, false).unwrap();
     }
 
     #[test]
