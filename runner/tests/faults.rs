@@ -667,3 +667,48 @@ fn sigkill_mid_stage_keeps_what_finished_and_frees_the_folder() {
         .arg(&out));
     next.assert_one_line_error("no benchmarks");
 }
+
+// --- docker ----------------------------------------------------------------------------------
+
+#[test]
+fn docker_accepts_the_mounts_of_hostile_paths_and_limits() {
+    // Any image will do to see docker accept the command line: one without runner answers
+    // "exec failed" (exit 127) once the container runs, where a refused mount, network or
+    // limit option is docker's own exit 125 before it starts.
+    let image = "debian:bookworm-slim";
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !present {
+        eprintln!("skipped: no docker daemon with {image}");
+        return;
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let workspace = parent.path().join("a:b,c");
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(
+        workspace.join("Cargo.toml"),
+        format!(
+            "{PLAIN_CRATE}[package.metadata.runner.docker]\nmemory = \"512m\"\npids-limit = 256\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(workspace.join("src/lib.rs"), "").unwrap();
+    let result = run(runner()
+        .args([
+            "bench",
+            "a:b,c",
+            "--in",
+            "docker",
+            "--image",
+            image,
+            "--offline",
+        ])
+        .args(["--out", "relative out"])
+        .current_dir(parent.path()));
+    result.assert_one_line_error("exit status 127");
+    assert!(parent.path().join("relative out/.runner-report").is_file());
+}

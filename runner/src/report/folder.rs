@@ -69,6 +69,21 @@ pub fn claim(out: &Utf8Path, tree: Tree<'_>, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Removes `dir`, a folder runner writes inside the report folder `out` (a stage's `logs`),
+/// only when `out` carries runner's marker: what a stage clears before it runs is then
+/// always runner's own output, never files of someone who pointed `--out` elsewhere.
+pub fn clear(out: &Utf8Path, dir: &Utf8Path) -> Result<()> {
+    if !dir.starts_with(out) || dir == out || !out.join(MARKER).is_file() {
+        bail!("refusing to clear {dir}: it is not inside a report folder runner made");
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("cannot clear {dir}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `out` made absolute against the current directory, with symlinks in the part that exists
 /// resolved, so that `ws/link-to-src/x` is still seen inside the sources.
 fn absolute(out: &Utf8Path) -> Result<Utf8PathBuf> {
@@ -199,6 +214,22 @@ mod tests {
         .unwrap();
         claim(&out, f.tree(), false).unwrap();
         assert!(out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn only_folders_inside_a_marked_report_folder_are_cleared() {
+        let f = fixture();
+        let foreign = f.root.join("foreign");
+        std::fs::create_dir_all(foreign.join("valgrind/logs")).unwrap();
+        assert!(clear(&foreign, &foreign.join("valgrind/logs")).is_err());
+        assert!(foreign.join("valgrind/logs").is_dir());
+        let out = f.root.join("out");
+        claim(&out, f.tree(), false).unwrap();
+        std::fs::create_dir_all(out.join("valgrind/logs")).unwrap();
+        assert!(clear(&out, &out).is_err());
+        clear(&out, &out.join("valgrind/logs")).unwrap();
+        assert!(!out.join("valgrind/logs").exists());
+        clear(&out, &out.join("valgrind/logs")).unwrap();
     }
 
     #[test]
