@@ -712,3 +712,103 @@ fn docker_accepts_the_mounts_of_hostile_paths_and_limits() {
     result.assert_one_line_error("exit status 127");
     assert!(parent.path().join("relative out/.runner-report").is_file());
 }
+
+#[test]
+fn a_stage_build_folder_is_one_run_at_a_time_across_report_folders() {
+    let manifest = format!(
+        "{PLAIN_CRATE}[package.metadata.runner.soak]\ncommand = [\"sleep\", \"60\"]\n\
+         duration = \"4s\"\ninterval = \"500ms\"\n"
+    );
+    let workspace = temp_crate(&manifest, "");
+    let first_out = workspace.path().join("target/first");
+    let first = runner()
+        .arg("soak")
+        .arg(workspace.path())
+        .arg("--out")
+        .arg(&first_out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = workspace.path().join("target/runner-build/soak.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = run(runner()
+        .arg("soak")
+        .arg(workspace.path())
+        .args(["--no-wait", "--out"])
+        .arg(workspace.path().join("target/second")));
+    second.assert_one_line_error("the soak build folder");
+    assert!(
+        second
+            .stderr
+            .contains(&format!("in use by pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
+    let mut first = first;
+    assert!(first.wait().unwrap().code().is_some());
+}
+
+#[test]
+fn a_tool_killed_mid_test_is_reported_not_a_panic() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+
+    common::provisioned();
+    let workspace = common::fixture_copy("miri-slow");
+    let out = workspace.path().join("target/runner");
+    let child = runner()
+        .arg("miri")
+        .arg(workspace.path())
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The Miri interpreter itself (not cargo or cargo-miri) of one of the fixture's tests.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(4);
+    let interpreter = loop {
+        let found = common::processes_mentioning(&workspace.path().display().to_string())
+            .into_iter()
+            .find(|line| {
+                line.split_once(": ")
+                    .and_then(|(_, cmdline)| cmdline.split(' ').next())
+                    .is_some_and(|program| program.ends_with("/miri"))
+            });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "Miri never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let pid: i32 = interpreter.split(':').next().unwrap().parse().unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code();
+    assert!(matches!(code, Some(1 | 2)), "{code:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if code == Some(2) {
+        let errors = stderr
+            .lines()
+            .filter(|l| l.starts_with("runner: error"))
+            .count();
+        assert_eq!(errors, 1, "{stderr}");
+    }
+    let report = common::read_json(&out.join("report.json"));
+    assert_eq!(report["stages"][0]["stage"], "miri", "{report}");
+    assert_one_run(&out);
+    let left = common::processes_mentioning(&workspace.path().display().to_string());
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+}
