@@ -10,11 +10,18 @@ use crate::plan::Context;
 use crate::process;
 use crate::progress::Progress;
 use crate::report::assemble::{self, Baseline, GateSettings};
-use crate::report::{baseline, model, write, Report};
+use crate::report::{baseline, folder, model, write, Report};
 use crate::workspace::Workspace;
-use crate::{doctor, hermetic, provision, stages};
+use crate::{doctor, hermetic, lock, provision, stages};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
+    crate::guard::injected_panic("start");
+    if !matches!(cli.command, Command::Doctor | Command::Plan(_)) {
+        // Before anything is started, provisioning included: Ctrl-C must stop a `cargo
+        // install` or `rustup` runner started as surely as it stops a stage. (`doctor` and
+        // `plan` start nothing long, and without a handler Ctrl-C ends them at once.)
+        process::install_interrupt_handler()?;
+    }
     let progress = Progress::new(cli.quiet, cli.verbose);
     let toolchain = Toolchain::new(Pin::embedded()?)?;
     let single = |stage: StageName, args: &RunArgs| {
@@ -91,10 +98,27 @@ fn analyse_loaded(
 ) -> Result<Exit> {
     let mut ctx = Context::resolve(args, workspace, toolchain, progress)?;
     ctx.explicit = command != "all" || !args.stages.is_empty();
-    process::ensure_writable_dir(&ctx.out_dir).context("cannot use the report folder (--out)")?;
+    let tree = folder::Tree {
+        root: &ctx.workspace.root,
+        target_dir: &ctx.workspace.target_dir,
+    };
+    folder::claim(&ctx.out_dir, tree, args.folder.force_out)?;
     if let Some(place) = hermetic::needs_reexec(args.place, ctx.toolchain.mode) {
-        return hermetic::reexec(place, args, &ctx.workspace.root, &ctx.out_dir);
+        // The runner inside takes the locks: holding them here would make it wait for us.
+        return hermetic::reexec(place, args, &ctx);
     }
+    let wait = if args.folder.no_wait {
+        lock::Wait::No
+    } else {
+        lock::Wait::Yes
+    };
+    let _folder_lock = lock::acquire(
+        &ctx.out_dir.join(folder::LOCK),
+        &format!("the report folder {}", ctx.out_dir),
+        wait,
+        &ctx.progress,
+    )?;
+    let run_id = write::new_run_id();
     warn_about_shell_flags(&ctx.progress);
     let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {
         Some(path) => Some(Baseline {
@@ -111,7 +135,6 @@ fn analyse_loaded(
     for line in provision::ensure(&ctx.toolchain, selected, !args.no_provision, &ctx.progress)? {
         ctx.progress.verbose(&line);
     }
-    process::install_interrupt_handler()?;
     let identity = ctx.toolchain.identity().ok();
     let environment = model::Environment {
         host: ctx.host.clone(),
@@ -133,22 +156,26 @@ fn analyse_loaded(
         if process::interrupted() {
             break;
         }
-        report.stages.push(stages::run(*stage, &ctx));
-        finish(&mut report, &ctx, &gate, false)?;
+        // A bug in one stage is that stage's ERROR: the stages before it keep their results
+        // and the ones after it still run.
+        let _stage_lock = stage_lock(*stage, &ctx, wait)?;
+        let outcome = crate::guard::catch(|| {
+            crate::guard::injected_panic(stage.as_str());
+            stages::run(*stage, &ctx)
+        });
+        report
+            .stages
+            .push(outcome.unwrap_or_else(|internal| model::StageReport::error(*stage, internal)));
+        finish(&mut report, &ctx, &gate, false, &run_id)?;
     }
     let interrupted = process::interrupted();
-    let exit = finish(&mut report, &ctx, &gate, !interrupted)?;
+    let exit = finish(&mut report, &ctx, &gate, !interrupted, &run_id)?;
     if let Err(error) = write::step_summary(&report) {
         ctx.progress.always(&format!(
             "runner: warning: {}",
             crate::exit::one_line(&error)
         ));
     }
-    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
-    ctx.progress.always(&format!(
-        "runner: gate {verdict}; report: {}",
-        ctx.out_dir.join("report.md")
-    ));
     if interrupted {
         bail!("interrupted; the partial report is in {}", ctx.out_dir);
     }
@@ -160,16 +187,42 @@ fn analyse_loaded(
             ctx.out_dir.join("report.md")
         );
     }
+    // Only now: an error above is the run's one line, and it names the report itself.
+    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    ctx.progress.always(&format!(
+        "runner: gate {verdict}; report: {}",
+        ctx.out_dir.join("report.md")
+    ));
     Ok(exit)
 }
 
 /// Completes the report over what has finished (baseline, issues, gate) and rewrites the
 /// report files.
-fn finish(report: &mut Report, ctx: &Context, gate: &GateSettings, complete: bool) -> Result<Exit> {
+fn finish(
+    report: &mut Report,
+    ctx: &Context,
+    gate: &GateSettings,
+    complete: bool,
+    run_id: &str,
+) -> Result<Exit> {
     report.partial = !complete;
     let exit = assemble::complete(report, gate, process::interrupted());
-    write::write_all(report, &ctx.out_dir)?;
+    write::write_all(report, &ctx.out_dir, run_id)?;
     Ok(exit)
+}
+
+/// One run at a time in a stage's build folders: two runs with different report folders
+/// still share `<target>/runner-build/<stage>*`, where stages keep more than cargo's output
+/// (profiles, corpora, sysroots) and cargo's own lock does not cover those.
+fn stage_lock(stage: StageName, ctx: &Context, wait: lock::Wait) -> Result<lock::Lock> {
+    let dir = ctx.workspace.target_dir.join("runner-build");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+    lock::acquire(
+        &dir.join(format!("{stage}.lock")),
+        &format!("the {stage} build folder {dir}/{stage}"),
+        wait,
+        &ctx.progress,
+    )
 }
 
 fn warn_about_shell_flags(progress: &Progress) {

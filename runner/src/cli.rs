@@ -79,6 +79,8 @@ pub struct RunArgs {
     /// [default: <target-dir>/runner].
     #[arg(long, value_name = "DIR")]
     pub out: Option<Utf8PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderArgs,
     /// A previous report.json to compare with: findings are new, still present or fixed
     /// [default: .runner/findings-baseline.json in the workspace, when it exists].
     #[arg(long, value_name = "FILE")]
@@ -125,6 +127,18 @@ pub struct RunArgs {
     /// Test-name filters, as for `cargo test` (substring match).
     #[arg(last = true, value_name = "TESTNAME")]
     pub filters: Vec<String>,
+}
+
+/// How the report folder may be used.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FolderArgs {
+    /// Allow --out among the workspace's sources (outside its target dir), where runner's
+    /// files would mix with yours.
+    #[arg(long)]
+    pub force_out: bool,
+    /// When another runner is using the report folder, exit 2 at once instead of waiting.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Where the analyses run.

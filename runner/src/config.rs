@@ -43,6 +43,19 @@ pub struct Config {
     pub bench: crate::stages::bench::BenchConfig,
     #[serde(default)]
     pub soak: crate::stages::soak::SoakConfig,
+    #[serde(default)]
+    pub docker: DockerConfig,
+}
+
+/// `[workspace.metadata.runner.docker]`: limits for the container of `--in docker`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DockerConfig {
+    /// The container's memory limit, like `8g` (docker `--memory`; default: none).
+    pub memory: Option<String>,
+    /// The most processes and threads the container may hold (docker `--pids-limit`;
+    /// default: none).
+    pub pids_limit: Option<u32>,
 }
 
 impl Config {
@@ -59,8 +72,10 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
+        crate::limits::no_nulls(table, "")
+            .map_err(|error| anyhow::anyhow!("{error} in {origin}"))?;
         let deserializer = table.clone();
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
             if path == "." {
@@ -68,7 +83,9 @@ impl Config {
             } else {
                 anyhow::anyhow!("invalid runner config {origin} key `{path}`: {inner}")
             }
-        })
+        })?;
+        crate::limits::check(&config).map_err(|error| anyhow::anyhow!("{error:#} in {origin}"))?;
+        Ok(config)
     }
 }
 

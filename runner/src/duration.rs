@@ -4,18 +4,22 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-/// Parses `90`, `90s`, `10m`, `2h` and combinations such as `1h30m`.
+/// The longest duration runner accepts anywhere: a year. Anything longer is a typo, and a
+/// deadline that far out (`Instant::now() + d`) could overflow the clock and panic.
+pub const MAX: Duration = Duration::from_hours(366 * 24);
+
+/// Parses `90`, `90s`, `10m`, `2h` and combinations such as `1h30m`, up to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration> {
     let text = text.trim();
     if text.is_empty() {
         bail!("empty duration");
     }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
+    let too_large = || anyhow::anyhow!("duration `{text}` is too large: the limit is a year");
     let mut total = 0u64;
     let mut digits = String::new();
-    for ch in text.chars() {
+    // A trailing pseudo-unit of seconds makes plain `90` read as `90s`.
+    let plain = text.chars().all(|ch| ch.is_ascii_digit());
+    for ch in text.chars().chain(plain.then_some('s')) {
         if ch.is_ascii_digit() {
             digits.push(ch);
             continue;
@@ -26,16 +30,25 @@ pub fn parse(text: &str) -> Result<Duration> {
             'h' => 3600,
             _ => bail!("invalid duration `{text}`: use a number with s, m or h, like 90s or 10m"),
         };
-        let value: u64 = digits
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid duration `{text}`: a unit needs a number"))?;
-        total = total.saturating_add(value.saturating_mul(unit));
+        if digits.is_empty() {
+            bail!("invalid duration `{text}`: a unit needs a number");
+        }
+        // Only digits are left, so a parse failure can only be an overflow.
+        let value: u64 = digits.parse().map_err(|_| too_large())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .ok_or_else(too_large)?;
         digits.clear();
     }
     if !digits.is_empty() {
         bail!("invalid duration `{text}`: the last number has no unit");
     }
-    Ok(Duration::from_secs(total))
+    let duration = Duration::from_secs(total);
+    if duration > MAX {
+        return Err(too_large());
+    }
+    Ok(duration)
 }
 
 /// Formats a duration as `1h02m03s`, `2m05s` or `4.2s`, for reports and progress lines.
@@ -73,6 +86,18 @@ mod tests {
         assert!(parse("ten").is_err());
         assert!(parse("10x").is_err());
         assert!(parse("1h30").is_err());
+    }
+
+    #[test]
+    fn rejects_what_would_overflow_a_deadline() {
+        for text in ["9999999999999999h", "99999999999999999999", "367d", "8785h"] {
+            assert!(parse(text).is_err(), "{text}");
+        }
+        let error = parse("99999999999999999999").unwrap_err().to_string();
+        assert!(error.contains("too large"), "{error}");
+        let error = parse("9999999999999999h").unwrap_err().to_string();
+        assert!(error.contains("too large"), "{error}");
+        assert_eq!(parse("8784h").unwrap(), MAX);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! fuzz targets can drive the parsers and renderers directly. Not a stable API.
 
 pub(crate) mod app;
+pub(crate) mod atomic;
 pub(crate) mod cargo_config;
 pub(crate) mod cargo_output;
 pub(crate) mod cli;
@@ -13,10 +14,13 @@ pub(crate) mod exec;
 pub(crate) mod exit;
 pub(crate) mod finding;
 pub(crate) mod fingerprint;
+pub(crate) mod guard;
 pub(crate) mod hermetic;
 pub(crate) mod inventory;
 pub(crate) mod libtest;
+pub(crate) mod limits;
 pub(crate) mod locate;
+pub(crate) mod lock;
 pub(crate) mod pin;
 pub(crate) mod plan;
 pub(crate) mod process;
@@ -51,6 +55,15 @@ pub fn main() -> std::process::ExitCode {
         return code;
     }
     process::watchdog::enable();
+    guard::install();
+    // A panic anywhere is still exit 2 and one line: whatever report was written stays.
+    guard::catch(run).unwrap_or_else(|internal| {
+        eprintln!("runner: {internal}");
+        exit::Exit::NotEvaluated.into()
+    })
+}
+
+fn run() -> std::process::ExitCode {
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),

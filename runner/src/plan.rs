@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use camino::Utf8PathBuf;
 
 use crate::cli::{CargoArgs, RunArgs, StageName};
@@ -14,6 +14,10 @@ use crate::workspace::Workspace;
 
 /// The default per-stage limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
+
+/// The most parallel tool processes `--jobs` accepts: each job is a thread and a process
+/// tree, and more than this is a typo that would exhaust the machine, not a wish.
+pub const MAX_JOBS: usize = 1024;
 
 /// Everything a stage needs to know, resolved.
 pub struct Context {
@@ -50,36 +54,36 @@ impl Context {
         progress: Progress,
     ) -> Result<Context> {
         let config = &workspace.config;
-        let timeout = match args.timeout.as_deref().or(config.timeout.as_deref()) {
-            Some(text) => crate::duration::parse(text).context("invalid timeout")?,
-            None => DEFAULT_TIMEOUT,
+        let timeout = match (&args.timeout, &config.timeout) {
+            (Some(text), _) => positive_duration(text, "--timeout")?,
+            (None, Some(text)) => positive_duration(text, "runner config key `timeout`")?,
+            (None, None) => DEFAULT_TIMEOUT,
         };
-        let jobs = args.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        });
-        if jobs == 0 {
-            anyhow::bail!("--jobs must be at least 1");
+        let jobs = match args.jobs {
+            Some(jobs) => jobs,
+            None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        };
+        if !(1..=MAX_JOBS).contains(&jobs) {
+            bail!("invalid --jobs {jobs}: use 1 to {MAX_JOBS}");
         }
-        let out_dir = args
-            .out
-            .clone()
-            .unwrap_or_else(|| workspace.target_dir.join("runner"));
+        let out_dir = match &args.out {
+            Some(out) if out.as_str().trim().is_empty() => {
+                bail!("invalid --out: the folder name is empty")
+            }
+            Some(out) => out.clone(),
+            None => workspace.target_dir.join("runner"),
+        };
         let host = host_triple()?;
         let fuzz_time = args
             .fuzz_time
             .as_deref()
-            .map(crate::duration::parse)
-            .transpose()
-            .context("invalid --fuzz-time")?;
+            .map(|text| positive_duration(text, "--fuzz-time"))
+            .transpose()?;
         let test_timeout = args
             .test_timeout
             .as_deref()
-            .map(crate::duration::parse)
-            .transpose()
-            .context("invalid --test-timeout")?;
-        if test_timeout.is_some_and(|limit| limit.is_zero()) {
-            anyhow::bail!("invalid --test-timeout: a time limit must be longer than zero");
-        }
+            .map(|text| positive_duration(text, "--test-timeout"))
+            .transpose()?;
         Ok(Context {
             fail_on: config.fail_on.unwrap_or(Severity::High),
             workspace,
@@ -131,6 +135,16 @@ impl Context {
         process::ensure_writable_dir(&dir)?;
         Ok(dir)
     }
+}
+
+/// A duration option that must be longer than zero (and at most a year), with an error that
+/// names where it came from.
+fn positive_duration(text: &str, origin: &str) -> Result<Duration> {
+    let duration = crate::duration::parse(text).with_context(|| format!("invalid {origin}"))?;
+    if duration.is_zero() {
+        bail!("invalid {origin}: `{text}` is no time at all; give at least 1s");
+    }
+    Ok(duration)
 }
 
 /// The host triple, from whichever rustc is on PATH (the triple does not depend on the

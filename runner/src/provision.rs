@@ -382,6 +382,9 @@ fn run_install(command: &Cmd, progress: &Progress) -> Result<()> {
         on_stderr: Some(&show),
         ..RunOptions::default()
     })?;
+    if finished.termination == crate::process::Termination::Interrupted {
+        bail!("interrupted while running `{command}`");
+    }
     if !finished.termination.success() {
         let reason = finished
             .stderr

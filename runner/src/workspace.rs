@@ -83,16 +83,13 @@ impl Workspace {
 
 fn manifest_path(args: &WorkspaceArgs) -> Result<Utf8PathBuf> {
     if let Some(manifest) = &args.manifest_path {
-        if !manifest.is_file() {
-            bail!("manifest `{manifest}` does not exist");
+        if !inspect(manifest, "manifest")?.is_file() {
+            bail!("manifest `{manifest}` is not a file");
         }
         return Ok(manifest.clone());
     }
     let dir = args.path.clone().unwrap_or_else(|| Utf8PathBuf::from("."));
-    if !dir.exists() {
-        bail!("workspace path `{dir}` does not exist");
-    }
-    if !dir.is_dir() {
+    if !inspect(&dir, "workspace path")?.is_dir() {
         bail!("workspace path `{dir}` is not a directory (use --manifest-path for a Cargo.toml)");
     }
     let manifest = dir.join("Cargo.toml");
@@ -100,6 +97,15 @@ fn manifest_path(args: &WorkspaceArgs) -> Result<Utf8PathBuf> {
         bail!("no Cargo.toml in `{dir}`: point runner at a Cargo workspace");
     }
     Ok(manifest)
+}
+
+/// What a path the user gave is; "does not exist" only when that is the truth, so a symlink
+/// loop or a forbidden directory says so instead.
+fn inspect(path: &Utf8Path, what: &str) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("{what} `{path}` does not exist"),
+        _ => anyhow::anyhow!("{what} `{path}` cannot be read: {error}"),
+    })
 }
 
 /// Cargo explains a broken manifest over several lines; keep the error and its cause.
@@ -124,9 +130,17 @@ fn summarise_cargo_error(error: &cargo_metadata::Error) -> String {
         .skip_while(|line| !line.starts_with("Caused by:"))
         .nth(1)
         .filter(|cause| !first.contains(**cause));
+    // Cargo shows the offending manifest line under the error (`7 | key = value`): keep it,
+    // so that a value cargo itself refuses still names its key.
+    let source = lines.iter().find_map(|line| {
+        let (number, text) = line.split_once(" | ")?;
+        (number.trim().chars().all(|c| c.is_ascii_digit()) && !text.trim().is_empty())
+            .then(|| format!(" (line {}: `{}`)", number.trim(), text.trim()))
+    });
+    let source = source.unwrap_or_default();
     match cause {
-        Some(cause) => format!("{first}: {cause}"),
-        None => first.to_owned(),
+        Some(cause) => format!("{first}: {cause}{source}"),
+        None => format!("{first}{source}"),
     }
 }
 
@@ -157,5 +171,33 @@ mod tests {
             Some("alpha")
         );
         assert_eq!(workspace.member_of("registry+https://x#serde@1.0.0"), None);
+    }
+
+    #[test]
+    fn a_symlink_loop_is_not_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::os::unix::fs::symlink(root.join("b"), root.join("a")).unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("b")).unwrap();
+        let args = WorkspaceArgs {
+            path: Some(root.join("a")),
+            manifest_path: None,
+        };
+        let error = manifest_path(&args).unwrap_err().to_string();
+        assert!(!error.contains("does not exist"), "{error}");
+        assert!(error.contains("symbolic links"), "{error}");
+    }
+
+    #[test]
+    fn a_value_cargo_refuses_keeps_its_line() {
+        let error = cargo_metadata::Error::CargoMetadata {
+            stderr: "error: invalid type: integer `99999999999999999999` as i128\n \
+                     --> Cargo.toml:7:16\n  |\n7 | rss-limit-mb = 99999999999999999999\n  \
+                     |                ^^^^\n"
+                .to_owned(),
+        };
+        let text = summarise_cargo_error(&error);
+        assert!(text.contains("rss-limit-mb"), "{text}");
+        assert!(text.contains("line 7"), "{text}");
     }
 }

@@ -219,14 +219,24 @@ fn a_workspace_without_benchmarks_is_skipped_in_all_and_an_error_when_named() {
         "pub fn f() {}\n",
     );
     let out = ws.path().join("out");
-    let all = run(runner().arg("all").arg(ws.path()).arg("--out").arg(&out));
+    let all = run(runner()
+        .arg("all")
+        .arg(ws.path())
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out));
     let report = read_json(&out.join("report.json"));
     assert_eq!(stage(&report)["status"], "SKIPPED", "{}", all.stderr);
     assert_eq!(
         stage(&report)["reason"],
         "the workspace has no benchmarks (no [[bench]] targets)"
     );
-    let named = run(runner().arg("bench").arg(ws.path()).arg("--out").arg(&out));
+    let named = run(runner()
+        .arg("bench")
+        .arg(ws.path())
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out));
     named.assert_one_line_error("has no benchmarks");
 }
 
@@ -240,6 +250,7 @@ fn instruction_mode_without_valgrind_is_an_error_naming_the_install_command() {
     let result = run(runner()
         .arg("bench")
         .arg(ws.path())
+        .arg("--force-out")
         .arg("--out")
         .arg(&out)
         .env("PATH", &rustup_dir));

@@ -613,6 +613,7 @@ fn a_baseline_diff_lists_the_fixed_and_the_new_bug_and_gates_on_new_ones_only() 
         command
             .arg("miri")
             .arg(root)
+            .arg("--force-out")
             .arg("--out")
             .arg(root.join(out));
         if let Some(baseline) = baseline {

@@ -18,7 +18,7 @@ fn a_stage_over_its_timeout_is_an_error_and_leaves_no_process_behind() {
     let result = run(runner()
         .arg("miri")
         .arg(workspace.path())
-        .args(["--timeout", "45s", "--out"])
+        .args(["--timeout", "45s", "--force-out", "--out"])
         .arg(&out));
     assert!(
         started.elapsed() < Duration::from_secs(90),
@@ -45,6 +45,7 @@ fn ctrl_c_stops_the_children_and_keeps_a_partial_report() {
     let child = runner()
         .arg("miri")
         .arg(workspace.path())
+        .arg("--force-out")
         .arg("--out")
         .arg(&out)
         .stdout(std::process::Stdio::piped())

@@ -71,6 +71,7 @@ fn analyse_dir(workspace: &Path, out: &Path, filters: &[&str]) -> (common::Run, 
     let result = run(runner()
         .arg("coverage")
         .arg(workspace)
+        .arg("--force-out")
         .arg("--out")
         .arg(out)
         .arg("--")

@@ -45,6 +45,7 @@ fn runner_fuzz(workspace: &Path, out: &Path, args: &[&str]) -> (Run, Value) {
     let result = run(runner()
         .arg("fuzz")
         .arg(workspace)
+        .arg("--force-out")
         .arg("--out")
         .arg(out)
         .args(args)
@@ -330,6 +331,7 @@ fn a_workspace_without_fuzz_targets_is_skipped_in_all_and_an_error_when_named() 
     let result = run(runner()
         .arg("all")
         .arg(workspace.path())
+        .arg("--force-out")
         .arg("--out")
         .arg(&out));
     let report = read_json(&out.join("report.json"));

@@ -33,6 +33,7 @@ fn sanitizers_command(workspace: &Path, out: &Path) -> Command {
     command
         .arg("sanitizers")
         .arg(workspace)
+        .arg("--force-out")
         .arg("--out")
         .arg(out);
     command

@@ -123,7 +123,12 @@ fn a_program_that_dies_during_the_soak_is_a_finding() {
         "",
     );
     let out = ws.path().join("out");
-    let result = run(runner().arg("soak").arg(ws.path()).arg("--out").arg(&out));
+    let result = run(runner()
+        .arg("soak")
+        .arg(ws.path())
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out));
     assert_eq!(result.code, 1, "{}", result.stderr);
     let report = read_json(&out.join("report.json"));
     let finding = &stage(&report)["findings"][0];
@@ -143,7 +148,12 @@ fn soak_needs_a_program_and_plans_its_build() {
         "",
     );
     let out = ws.path().join("out");
-    let result = run(runner().arg("soak").arg(ws.path()).arg("--out").arg(&out));
+    let result = run(runner()
+        .arg("soak")
+        .arg(ws.path())
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out));
     result.assert_one_line_error("no soak program configured");
     let plan = run(runner()
         .args(["plan", "--stages", "soak"])

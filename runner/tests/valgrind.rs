@@ -226,6 +226,7 @@ fn a_user_suppression_file_hides_what_it_names() {
     let result = run(runner()
         .arg("valgrind")
         .arg(workspace.path())
+        .arg("--force-out")
         .arg("--out")
         .arg(&out)
         .args(["--", "tests::leaks"]));

@@ -21,8 +21,14 @@ pub fn locate(explicit: Option<&Utf8Path>, workspace_root: &Utf8Path) -> Option<
     }
 }
 
-/// Reads a previous `report.json`; a report from another schema version cannot be compared.
+/// Reads a previous `report.json`; a report from another schema version cannot be compared,
+/// nor one whose report set beside it was mixed from two runs.
 pub fn load(path: &Utf8Path) -> Result<Report> {
+    if path.file_name() == Some("report.json") {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_str().is_empty()) {
+            super::write::check_set(dir).with_context(|| format!("cannot use baseline {path}"))?;
+        }
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read baseline {path}"))?;
     let version: serde_json::Value =
@@ -134,6 +140,20 @@ mod tests {
         assert_eq!(locate(None, root), Some(root.join(DEFAULT_FILE)));
         let explicit = Utf8Path::new("elsewhere/report.json");
         assert_eq!(locate(Some(explicit), root), Some(explicit.to_owned()));
+    }
+
+    #[test]
+    fn a_baseline_from_a_mixed_set_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Utf8Path::from_path(dir.path()).unwrap();
+        let report = report_with(Vec::new());
+        super::super::write::write_all(&report, out, "1-000000000-1").unwrap();
+        load(&out.join("report.json")).unwrap();
+        let sarif = std::fs::read_to_string(out.join("report.sarif")).unwrap();
+        super::super::write::write_all(&report, out, "2-000000000-2").unwrap();
+        std::fs::write(out.join("report.sarif"), sarif).unwrap();
+        let error = format!("{:#}", load(&out.join("report.json")).unwrap_err());
+        assert!(error.contains("mixed from two runs"), "{error}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod baseline;
 pub mod dedup;
+pub mod folder;
 pub mod gate;
 pub mod junit;
 pub mod markdown;

@@ -1,10 +1,11 @@
 //! Writes the report files atomically (report.json, report.md, report.sarif, junit.xml), so a
-//! crash or Ctrl-C never leaves half a file, and hands the summary to GitHub's job page.
+//! crash or Ctrl-C never leaves half a file; every file carries the run's id, so a reader can
+//! tell a set written by one run from one mixed from two.
 
 use std::fs;
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
 use super::model::Report;
@@ -13,14 +14,91 @@ use super::{junit, markdown, sarif};
 /// Every rendering of the report, by file name.
 pub const FILES: [&str; 4] = ["report.json", "report.md", "report.sarif", "junit.xml"];
 
-/// Writes every rendering of the report into `out`.
-pub fn write_all(report: &Report, out: &Utf8Path) -> Result<()> {
+/// How the id appears in the Markdown and `JUnit` files (an XML/HTML comment: invisible when
+/// rendered, ignored by every consumer).
+const COMMENT_PREFIX: &str = "<!-- runner run id: ";
+
+/// A new run id: unique across runs on one machine (time and pid) and readable.
+pub fn new_run_id() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}-{:09}-{}",
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos(),
+        std::process::id()
+    )
+}
+
+/// Writes every rendering of the report into `out`, each stamped with `run_id`.
+pub fn write_all(report: &Report, out: &Utf8Path, run_id: &str) -> Result<()> {
     let json = serde_json::to_string_pretty(report).context("serialising the report")?;
-    let sarif = serde_json::to_string_pretty(&sarif::render(report))
-        .context("serialising the SARIF log")?;
-    let contents = [json, markdown::render(report), sarif, junit::render(report)];
-    for (name, text) in FILES.iter().zip(contents) {
-        write_atomically(&out.join(name), text.as_bytes())?;
+    // An additive top-level field (schema version 1 stays): spliced in rather than added to
+    // the model, so that the model stays what one run's stages produced.
+    let json = json.replacen(
+        "{\n",
+        &format!("{{\n  \"run_id\": {},\n", serde_json::Value::from(run_id)),
+        1,
+    );
+    let mut log = sarif::render(report);
+    log["properties"] = serde_json::json!({ "runId": run_id });
+    let sarif = serde_json::to_string_pretty(&log).context("serialising the SARIF log")?;
+    let comment = format!("{COMMENT_PREFIX}{run_id} -->\n");
+    let markdown = markdown::render(report) + "\n" + &comment;
+    let junit = junit::render(report);
+    let junit = match junit.split_once('\n') {
+        Some((declaration, rest)) if declaration.starts_with("<?xml") => {
+            format!("{declaration}\n{comment}{rest}")
+        }
+        _ => comment + &junit,
+    };
+    for (name, text) in FILES.iter().zip([json, markdown, sarif, junit]) {
+        crate::atomic::write(&out.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The run id a report file carries, `None` when it has none (a report of an earlier version).
+pub fn run_id_of(name: &str, text: &str) -> Option<String> {
+    match name {
+        "report.json" => serde_json::from_str::<serde_json::Value>(text)
+            .ok()?
+            .get("run_id")?
+            .as_str()
+            .map(str::to_owned),
+        "report.sarif" => serde_json::from_str::<serde_json::Value>(text)
+            .ok()?
+            .pointer("/properties/runId")?
+            .as_str()
+            .map(str::to_owned),
+        _ => {
+            let start = text.find(COMMENT_PREFIX)? + COMMENT_PREFIX.len();
+            let rest = &text[start..];
+            Some(rest[..rest.find(" -->")?].to_owned())
+        }
+    }
+}
+
+/// Refuses a report set in `dir` whose files carry different run ids (written by two runs).
+/// Files that are absent, or carry no id, say nothing either way.
+pub fn check_set(dir: &Utf8Path) -> Result<()> {
+    let mut seen: Option<(&str, String)> = None;
+    for name in FILES {
+        let Ok(text) = fs::read_to_string(dir.join(name)) else {
+            continue;
+        };
+        let Some(id) = run_id_of(name, &text) else {
+            continue;
+        };
+        match &seen {
+            Some((first, first_id)) if *first_id != id => bail!(
+                "the report set in {dir} is mixed from two runs: {first} has run id {first_id}, \
+                 {name} has {id}"
+            ),
+            Some(_) => {}
+            None => seen = Some((name, id)),
+        }
     }
     Ok(())
 }
@@ -41,15 +119,44 @@ pub fn step_summary(report: &Report) -> Result<()> {
         .with_context(|| format!("cannot write the step summary {}", path.display()))
 }
 
-/// Writes to a temporary file beside `path`, then renames it over `path`.
+/// Writes to a fresh temporary file beside `path`, then renames it over `path`.
 pub fn write_atomically(path: &Utf8Path, contents: &[u8]) -> Result<()> {
-    let temporary = path.with_extension("tmp");
-    let mut file =
-        fs::File::create(&temporary).with_context(|| format!("cannot write {temporary}"))?;
-    file.write_all(contents)
-        .with_context(|| format!("cannot write {temporary}"))?;
-    file.sync_all()
-        .with_context(|| format!("cannot write {temporary}"))?;
-    fs::rename(&temporary, path).with_context(|| format!("cannot replace {path}"))?;
-    Ok(())
+    crate::atomic::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testing::report_with;
+
+    #[test]
+    fn every_file_carries_the_run_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Utf8Path::from_path(dir.path()).unwrap();
+        write_all(&report_with(Vec::new()), out, "42-000000001-7").unwrap();
+        for name in FILES {
+            let text = fs::read_to_string(out.join(name)).unwrap();
+            assert_eq!(
+                run_id_of(name, &text).as_deref(),
+                Some("42-000000001-7"),
+                "{name}"
+            );
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(json["schema_version"], 1);
+        check_set(out).unwrap();
+    }
+
+    #[test]
+    fn a_set_from_two_runs_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Utf8Path::from_path(dir.path()).unwrap();
+        write_all(&report_with(Vec::new()), out, "1-000000000-1").unwrap();
+        let markdown = fs::read_to_string(out.join("report.md")).unwrap();
+        write_all(&report_with(Vec::new()), out, "2-000000000-2").unwrap();
+        fs::write(out.join("report.md"), markdown).unwrap();
+        let error = check_set(out).unwrap_err().to_string();
+        assert!(error.contains("mixed from two runs"), "{error}");
+    }
 }

@@ -109,8 +109,8 @@ fn copy_files(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
     for file in BASELINE_FILES {
         let source = from.join(file);
         if source.is_file() {
-            std::fs::copy(&source, to.join(file))
-                .with_context(|| format!("cannot copy {source} to {to}"))?;
+            // Atomic, so a baseline is never half-written by a run that was killed.
+            crate::atomic::copy(&source, &to.join(file))?;
         }
     }
     Ok(())

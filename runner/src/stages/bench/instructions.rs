@@ -41,7 +41,7 @@ pub fn save(baseline_dir: &Utf8Path, saved: &Saved) -> Result<()> {
         .with_context(|| format!("cannot create {baseline_dir}"))?;
     let path = baseline_dir.join(FILE);
     let text = serde_json::to_string_pretty(saved)?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {path}"))
+    crate::atomic::write(&path, (text + "\n").as_bytes())
 }
 
 /// One benchmark's count, and whether it covers the routine alone or, when criterion's

@@ -248,7 +248,10 @@ pub fn summary(run: &TargetRun, findings: usize) -> BTreeMap<String, u64> {
         ("executions", executions),
         (
             "exec_per_sec",
-            (executions * 1000).checked_div(millis).unwrap_or(0),
+            executions
+                .saturating_mul(1000)
+                .checked_div(millis)
+                .unwrap_or(0),
         ),
         ("corpus_inputs_before", run.corpus_before.0),
         ("corpus_bytes_before", run.corpus_before.1),

@@ -123,7 +123,8 @@ fn parse_size(text: &str) -> Option<u64> {
     } else {
         (text.strip_suffix('b')?, 1)
     };
-    number.parse::<u64>().ok().map(|n| n * scale)
+    // Checked: the text is the tool's, and a garbled number must not panic the run.
+    number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 /// The report a failing session ends with, if any.
@@ -259,6 +260,12 @@ fn slug(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_size_past_u64_is_no_size_not_a_panic() {
+        assert_eq!(parse_size("12Kb"), Some(12 << 10));
+        assert_eq!(parse_size("99999999999999999Mb"), None);
+    }
 
     #[test]
     fn status_lines_give_coverage_corpus_and_memory() {

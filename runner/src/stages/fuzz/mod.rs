@@ -18,7 +18,7 @@ mod triage;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub use preview::plan;
@@ -51,7 +51,10 @@ const NO_PROJECT: &str =
     "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
-    let deadline = Instant::now() + ctx.timeout;
+    // Checked: a deadline past the clock's range is no deadline, never a panic.
+    let deadline = Instant::now()
+        .checked_add(ctx.timeout)
+        .context("the timeout is too large")?;
     let settings = Settings::from_context(ctx)?;
     let dir = ctx.stage_dir(StageName::Fuzz)?;
     let logs = dir.join("logs");
@@ -186,7 +189,7 @@ fn assemble(
         errors.push("interrupted before every target was fuzzed".to_owned());
     }
     let json = serde_json::to_string_pretty(&records)?;
-    std::fs::write(dir.join("findings.json"), json)?;
+    crate::atomic::write(&dir.join("findings.json"), json.as_bytes())?;
     all_findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

@@ -150,7 +150,12 @@ impl Settings {
             Budget::Total(total) => {
                 let targets = u32::try_from(targets.max(1)).unwrap_or(u32::MAX);
                 let parallel = u32::try_from(jobs.max(1)).unwrap_or(u32::MAX).min(targets);
-                (total * parallel / targets).max(Duration::from_secs(1))
+                // Checked: `total` comes from config; an overflow must not panic the run.
+                let shared = total.checked_mul(parallel).map_or_else(
+                    || (total / targets).saturating_mul(parallel),
+                    |all| all / targets,
+                );
+                shared.max(Duration::from_secs(1))
             }
         }
     }
@@ -197,6 +202,8 @@ mod tests {
         assert_eq!(total.per_target(4, 2), Duration::from_mins(1));
         assert_eq!(total.per_target(4, 1), Duration::from_secs(30));
         assert_eq!(total.per_target(1, 8), Duration::from_mins(2));
+        let huge = settings(Budget::Total(Duration::MAX));
+        assert_eq!(huge.per_target(4, 2), Duration::MAX / 4 * 2);
         let each = settings(Budget::PerTarget(Duration::from_mins(1)));
         assert_eq!(each.per_target(10, 2), Duration::from_mins(1));
     }

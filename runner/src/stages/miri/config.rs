@@ -8,7 +8,7 @@ pub struct MiriConfig {
     /// Targets to interpret for; `host` means the host triple (default: the host and
     /// s390x-unknown-linux-gnu).
     pub targets: Option<Vec<String>>,
-    /// Each test runs under this many seeds (default: 1).
+    /// Each test runs under this many seeds (default: 1; at most 10000).
     pub seeds: Option<u32>,
     /// Extra MIRIFLAGS, such as `-Zmiri-strict-provenance`.
     #[serde(default)]
