@@ -219,12 +219,18 @@ impl Cmd {
     }
 }
 
-/// A command line that can be pasted into a shell (PATH is left out: it is only plumbing).
+/// A command line that can be pasted into a fresh shell: the variables it sets, quoted; PATH
+/// only where runner put its own tool folders in front (a provisioned `cargo-fuzz` is not on
+/// the user's PATH), as `PATH=<folders>:"$PATH"`.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut words = Vec::new();
         for (key, value) in self.env_set() {
-            if key != "PATH" {
+            if key == "PATH" {
+                words.extend(
+                    path_prefix(value).map(|prefix| format!("PATH={}:\"$PATH\"", quote(prefix))),
+                );
+            } else {
                 words.push(format!("{key}={}", quote(value)));
             }
         }
@@ -232,6 +238,13 @@ impl fmt::Display for Cmd {
         words.extend(self.args.iter().map(|arg| quote(arg)));
         f.write_str(&words.join(" "))
     }
+}
+
+/// The folders a PATH adds in front of runner's own PATH, if any.
+fn path_prefix(value: &str) -> Option<&str> {
+    let inherited = std::env::var("PATH").unwrap_or_default();
+    let prefix = value.strip_suffix(inherited.as_str())?.strip_suffix(':')?;
+    (!prefix.is_empty()).then_some(prefix)
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
@@ -356,6 +369,18 @@ mod tests {
         assert_eq!(
             cmd.to_string(),
             "MIRIFLAGS='-Zmiri-seed=3 -Zx' cargo test -- --exact 'a b'"
+        );
+    }
+
+    #[test]
+    fn a_provisioned_tool_folder_stays_in_the_pasteable_line() {
+        let inherited = std::env::var("PATH").unwrap_or_default();
+        let cmd = Cmd::new("cargo")
+            .arg("fuzz")
+            .env("PATH", format!("/cache/runner tools/bin:{inherited}"));
+        assert_eq!(
+            cmd.to_string(),
+            "PATH='/cache/runner tools/bin':\"$PATH\" cargo fuzz"
         );
     }
 

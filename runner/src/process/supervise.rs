@@ -22,6 +22,11 @@ use super::{interrupted, signal_name, tree, Finished, LineSink, RunOptions, Term
 const GRACE: Duration = Duration::from_secs(2);
 /// How often limits are checked while the child is quiet.
 const POLL_MS: u16 = 20;
+/// How much of one stream is kept in memory for the parsers; the log file keeps everything.
+/// Past it the oldest half is dropped, so a tool that prints without end cannot exhaust the
+/// machine, and the end of the output (where a crash is reported) is always there.
+const KEPT_BYTES: usize = 64 * 1024 * 1024;
+
 /// After the child exited, how long its pipes may stay open before whoever holds them (a
 /// descendant that left the group) is killed, and then before reading is given up.
 const PIPE_GRACE: Duration = Duration::from_millis(500);
@@ -106,6 +111,17 @@ impl<'a, R: Read + AsFd> Stream<'a, R> {
             sink(text.trim_end_matches(['\n', '\r']));
         }
         self.collected.push_str(&text);
+        if self.collected.len() > KEPT_BYTES {
+            let mut cut = self.collected.len() - KEPT_BYTES / 2;
+            while !self.collected.is_char_boundary(cut) {
+                cut += 1;
+            }
+            // Whole lines only: parsers read line by line.
+            let cut = self.collected[cut..]
+                .find('\n')
+                .map_or(cut, |at| cut + at + 1);
+            self.collected.drain(..cut);
+        }
         Ok(())
     }
 }
