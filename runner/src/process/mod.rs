@@ -125,6 +125,15 @@ impl Cmd {
         self
     }
 
+    /// The line a finding's reader pastes into a fresh shell: `cd <dir> && <command>` when
+    /// the command runs somewhere in particular, every word quoted.
+    pub fn pasteable(&self) -> String {
+        match &self.cwd {
+            Some(dir) => format!("cd {} && {self}", quote(dir.as_str())),
+            None => self.to_string(),
+        }
+    }
+
     pub fn program(&self) -> &str {
         &self.program
     }

@@ -18,7 +18,7 @@ const SWEEP_LIMIT: Duration = Duration::from_secs(4);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The write end of the pipe, held (never written) until runner's process ends.
-static GUARD: OnceLock<Option<ChildStdin>> = OnceLock::new();
+static GUARD: OnceLock<Option<(u32, ChildStdin)>> = OnceLock::new();
 
 /// Lets the process start a watchdog before its first child. Only the runner binary does:
 /// a test harness or benchmark linking the library is not a runner binary to re-execute.
@@ -45,8 +45,13 @@ pub fn ensure_started() {
             .process_group(0)
             .spawn()
             .ok()?;
-        child.stdin.take()
+        Some((child.id(), child.stdin.take()?))
     });
+}
+
+/// The watchdog's process id, once it runs: it is runner's child but none of the analysis.
+pub fn pid() -> Option<u32> {
+    GUARD.get().and_then(|guard| guard.as_ref().map(|(pid, _)| *pid))
 }
 
 /// When the process was started as a watchdog, serves and returns the exit code.

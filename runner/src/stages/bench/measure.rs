@@ -66,10 +66,7 @@ impl Measurement {
 }
 
 fn repro(binary: &BenchBinary, command: &crate::process::Cmd) -> String {
-    format!(
-        "cd {} && {command}",
-        crate::process::quote(binary.package_dir.as_str())
-    )
+    command.clone().cwd(binary.package_dir.clone()).pasteable()
 }
 
 /// Times every binary with criterion against the restored baseline.

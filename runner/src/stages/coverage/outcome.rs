@@ -30,13 +30,13 @@ impl EngineOutput {
     /// The repro command with these arguments for the test binaries.
     pub fn repro_with(&self, tests: &[String]) -> String {
         if tests.is_empty() {
-            self.repro.to_string()
+            self.repro.pasteable()
         } else {
             self.repro
                 .clone()
                 .arg("--")
                 .args(tests.iter().cloned())
-                .to_string()
+                .pasteable()
         }
     }
 

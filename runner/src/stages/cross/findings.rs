@@ -48,8 +48,10 @@ fn to_finding(
         Cause::TimedOut { limit, tail } => failure::timed_out(*limit, tail),
     };
     let repro = binary.unit.executable.as_deref().map(|exe| {
-        let cmd = emulated(settings, exe).args(["--exact", item.test.as_str(), "--nocapture"]);
-        format!("cd {} && {cmd}", crate::process::quote(run_dir.as_str()))
+        emulated(settings, exe)
+            .args(["--exact", item.test.as_str(), "--nocapture"])
+            .cwd(run_dir.clone())
+            .pasteable()
     });
     let mut new = NewFinding::described(StageName::Cross, described)
         .test(

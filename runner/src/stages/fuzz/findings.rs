@@ -89,7 +89,7 @@ fn to_finding(
     let repro = group
         .artifact
         .as_ref()
-        .map(|artifact| commands::repro(ctx, settings, target, artifact).to_string());
+        .map(|artifact| commands::repro(ctx, settings, target, artifact).pasteable());
     let message = match crash.kind.as_str() {
         "panic" => format!("panicked: {}", crash.message),
         _ => crash.message.clone(),

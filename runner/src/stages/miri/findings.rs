@@ -117,7 +117,7 @@ fn to_finding(
     )
     .target(binary.target.clone())
     .seed(item.seed.map(u64::from))
-    .repro(repro.to_string())
+    .repro(repro.pasteable())
     .tool("miri")
     .build(&ctx.workspace)
 }

@@ -138,7 +138,7 @@ fn to_finding(
         )
         .target(sanitizer.as_str())
         .severity(severity)
-        .repro(repro.to_string())
+        .repro(repro.pasteable())
         .tool(tool)
         .note(note)
         .build(workspace);

@@ -65,10 +65,7 @@ pub fn report(
          soak/samples.csv and soak/samples.json, memory plot in soak/memory.svg",
         settings.interval
     ));
-    let repro = format!(
-        "cd {} && {cmd}",
-        crate::process::quote(ctx.workspace.root.as_str())
-    );
+    let repro = cmd.clone().cwd(ctx.workspace.root.clone()).pasteable();
     report
         .findings
         .extend(ended_early(settings, watched, watched_for, &repro));

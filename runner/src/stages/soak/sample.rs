@@ -50,7 +50,9 @@ pub fn own_child() -> Option<u32> {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
             let (parent, group) = parent_and_group(&stat)?;
-            (parent == me && group == pid).then_some(pid)
+            // The watchdog is runner's child too, in a group of its own, but not the program.
+            (parent == me && group == pid && Some(pid) != crate::process::watchdog::pid())
+                .then_some(pid)
         })
 }
 

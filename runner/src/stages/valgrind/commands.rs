@@ -72,11 +72,7 @@ pub fn tests_command(
 /// A line a person can paste to see one finding again, with valgrind's own report and the
 /// suppressions it would print.
 pub fn repro_command(settings: &Settings, job: &Job) -> String {
-    format!(
-        "cd {} && {}",
-        crate::process::quote(job.cwd.as_str()),
-        job_command(settings, job, None)
-    )
+    job_command(settings, job, None).pasteable()
 }
 
 /// `cargo test --no-run` of the pinned toolchain in the stage's own target dir: the plain
