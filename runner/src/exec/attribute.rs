@@ -83,19 +83,29 @@ pub fn interpret<T: Tool>(
     if unit.mode == Mode::Run && !exit_checks_ran && !binary.runs_whole() {
         follow_up.extend(exit_check_of_passed(&unit, &ran));
     }
-    let error = (unit.mode == Mode::Run
+    let error = if unit.mode == Mode::Run
         && events.results.is_empty()
         && culprit.is_none()
-        && !finished.termination.success())
-    .then(|| {
-        format!(
+        && !finished.termination.success()
+    {
+        Some(format!(
             "{} on {} could not run ({}): {}",
             binary.unit.label(),
             binary.target,
             finished.termination,
             crate::cargo_output::first_error(finished)
-        )
-    });
+        ))
+    } else if let (Some(culprit), true) = (&culprit, binary.runs_whole()) {
+        // A whole-run harness cannot resume: what it had not finished is not evaluated.
+        Some(format!(
+            "{} on {} ended in `{culprit}` ({}); the tests it had not finished did not run",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
+    } else {
+        None
+    };
     if unit.mode == Mode::Attribute {
         ran.clear();
     }
