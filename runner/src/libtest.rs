@@ -4,6 +4,9 @@ use serde::Deserialize;
 
 use crate::report::Frame;
 
+/// The harness arguments for the JSON events (with each test's time) every stage reads.
+pub const JSON_EVENTS: [&str; 4] = ["-Zunstable-options", "--format", "json", "--report-time"];
+
 /// What happened to one test in a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

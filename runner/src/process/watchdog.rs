@@ -51,7 +51,9 @@ pub fn ensure_started() {
 
 /// The watchdog's process id, once it runs: it is runner's child but none of the analysis.
 pub fn pid() -> Option<u32> {
-    GUARD.get().and_then(|guard| guard.as_ref().map(|(pid, _)| *pid))
+    GUARD
+        .get()
+        .and_then(|guard| guard.as_ref().map(|(pid, _)| *pid))
 }
 
 /// When the process was started as a watchdog, serves and returns the exit code.

@@ -145,14 +145,8 @@ pub fn needs() -> Needs {
 
 fn run_command(settings: &Settings, executable: &Utf8Path, tests: &[String]) -> Cmd {
     emulated(settings, executable)
-        .args([
-            "-Zunstable-options",
-            "--format",
-            "json",
-            "--report-time",
-            "--test-threads=1",
-            "--exact",
-        ])
+        .args(crate::libtest::JSON_EVENTS)
+        .args(["--test-threads=1", "--exact"])
         .args(tests.iter().cloned())
 }
 

@@ -168,13 +168,8 @@ fn shard_command(
 ) -> Cmd {
     let cmd = cargo_miri_test(ctx, settings, target, seed, true)
         .args(unit.selection())
-        .args([
-            "--",
-            "-Zunstable-options",
-            "--format",
-            "json",
-            "--report-time",
-        ]);
+        .arg("--")
+        .args(crate::libtest::JSON_EVENTS);
     if unit.kind == UnitKind::Doc {
         cmd.arg(format!("--test-threads={}", ctx.jobs))
             .args(ctx.filters.iter().cloned())

@@ -72,7 +72,7 @@ pub fn tests(
     tests: &[String],
 ) -> Cmd {
     let mut cmd = Cmd::new(executable)
-        .args(["-Zunstable-options", "--format", "json", "--report-time"])
+        .args(crate::libtest::JSON_EVENTS)
         .arg("--exact")
         .args(tests.iter().cloned())
         .arg("--test-threads=1");
@@ -93,13 +93,8 @@ pub fn tests(
 pub fn doctests(ctx: &Context, settings: &Settings, sanitizer: Sanitizer, unit: &TestUnit) -> Cmd {
     let cmd = cargo_test(ctx, sanitizer)
         .args(unit.selection())
-        .args([
-            "--",
-            "-Zunstable-options",
-            "--format",
-            "json",
-            "--report-time",
-        ])
+        .arg("--")
+        .args(crate::libtest::JSON_EVENTS)
         .arg(format!("--test-threads={}", ctx.jobs))
         .args(ctx.filters.iter().cloned());
     with_runtime_environment(cmd, settings, sanitizer)

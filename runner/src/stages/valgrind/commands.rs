@@ -63,7 +63,7 @@ pub fn tests_command(
 ) -> Cmd {
     memcheck(settings, Some(stem))
         .arg(executable.as_str())
-        .args(["-Zunstable-options", "--format", "json", "--report-time"])
+        .args(crate::libtest::JSON_EVENTS)
         .args(["--test-threads=1", "--exact"])
         .args(tests.iter().cloned())
         .cwd(cwd.to_owned())
