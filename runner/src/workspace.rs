@@ -68,10 +68,11 @@ impl Workspace {
     /// belongs to, found through the member's directory; `None` for dependencies.
     pub fn member_of(&self, package_id: &str) -> Option<String> {
         let location = package_id.split('#').next()?;
-        let dir = Utf8Path::new(location.strip_prefix("path+file://")?);
+        // A URL: a space or a quote in the path arrives percent-encoded.
+        let dir = percent_decoded(location.strip_prefix("path+file://")?)?;
         self.members
             .iter()
-            .find(|member| member.manifest_path.parent() == Some(dir))
+            .find(|member| member.manifest_path.parent() == Some(Utf8Path::new(&dir)))
             .map(|member| member.name.clone())
     }
 
@@ -79,6 +80,27 @@ impl Workspace {
     pub fn stage_target_dir(&self, stage: &str) -> Utf8PathBuf {
         self.target_dir.join("runner-build").join(stage)
     }
+}
+
+/// A URL path with its `%XX` escapes turned back into bytes; `None` when that is not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            decoded.push(byte);
+            at += 3;
+        } else {
+            decoded.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 fn manifest_path(args: &WorkspaceArgs) -> Result<Utf8PathBuf> {
@@ -171,6 +193,27 @@ mod tests {
             Some("alpha")
         );
         assert_eq!(workspace.member_of("registry+https://x#serde@1.0.0"), None);
+    }
+
+    #[test]
+    fn a_member_in_a_folder_with_spaces_and_quotes_is_found() {
+        let workspace = Workspace {
+            root: "/t/it's a $(touch x) dir".into(),
+            manifest_path: "/t/it's a $(touch x) dir/Cargo.toml".into(),
+            target_dir: "/t/it's a $(touch x) dir/target".into(),
+            members: vec![Member {
+                name: "p".into(),
+                manifest_path: "/t/it's a $(touch x) dir/p/Cargo.toml".into(),
+            }],
+            config: Config::default(),
+        };
+        assert_eq!(
+            workspace
+                .member_of("path+file:///t/it's%20a%20$(touch%20x)%20dir/p#0.1.0")
+                .as_deref(),
+            Some("p")
+        );
+        assert_eq!(percent_decoded("caf%C3%A9%2").as_deref(), Some("café%2"));
     }
 
     #[test]
