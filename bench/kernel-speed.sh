@@ -7,7 +7,8 @@
 #               both with the tests already built                        target ratio <= 1.3
 #   miri        runner miri vs `cargo miri test` per target, one after another, warm builds
 #                                                                        target ratio <= 0.6
-# Prints the figures and ratios side by side. Miri takes the longest (about 15 min per target
+# Prints the figures and ratios side by side. runner balances shards with the durations of the
+# previous run (`.runner/durations.json` in the crate); the first run splits by test count. Miri takes the longest (about 15 min per target
 # and side on 2 cores); MIRI_TARGETS=host limits it to the host.
 # Usage: bench/kernel-speed.sh [sanitizers] [valgrind] [miri]   (default: all three)
 set -euo pipefail
@@ -109,7 +110,6 @@ echo "bytes 1.11.1 on $(nproc) cores:"
 printf '%s\n' "${results[@]}"
 for stage in "${stages[@]}"; do
   [ -f "$out/$stage/report.json" ] && python3 -c 'import json,sys
-r = json.load(open(sys.argv[1]))
-s = r["stages"][0]
-print(f"  {s[\"stage\"]}: {s[\"status\"]}, counts {s[\"counts\"]}")' "$out/$stage/report.json"
+stage = json.load(open(sys.argv[1]))["stages"][0]
+print("  %s: %s, counts %s" % (stage["stage"], stage["status"], stage["counts"]))' "$out/$stage/report.json"
 done
