@@ -27,6 +27,9 @@ pub struct NewFinding {
     severity: Option<Severity>,
     repro: Option<String>,
     tool: Option<String>,
+    /// What the tool itself said, when that is not the message.
+    evidence_message: Option<String>,
+    more_evidence: Vec<Evidence>,
     note: Option<String>,
 }
 
@@ -51,6 +54,8 @@ impl NewFinding {
             severity: None,
             repro: None,
             tool: None,
+            evidence_message: None,
+            more_evidence: Vec::new(),
             note: None,
         }
     }
@@ -128,6 +133,20 @@ impl NewFinding {
         self
     }
 
+    /// The tool's own words for the evidence, when the message says more (or less).
+    #[must_use]
+    pub fn evidence_message(mut self, message: impl Into<String>) -> Self {
+        self.evidence_message = Some(message.into());
+        self
+    }
+
+    /// Another tool that saw the same problem (a minimizer that confirmed a crash).
+    #[must_use]
+    pub fn also_seen_by(mut self, evidence: Evidence) -> Self {
+        self.more_evidence.push(evidence);
+        self
+    }
+
     #[must_use]
     pub fn note(mut self, note: Option<String>) -> Self {
         if let Some(note) = note {
@@ -140,9 +159,26 @@ impl NewFinding {
     }
 
     pub fn build(self, workspace: &Workspace) -> Finding {
-        let (location, function) = self
+        let place = self
             .place
+            .clone()
             .unwrap_or_else(|| locate::user_location(workspace, &self.frames));
+        let stack = short_stack(workspace, &self.frames);
+        self.finish(place, stack)
+    }
+
+    /// A finding that names no stack (a threshold, a regression, a soak's growth): its
+    /// place, if any, is the one given with `place`.
+    pub fn build_unlocated(self) -> Finding {
+        let place = self.place.clone().unwrap_or((None, None));
+        self.finish(place, Vec::new())
+    }
+
+    fn finish(
+        self,
+        (location, function): (Option<Location>, Option<String>),
+        stack: Vec<Frame>,
+    ) -> Finding {
         let subject = self.subject.as_deref().unwrap_or("");
         let fingerprint = fingerprint::of_finding(
             self.stage,
@@ -151,7 +187,6 @@ impl NewFinding {
             function.as_deref(),
             subject,
         );
-        let stack = short_stack(workspace, &self.frames);
         Finding {
             fingerprint,
             stage: self.stage,
@@ -159,10 +194,14 @@ impl NewFinding {
             severity: self
                 .severity
                 .unwrap_or_else(|| self.category.default_severity()),
-            evidence: vec![Evidence {
+            evidence: std::iter::once(Evidence {
                 tool: self.tool.unwrap_or_else(|| self.stage.as_str().to_owned()),
-                message: self.message.clone(),
-            }],
+                message: self
+                    .evidence_message
+                    .unwrap_or_else(|| self.message.clone()),
+            })
+            .chain(self.more_evidence)
+            .collect(),
             kind: self.kind,
             message: self.message,
             location,

@@ -112,21 +112,11 @@ fn record_of<'a>(records: &'a [Value], target: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no record for {target}"))
 }
 
-/// Runs a report's repro line the way a reader would: pasted into a shell, with runner's
-/// own cargo-fuzz on PATH.
+/// Runs a report's repro line the way a reader would: pasted into a fresh shell. The line
+/// itself puts runner's own cargo-fuzz on PATH (it is not on the user's).
 fn replay(repro: &str) -> Run {
-    let cache = std::env::var("RUNNER_CACHE_DIR").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/runner"),
-        PathBuf::from,
-    );
-    let path = format!(
-        "{}:{}",
-        cache.join("tools/bin").display(),
-        std::env::var("PATH").unwrap()
-    );
     run(std::process::Command::new("sh")
         .args(["-c", repro])
-        .env("PATH", path)
         .env_remove("CARGO_TARGET_DIR"))
 }
 

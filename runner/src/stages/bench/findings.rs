@@ -4,7 +4,8 @@
 use super::compare::{self, Verdict};
 use super::measure::Measurement;
 use super::settings::{Metric, Settings};
-use crate::report::{Category, Evidence, Finding, Table};
+use crate::finding::NewFinding;
+use crate::report::{Category, Finding, Table};
 use crate::stages::StageName;
 
 pub fn table(settings: &Settings, measurement: &Measurement) -> Table {
@@ -45,38 +46,23 @@ pub fn findings(settings: &Settings, measurement: &Measurement) -> Vec<Finding> 
                 row.current,
                 row.confidence
             );
-            Finding {
-                fingerprint: crate::fingerprint::of_finding(
-                    StageName::Bench,
-                    kind,
-                    None,
-                    None,
-                    &format!("{} {} {}", binary.package, binary.name, row.id),
-                ),
-                stage: StageName::Bench,
-                category: Category::Threshold,
-                kind: kind.to_owned(),
-                severity: Category::Threshold.default_severity(),
-                message: format!(
-                    "`{}` {verb} than baseline `{}` by {change:.2} % ({measured}); the limit \
-                     is +{:.0} %",
-                    row.id,
-                    settings.baseline,
-                    settings.threshold * 100.0
-                ),
-                location: None,
-                function: None,
-                test: Some(row.id.clone()),
-                target: None,
-                seed: None,
-                stack: Vec::new(),
-                repro: Some(repro.clone()),
-                evidence: vec![Evidence {
-                    tool: tool.to_owned(),
-                    message: measured,
-                }],
-                note: Some(format!("in {}", binary.label())),
-            }
+            let message = format!(
+                "`{}` {verb} than baseline `{}` by {change:.2} % ({measured}); the limit is \
+                 +{:.0} %",
+                row.id,
+                settings.baseline,
+                settings.threshold * 100.0
+            );
+            NewFinding::new(StageName::Bench, Category::Threshold, kind, message)
+                .test(
+                    row.id.clone(),
+                    format!("{} {} {}", binary.package, binary.name, row.id),
+                )
+                .repro(repro.clone())
+                .tool(tool)
+                .evidence_message(measured)
+                .note(Some(format!("in {}", binary.label())))
+                .build_unlocated()
         })
         .collect()
 }

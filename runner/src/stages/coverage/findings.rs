@@ -5,39 +5,22 @@ use super::critical::UntakenBranch;
 use super::outcome::EngineOutput;
 use super::settings::Threshold;
 use super::summary::format_percent;
-use crate::fingerprint::fingerprint;
+use crate::finding::NewFinding;
 use crate::libtest;
-use crate::report::{Category, Evidence, Finding, Location};
+use crate::report::{Category, Finding, Location};
 use crate::stages::StageName;
 
-/// A finding with the fields every coverage finding shares.
+/// A coverage finding: a total, a critical gap or a failing test, with the engine's command.
 fn finding(
     output: &EngineOutput,
     repro: String,
     category: Category,
     kind: &str,
     message: String,
-) -> Finding {
-    Finding {
-        fingerprint: fingerprint(&["coverage", kind, "", "", ""]),
-        stage: StageName::Coverage,
-        category,
-        kind: kind.to_owned(),
-        severity: category.default_severity(),
-        message: message.clone(),
-        location: None,
-        function: None,
-        test: None,
-        target: None,
-        seed: None,
-        stack: Vec::new(),
-        repro: Some(repro),
-        evidence: vec![Evidence {
-            tool: output.tool.to_owned(),
-            message,
-        }],
-        note: None,
-    }
+) -> NewFinding {
+    NewFinding::new(StageName::Coverage, category, kind, message)
+        .repro(repro)
+        .tool(output.tool)
 }
 
 /// One finding per metric below its threshold, with both numbers. A metric the engine does
@@ -76,7 +59,8 @@ pub fn thresholds(
             name.as_str()
         );
         let repro = output.repro_with(filters);
-        findings.push(finding(output, repro, Category::Threshold, &kind, message));
+        findings
+            .push(finding(output, repro, Category::Threshold, &kind, message).build_unlocated());
     }
     findings
 }
@@ -89,7 +73,6 @@ pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
         .iter()
         .map(|gap| {
             let file = gap.file.as_str();
-            let function = gap.function.as_deref().unwrap_or("");
             let mut parts = Vec::new();
             if !gap.lines.is_empty() {
                 parts.push(format!(
@@ -112,26 +95,26 @@ pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
             }
             let message = format!("critical code not fully covered: {}", parts.join(" and "));
             let kind = "critical-uncovered";
-            Finding {
-                fingerprint: fingerprint(&["coverage", kind, file, function, ""]),
-                location: Some(Location {
+            finding(
+                output,
+                output.repro_with(filters),
+                Category::Threshold,
+                kind,
+                message,
+            )
+            .place(
+                Some(Location {
                     file: gap.file.clone(),
                     line: gap.first_line(),
                     column: None,
                 }),
-                function: gap.function.clone(),
-                note: Some(format!(
-                    "critical by the coverage config entry `{}`",
-                    gap.rule
-                )),
-                ..finding(
-                    output,
-                    output.repro_with(filters),
-                    Category::Threshold,
-                    kind,
-                    message,
-                )
-            }
+                gap.function.clone(),
+            )
+            .note(Some(format!(
+                "critical by the coverage config entry `{}`",
+                gap.rule
+            )))
+            .build_unlocated()
         })
         .collect()
 }
@@ -150,22 +133,21 @@ pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
                 line,
                 column: Some(column),
             });
-            let file = location.as_ref().map_or("", |l| l.file.as_str());
             let message = libtest::panic_message(log)
                 .unwrap_or_else(|| "the test failed while coverage was measured".to_owned());
             let kind = "test-failure";
-            Some(Finding {
-                fingerprint: fingerprint(&["coverage", kind, file, "", &result.name]),
-                location,
-                test: Some(result.name.clone()),
-                ..finding(
+            Some(
+                finding(
                     output,
                     output.repro_with(&one_test(&result.name)),
                     Category::TestFailure,
                     kind,
                     message,
                 )
-            })
+                .place(location, None)
+                .test(result.name.clone(), result.name.clone())
+                .build_unlocated(),
+            )
         })
         .collect()
 }
@@ -220,6 +202,7 @@ fn describe_branch(file: &str, branch: &UntakenBranch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::fingerprint;
     use crate::libtest::{Outcome, TestResult};
     use crate::process::Cmd;
     use crate::report::Severity;

@@ -12,14 +12,11 @@ use super::discover::FuzzTarget;
 use super::session::TargetRun;
 use super::settings::Settings;
 use super::triage::Group;
-use crate::fingerprint;
-use crate::locate;
+use crate::finding::NewFinding;
 use crate::plan::Context;
-use crate::report::{Category, Evidence, Finding, Frame, Severity};
+use crate::report::{Category, Evidence, Finding, Severity};
 use crate::stages::StageName;
 
-/// How many frames a finding keeps.
-const SHORT_STACK: usize = 8;
 /// How much of an input the report spells out.
 const SHOWN_BYTES: usize = 32;
 
@@ -78,14 +75,6 @@ fn to_finding(
 ) -> (Finding, Record) {
     let crash = &group.crash;
     let (category, severity) = classify(&crash.kind, &crash.reporter);
-    let (location, function) = locate::user_location(&ctx.workspace, &group.frames);
-    let print = fingerprint::of_finding(
-        StageName::Fuzz,
-        &crash.kind,
-        location.as_ref(),
-        function.as_deref(),
-        &target.label,
-    );
     let repro = group
         .artifact
         .as_ref()
@@ -94,38 +83,25 @@ fn to_finding(
         "panic" => format!("panicked: {}", crash.message),
         _ => crash.message.clone(),
     };
-    let mut evidence = vec![Evidence {
-        tool: crash.reporter.to_lowercase(),
-        message: crash.headline.clone(),
-    }];
+    let mut new = NewFinding::new(StageName::Fuzz, category, crash.kind.clone(), message)
+        .frames(group.frames.clone())
+        .test(target.label.clone(), target.label.clone())
+        .seed(group.seed)
+        .severity(severity)
+        .tool(crash.reporter.to_lowercase())
+        .evidence_message(crash.headline.clone())
+        .note(Some(note(ctx, group)));
     if let Some(minimized) = &group.minimized {
-        evidence.push(Evidence {
+        new = new.also_seen_by(Evidence {
             tool: "cargo-fuzz tmin".to_owned(),
             message: format!("still fails with {} bytes", minimized.input.len()),
         });
     }
-    let finding = Finding {
-        fingerprint: print.clone(),
-        stage: StageName::Fuzz,
-        category,
-        kind: crash.kind.clone(),
-        severity,
-        message,
-        location,
-        function,
-        test: Some(target.label.clone()),
-        target: None,
-        seed: group.seed,
-        stack: group
-            .frames
-            .iter()
-            .take(SHORT_STACK)
-            .map(|frame| workspace_relative(ctx, frame))
-            .collect(),
-        repro: repro.clone(),
-        evidence,
-        note: Some(note(ctx, group)),
-    };
+    if let Some(repro) = &repro {
+        new = new.repro(repro.clone());
+    }
+    let finding = new.build(&ctx.workspace);
+    let print = finding.fingerprint.clone();
     let record = Record {
         fingerprint: print,
         target: target.label.clone(),
@@ -207,19 +183,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Stack paths like the finding's location: relative when they are in the workspace.
-fn workspace_relative(ctx: &Context, frame: &Frame) -> Frame {
-    let file = frame.file.as_deref().map(|file| {
-        ctx.workspace
-            .relative(Utf8Path::new(file))
-            .map_or_else(|| file.to_owned(), ToString::to_string)
-    });
-    Frame {
-        file,
-        ..frame.clone()
-    }
 }
 
 /// Artifacts live in the report folder: name them from there, like `artifacts_dir`.

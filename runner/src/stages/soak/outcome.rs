@@ -13,8 +13,9 @@ use super::plot;
 use super::sample::Sample;
 use super::settings::Settings;
 use super::watch::Watched;
+use crate::finding::NewFinding;
 use crate::process::{Cmd, Termination};
-use crate::report::{gate, Category, Evidence, Finding, StageReport, Status, Table};
+use crate::report::{gate, Category, Finding, StageReport, Status, Table};
 use crate::stages::StageName;
 
 #[derive(Serialize)]
@@ -171,32 +172,12 @@ fn finding(
     evidence: String,
     repro: &str,
 ) -> Finding {
-    Finding {
-        fingerprint: crate::fingerprint::of_finding(
-            StageName::Soak,
-            kind,
-            None,
-            None,
-            &settings.program.label(),
-        ),
-        stage: StageName::Soak,
-        category,
-        kind: kind.to_owned(),
-        severity: category.default_severity(),
-        message,
-        location: None,
-        function: None,
-        test: None,
-        target: None,
-        seed: None,
-        stack: Vec::new(),
-        repro: Some(repro.to_owned()),
-        evidence: vec![Evidence {
-            tool: "soak".to_owned(),
-            message: evidence,
-        }],
-        note: None,
-    }
+    NewFinding::new(StageName::Soak, category, kind, message)
+        .subject(settings.program.label())
+        .repro(repro)
+        .tool("soak")
+        .evidence_message(evidence)
+        .build_unlocated()
 }
 
 fn round(value: f64) -> String {
