@@ -23,6 +23,17 @@ pub fn runner() -> Command {
     command
 }
 
+/// Stops a test that needs a system tool with one line naming the tool and the package that
+/// provides it, instead of a bare exit-code assertion further down. `./test` installs them all.
+pub fn require_tool(tool: &str, packages: &str) {
+    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join(tool).is_file());
+    assert!(
+        on_path,
+        "this test needs `{tool}` on PATH: `sudo apt-get install -y {packages}` (./test installs it)"
+    );
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
