@@ -20,7 +20,10 @@ mapfile -t commands < <(awk '
   section && /^```/ { if (block) exit; block = 1; next }
   block { sub(/[ \t]+#.*$/, ""); if ($0 != "") print }
 ' README.md)
-[ ${#commands[@]} = 2 ] || { echo "expected two commands in the README's fresh-machine block, found ${#commands[@]}" >&2; exit 1; }
+if [ ${#commands[@]} != 2 ]; then
+  echo "expected two commands in the README's fresh-machine block, found ${#commands[@]}" >&2
+  exit 1
+fi
 printf 'README commands:\n'
 printf '  %s\n' "${commands[@]}"
 
