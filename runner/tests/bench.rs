@@ -168,6 +168,7 @@ fn which_perf() -> bool {
 
 #[test]
 fn instruction_counts_of_unchanged_code_are_identical_ten_times_in_a_row() {
+    common::require_tool(&["valgrind"], "valgrind");
     let _measuring = MEASURING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

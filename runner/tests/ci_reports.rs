@@ -349,6 +349,7 @@ fn a_report_written_before_these_fields_existed_still_reads() {
 fn demo() -> &'static (Analysed, String) {
     static DEMO: OnceLock<(Analysed, String)> = OnceLock::new();
     DEMO.get_or_init(|| {
+        common::require_tool(&["valgrind"], "valgrind");
         common::provisioned();
         let workspace = repo_root().join("demo");
         let out = workspace.join("target/runner-tests/ci-reports");

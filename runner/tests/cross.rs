@@ -19,6 +19,11 @@ fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn native_big_endian_run_and_miri_agree_on_the_byte_order_bug() {
+    common::require_tool(&["qemu-s390x-static", "qemu-s390x"], "qemu-user-static");
+    common::require_tool(
+        &["s390x-linux-gnu-gcc"],
+        "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
+    );
     common::provisioned();
     let out = fixture("endian-bugs").join("target/runner-tests/both");
     let result = run(runner()
@@ -64,6 +69,11 @@ fn native_big_endian_run_and_miri_agree_on_the_byte_order_bug() {
 
 #[test]
 fn clean_control_passes_natively_on_s390x() {
+    common::require_tool(&["qemu-s390x-static", "qemu-s390x"], "qemu-user-static");
+    common::require_tool(
+        &["s390x-linux-gnu-gcc"],
+        "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
+    );
     let out = fixture("clean").join("target/runner-tests/cross");
     let result = run(runner()
         .arg("cross")

@@ -29,6 +29,7 @@ fn sanitizers(workspace: &Path, out: &Path) -> Run {
 }
 
 fn sanitizers_command(workspace: &Path, out: &Path) -> Command {
+    common::require_tool(&["llvm-symbolizer"], "llvm");
     let mut command = runner();
     command
         .arg("sanitizers")

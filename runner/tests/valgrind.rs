@@ -13,7 +13,10 @@ use serde_json::Value;
 /// The bug fixture is analysed once and shared by the tests that read its report.
 fn bugs() -> &'static Analysed {
     static BUGS: OnceLock<Analysed> = OnceLock::new();
-    BUGS.get_or_init(|| analyse("valgrind", "valgrind-bugs", "bugs"))
+    BUGS.get_or_init(|| {
+        common::require_tool(&["valgrind"], "valgrind");
+        analyse("valgrind", "valgrind-bugs", "bugs")
+    })
 }
 
 fn stage(report: &Value) -> &Value {
@@ -197,6 +200,7 @@ fn suppressions_for_every_memcheck_finding_are_written_and_named() {
 
 #[test]
 fn clean_control_reports_nothing() {
+    common::require_tool(&["valgrind"], "valgrind");
     let Analysed { run, report, .. } = analyse("valgrind", "clean", "valgrind");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(stage(&report)["status"], "PASS");
@@ -208,6 +212,7 @@ fn clean_control_reports_nothing() {
 /// The suppression runner printed for a finding, put in the user's own file, hides it.
 #[test]
 fn a_user_suppression_file_hides_what_it_names() {
+    common::require_tool(&["valgrind"], "valgrind");
     let text = std::fs::read_to_string(bugs().out.join("valgrind/suppressions.supp")).unwrap();
     let leak = finding(&bugs().report, "tests::leaks", "definite-leak");
     let name = format!("definite-leak-{}", leak["fingerprint"].as_str().unwrap());

@@ -23,6 +23,20 @@ pub fn runner() -> Command {
     command
 }
 
+/// Stops a test that needs a system tool with one line naming the tool and the package that
+/// provides it, instead of a bare exit-code assertion further down. `./test` installs them all.
+/// Any one of `binaries` will do (the Nix shell has `qemu-s390x`, Debian `qemu-s390x-static`).
+#[track_caller]
+pub fn require_tool(binaries: &[&str], packages: &str) {
+    let on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| binaries.iter().any(|binary| dir.join(binary).is_file()));
+    assert!(
+        on_path,
+        "this test needs `{}` on PATH: `sudo apt-get install -y {packages}` (./test installs it)",
+        binaries.join("` or `")
+    );
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
