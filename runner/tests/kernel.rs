@@ -77,8 +77,25 @@ struct StageRun {
     pids: Vec<(String, i32)>,
 }
 
+/// The system tools a stage runs, named in the failure when missing.
+fn require_tools(stage: &str) {
+    match stage {
+        "valgrind" => common::require_tool(&["valgrind"], "valgrind"),
+        "sanitizers" => common::require_tool(&["llvm-symbolizer"], "llvm"),
+        "cross" => {
+            common::require_tool(&["qemu-s390x-static", "qemu-s390x"], "qemu-user-static");
+            common::require_tool(
+                &["s390x-linux-gnu-gcc"],
+                "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
+            );
+        }
+        _ => {}
+    }
+}
+
 fn analyse(stage: &str) -> StageRun {
     common::provisioned();
+    require_tools(stage);
     let out = fixture("hang").join(format!("target/runner-tests/{stage}"));
     let pids = pid_dir(stage);
     let started = Instant::now();
@@ -183,6 +200,7 @@ fn cross_times_out_the_hang_natively() {
 #[test]
 fn a_sigkilled_runner_leaves_nothing_running() {
     common::provisioned();
+    require_tools("valgrind");
     let pids = pid_dir("sigkill");
     let out = fixture("hang").join("target/runner-tests/sigkill");
     let mut child = runner()

@@ -100,12 +100,18 @@ fn sanitizers_repro_runs_as_printed() {
 
 #[test]
 fn valgrind_repro_runs_as_printed() {
+    common::require_tool(&["valgrind"], "valgrind");
     let printed = reproduce("valgrind", "valgrind-bugs", "", "invalid-read");
     assert!(printed.contains("Invalid read"), "{printed}");
 }
 
 #[test]
 fn cross_repro_runs_as_printed() {
+    common::require_tool(&["qemu-s390x-static", "qemu-s390x"], "qemu-user-static");
+    common::require_tool(
+        &["s390x-linux-gnu-gcc"],
+        "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
+    );
     let printed = reproduce("cross", "endian-bugs", "", "test-failure");
     assert!(printed.contains("panicked"), "{printed}");
 }
