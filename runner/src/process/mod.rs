@@ -393,6 +393,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_flood_of_output_keeps_its_end_in_memory_and_everything_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = Utf8PathBuf::from_path_buf(dir.path().join("flood")).unwrap();
+        // About 80 MiB of lines, then the line a parser needs.
+        let body = "yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde \
+                    | head -c 83886080; echo; echo the end";
+        let finished = Cmd::new(script(&dir, body))
+            .run(&RunOptions {
+                log_stem: Some(stem.clone()),
+                ..RunOptions::default()
+            })
+            .unwrap();
+        assert!(
+            finished.stdout.len() <= 64 * 1024 * 1024,
+            "{}",
+            finished.stdout.len()
+        );
+        assert!(finished.stdout.ends_with("the end\n"));
+        assert!(finished.stdout.starts_with("0123"), "kept whole lines");
+        let logged = std::fs::metadata(format!("{stem}.out")).unwrap().len();
+        assert!(
+            logged > 80 * 1024 * 1024,
+            "the log has everything: {logged}"
+        );
+    }
+
     /// Writes an executable script, so tests exercise real process trees without shell strings.
     fn script(dir: &tempfile::TempDir, body: &str) -> String {
         use std::os::unix::fs::PermissionsExt;
