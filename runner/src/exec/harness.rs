@@ -108,7 +108,12 @@ pub fn run<T: Tool>(
             done_tests += result.ran.len() as u64;
             record(&mut outcome, limits.stage, binary, &result);
         }
-        outcome.found.extend(result.found);
+        // An attribution re-run finds again what its group already placed by stack.
+        for found in result.found {
+            if result.unit.mode == Mode::Run || !outcome.found.contains(&found) {
+                outcome.found.push(found);
+            }
+        }
         outcome.errors.extend(result.error);
         ctx.progress.status(&format!(
             "{done_tests} of about {planned} tests done, {left} processes to go ({}: {}), {} findings so far",

@@ -68,7 +68,7 @@ pub struct Reading<R> {
 
 /// What a stage tells the kernel about its tool.
 pub trait Tool: Sync {
-    type Report: Clone + Send;
+    type Report: Clone + Send + PartialEq;
 
     /// The process that runs `tests` of `binary` one after another with libtest's JSON
     /// events on stdout (`-Zunstable-options --format json --report-time`); an empty list
@@ -115,7 +115,7 @@ pub trait Tool: Sync {
 }
 
 /// Why a test is reported, before it becomes a finding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cause<R> {
     /// The tool reported a problem.
     Report(R),
@@ -128,7 +128,7 @@ pub enum Cause<R> {
 }
 
 /// A cause with the test it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attributed<R> {
     pub binary: usize,
     pub test: String,
