@@ -97,9 +97,13 @@ for line in sys.stdin:
     with_runner=$(elapsed "$start")
     start=$(now)
     for target in "${targets[@]}"; do
-      (cd "$crate" && cargo "+$channel" miri test -q --target "$target" --target-dir "$work/miri-by-hand" >/dev/null 2>&1) || true
+      # --no-fail-fast: a failing binary must not make the hand side shorter by skipping the rest.
+      (cd "$crate" && cargo "+$channel" miri test --no-fail-fast --target "$target" \
+        --target-dir "$work/miri-by-hand" >"$work/miri-by-hand-$target.log" 2>&1) || true
     done
     by_hand=$(elapsed "$start")
+    cat "$work"/miri-by-hand-*.log | sed -n 's/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' |
+      awk '{p+=$1; f+=$2} END {printf "by hand: %d tests passed, %d failed\n", p, f}'
     report "miri" "$with_runner" "$by_hand"
     ;;
   *) echo "unknown stage $stage (sanitizers, valgrind, miri)" >&2; exit 2 ;;
