@@ -173,10 +173,23 @@ fn plan_units(
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Vec<Unit> {
+    // A binary gets shards in proportion to its share of the expected work, so the many small
+    // harnesses of a crate run in one process each and only the long ones are split.
+    let expected: Vec<f64> = binaries
+        .iter()
+        .map(|binary| {
+            let label = binary.unit.label();
+            shards::expected_total(&binary.tests, |test| {
+                known.get(limits.stage, &binary.target, &label, test)
+            })
+        })
+        .collect();
+    let grand_total: f64 = expected.iter().sum();
     let mut weighted: Vec<(f64, Unit)> = Vec::new();
     for (index, binary) in binaries.iter().enumerate() {
         let label = binary.unit.label();
         let duration_of = |test: &str| known.get(limits.stage, &binary.target, &label, test);
+        let shard_count = shards::count_for(expected[index], grand_total, jobs);
         for seed in limits.seeds {
             if binary.runs_whole() {
                 weighted.push((
@@ -190,7 +203,7 @@ fn plan_units(
                 ));
                 continue;
             }
-            for shard in shards::split(&binary.tests, jobs, duration_of) {
+            for shard in shards::split(&binary.tests, shard_count, duration_of) {
                 weighted.push((
                     shard.weight,
                     Unit {

@@ -8,6 +8,38 @@ pub struct Shard {
     pub weight: f64,
 }
 
+/// The expected seconds of `tests`: measured ones as measured, the others as the mean of the
+/// measured ones (or one second each when none was measured).
+pub fn expected_total(tests: &[String], duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
+    let measured: Vec<f64> = tests.iter().filter_map(|t| duration_of(t)).collect();
+    #[allow(clippy::cast_precision_loss, reason = "a mean of a few durations")]
+    let fallback = if measured.is_empty() {
+        1.0
+    } else {
+        measured.iter().sum::<f64>() / measured.len() as f64
+    };
+    tests
+        .iter()
+        .map(|t| duration_of(t).unwrap_or(fallback))
+        .sum()
+}
+
+/// How many shards a binary with `expected` seconds of `grand_total` gets on `jobs` workers:
+/// its share of the workers, rounded up, at least one and at most `jobs`.
+pub fn count_for(expected: f64, grand_total: f64, jobs: usize) -> usize {
+    if grand_total <= 0.0 || !expected.is_finite() || !grand_total.is_finite() {
+        return jobs.max(1);
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a small share of a few workers"
+    )]
+    let share = (expected / grand_total * jobs as f64).ceil() as usize;
+    share.clamp(1, jobs.max(1))
+}
+
 /// Splits `tests` into at most `shards` groups: the slowest test goes to the least loaded
 /// shard. Tests never measured count as the mean of those that were (or one second when
 /// none were), so a first run splits evenly.
@@ -72,6 +104,14 @@ mod tests {
         let tests = names(5);
         let shards = split(&tests, 2, |t| Some(if t == "t0" { 40.0 } else { 1.0 }));
         assert!(shards.iter().any(|s| s.tests == ["t0".to_owned()]));
+    }
+
+    #[test]
+    fn small_binaries_get_one_shard_and_the_long_one_all_workers() {
+        assert_eq!(count_for(1.0, 100.0, 2), 1);
+        assert_eq!(count_for(60.0, 100.0, 2), 2);
+        assert_eq!(count_for(100.0, 100.0, 4), 4);
+        assert_eq!(count_for(5.0, 0.0, 2), 2);
     }
 
     #[test]

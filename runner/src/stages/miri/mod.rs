@@ -405,18 +405,27 @@ fn prepare_target(
         let doctests = inventory::doc_units(&units);
         units.extend(doctests);
     }
+    // Listing starts each harness under Miri (seconds each): on the kernel's queue, `--jobs`
+    // at a time, in the units' order.
     let list_command = cargo_miri_test(ctx, settings, target, None, true);
-    let listed = units
-        .into_iter()
-        .map(|unit| {
+    let mut listed: Vec<(usize, TestUnit, Result<Vec<String>>)> = Vec::new();
+    exec::pool::run(
+        ctx.jobs,
+        units.into_iter().enumerate().collect(),
+        &|(index, unit): (usize, TestUnit), _| {
             let options = RunOptions {
                 timeout: Some(limit),
                 log_stem: Some(logs.join(format!("{slug}-{}-list", unit.slug()))),
                 ..RunOptions::default()
             };
             let tests = inventory::list_tests(&list_command, &unit, &ctx.filters, &options);
-            (unit, tests)
-        })
-        .collect();
-    Ok(listed)
+            exec::pool::Done::with((index, unit, tests))
+        },
+        &mut |item, _| listed.push(item),
+    );
+    listed.sort_by_key(|(index, _, _)| *index);
+    Ok(listed
+        .into_iter()
+        .map(|(_, unit, tests)| (unit, tests))
+        .collect())
 }
