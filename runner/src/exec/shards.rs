@@ -8,20 +8,26 @@ pub struct Shard {
     pub weight: f64,
 }
 
-/// The expected seconds of `tests`: measured ones as measured, the others as the mean of the
-/// measured ones (or one second each when none was measured).
-pub fn expected_total(tests: &[String], duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
-    let measured: Vec<f64> = tests.iter().filter_map(|t| duration_of(t)).collect();
+/// Each test's expected seconds: as measured, or the mean of the measured ones (one second
+/// each when none was measured), so a first run splits evenly.
+fn expected(tests: &[String], duration_of: impl Fn(&str) -> Option<f64>) -> Vec<f64> {
+    let measured: Vec<Option<f64>> = tests.iter().map(|t| duration_of(t)).collect();
+    let known: Vec<f64> = measured.iter().flatten().copied().collect();
     #[allow(clippy::cast_precision_loss, reason = "a mean of a few durations")]
-    let fallback = if measured.is_empty() {
+    let fallback = if known.is_empty() {
         1.0
     } else {
-        measured.iter().sum::<f64>() / measured.len() as f64
+        known.iter().sum::<f64>() / known.len() as f64
     };
-    tests
-        .iter()
-        .map(|t| duration_of(t).unwrap_or(fallback))
-        .sum()
+    measured
+        .into_iter()
+        .map(|m| m.unwrap_or(fallback))
+        .collect()
+}
+
+/// The expected seconds of all of `tests`.
+pub fn expected_total(tests: &[String], duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
+    expected(tests, duration_of).iter().sum()
 }
 
 /// How many shards a binary with `expected` seconds of `grand_total` gets on `jobs` workers:
@@ -41,24 +47,16 @@ pub fn count_for(expected: f64, grand_total: f64, jobs: usize) -> usize {
 }
 
 /// Splits `tests` into at most `shards` groups: the slowest test goes to the least loaded
-/// shard. Tests never measured count as the mean of those that were (or one second when
-/// none were), so a first run splits evenly.
+/// shard, each weighted as [`expected`] says.
 pub fn split(
     tests: &[String],
     shards: usize,
     duration_of: impl Fn(&str) -> Option<f64>,
 ) -> Vec<Shard> {
     let shards = shards.clamp(1, tests.len().max(1));
-    let measured: Vec<f64> = tests.iter().filter_map(|t| duration_of(t)).collect();
-    #[allow(clippy::cast_precision_loss, reason = "a mean of a few durations")]
-    let fallback = if measured.is_empty() {
-        1.0
-    } else {
-        measured.iter().sum::<f64>() / measured.len() as f64
-    };
-    let mut weighted: Vec<(f64, &String)> = tests
-        .iter()
-        .map(|t| (duration_of(t).unwrap_or(fallback), t))
+    let mut weighted: Vec<(f64, &String)> = expected(tests, duration_of)
+        .into_iter()
+        .zip(tests)
         .collect();
     weighted.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let mut groups: Vec<Shard> = vec![
