@@ -48,10 +48,11 @@ pub fn interpret<T: Tool>(
         .into_iter()
         .partition(|report| tool.when(report) == When::During);
     let mut unplaced = Vec::new();
+    let stopped_at_limit = finished.termination == Termination::Stopped && overdue.is_some();
     match &culprit {
         Some(test) => {
             let limit = overdue
-                .filter(|_| finished.termination == Termination::Stopped)
+                .filter(|_| stopped_at_limit)
                 .map(|(_, limit)| *limit);
             unplaced.extend(reading.ended_in(test, finished, limit, during));
             if unit.mode == Mode::Run {
@@ -71,11 +72,17 @@ pub fn interpret<T: Tool>(
         })
         .map(|(name, _, _)| name.clone())
         .collect();
-    let needs_halving = reading.place(binary, unplaced, &others);
+    // A report left over from a process stopped at a limit may be the overdue test's own
+    // (an invalid read before the hang), so that test is a candidate too.
+    let candidates: Vec<String> = match (&culprit, stopped_at_limit) {
+        (Some(overdue), true) => others.iter().chain([overdue]).cloned().collect(),
+        _ => others.clone(),
+    };
+    let needs_halving = reading.place(binary, unplaced, &candidates);
 
     let mut follow_up = Vec::new();
     if needs_halving {
-        follow_up.extend(halves(&unit, &others));
+        follow_up.extend(halves(&unit, &candidates));
     }
     if let (Some(culprit), false) = (&culprit, binary.runs_whole()) {
         follow_up.extend(not_reached(&unit, &ran, culprit));
@@ -183,7 +190,12 @@ impl<T: Tool> Process<'_, T> {
                 let tail = tail(finished, 20);
                 self.add(culprit, Cause::TimedOut { limit, tail });
             }
-            return during;
+            // The kill's own echo says nothing the timeout does not; what the tool saw before
+            // it may be the overdue test's or an earlier one's, so it is placed among all.
+            return during
+                .into_iter()
+                .filter(|report| !self.tool.describes_the_end(report))
+                .collect();
         }
         if during.is_empty() {
             if recording {
@@ -336,6 +348,8 @@ mod tests {
     #[derive(Debug, Clone, PartialEq)]
     struct Report {
         at_exit: bool,
+        /// Only the record of the signal the process ended by.
+        end: bool,
         frames: Vec<Frame>,
     }
 
@@ -356,6 +370,9 @@ mod tests {
             } else {
                 When::During
             }
+        }
+        fn describes_the_end(&self, report: &Report) -> bool {
+            report.end
         }
         fn frames<'r>(&self, report: &'r Report) -> &'r [Frame] {
             &report.frames
@@ -406,6 +423,7 @@ mod tests {
     fn leak(function: &str) -> Report {
         Report {
             at_exit: true,
+            end: false,
             frames: vec![Frame {
                 function: function.into(),
                 file: None,
@@ -458,6 +476,62 @@ mod tests {
             [Attributed { test, cause: Cause::TimedOut { limit, .. }, .. }] if test == "a" && limit.as_secs() == 20
         ));
         assert_eq!(done.follow_up[0].tests, ["b"]);
+    }
+
+    #[test]
+    fn the_echo_of_the_kill_at_a_limit_is_nobody_s_finding() {
+        let stdout = events(&[("a", "started"), ("a", "ok"), ("b", "started")]);
+        let overdue = ("b".to_owned(), Duration::from_secs(20));
+        let echo = Report {
+            at_exit: false,
+            end: true,
+            frames: Vec::new(),
+        };
+        let done = interpret(
+            &Fake,
+            &binary(),
+            unit(&["a", "b"]),
+            &finished(Termination::Stopped, stdout),
+            vec![echo],
+            Some(&overdue),
+        );
+        // Only the timeout: "a" ended on its own before the kill and is not blamed for it.
+        assert!(matches!(
+            &done.result.found[..],
+            [Attributed { test, cause: Cause::TimedOut { .. }, .. }] if test == "b"
+        ));
+        assert!(done
+            .result
+            .ran
+            .iter()
+            .any(|(name, outcome, _)| name == "a" && *outcome == TestOutcome::Passed));
+    }
+
+    #[test]
+    fn a_report_before_a_timeout_may_be_the_overdue_test_s() {
+        let stdout = events(&[("a", "started"), ("a", "ok"), ("b", "started")]);
+        let overdue = ("b".to_owned(), Duration::from_secs(20));
+        let read = Report {
+            at_exit: false,
+            end: false,
+            frames: Vec::new(),
+        };
+        let done = interpret(
+            &Fake,
+            &binary(),
+            unit(&["a", "b"]),
+            &finished(Termination::Stopped, stdout),
+            vec![read],
+            Some(&overdue),
+        );
+        let halves: Vec<&[String]> = done
+            .follow_up
+            .iter()
+            .filter(|u| u.mode == Mode::Attribute)
+            .map(|u| u.tests.as_slice())
+            .collect();
+        // The two halves, then the exit-time check that the kill kept from "a".
+        assert_eq!(halves[..2], [["a".to_owned()], ["b".to_owned()]]);
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub trait Tool: Sync {
 
     fn when(&self, report: &Self::Report) -> When;
 
+    /// Whether the report only describes how the process ended (memcheck's record of the
+    /// fatal signal). When the kernel itself ended the process for a test past its limit,
+    /// such a report is the echo of that kill, and the timeout already says it.
+    fn describes_the_end(&self, _report: &Self::Report) -> bool {
+        false
+    }
+
     /// The report's stack, to find the test it happened in by name.
     fn frames<'r>(&self, report: &'r Self::Report) -> &'r [Frame];
 

@@ -232,6 +232,10 @@ impl Tool for Memcheck<'_> {
         }
     }
 
+    fn describes_the_end(&self, report: &MemcheckReport) -> bool {
+        matches!(report, MemcheckReport::FatalSignal(_))
+    }
+
     fn frames<'r>(&self, report: &'r MemcheckReport) -> &'r [Frame] {
         match report {
             MemcheckReport::Error(error) => &error.stack,
