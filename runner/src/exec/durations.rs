@@ -38,6 +38,19 @@ impl Durations {
             .insert(key(target, unit, test), seconds);
     }
 
+    /// Every stage's measurements: stage → (`target unit test`, seconds).
+    pub fn stages(&self) -> impl Iterator<Item = (&str, Vec<(&str, f64)>)> {
+        self.stages.iter().map(|(stage, tests)| {
+            (
+                stage.as_str(),
+                tests
+                    .iter()
+                    .map(|(key, secs)| (key.as_str(), *secs))
+                    .collect(),
+            )
+        })
+    }
+
     /// The stored durations; a missing or unreadable file only costs balance.
     pub fn load(path: &Utf8Path) -> Durations {
         let mut loaded: Durations = std::fs::read_to_string(path)

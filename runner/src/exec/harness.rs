@@ -13,12 +13,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 use super::attribute::{self, UnitResult};
 use super::clock::TestClock;
 use super::durations::Durations;
+use super::partition::{self, Partition};
 use super::pool::{self, Done};
 use super::shards;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
-use crate::report::model::{TestOutcome, TestRun};
+use crate::report::model::{StagePartition, TestOutcome, TestRun};
 
 /// Per stage target: how many tests ran and how they ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +66,19 @@ pub struct Outcome<R> {
     pub durations: Durations,
     /// What kept a part of the stage from being evaluated.
     pub errors: Vec<String>,
+    /// Under `--partition`: the stage's share of the split.
+    pub partition: Option<StagePartition>,
+    /// Stage target → tests the split gave to other slices.
+    pub elsewhere: BTreeMap<String, u64>,
+}
+
+impl<R> Outcome<R> {
+    /// No test of `target` ran here or in another slice: the stage found none to run, which
+    /// is never a PASS.
+    pub fn found_no_tests(&self, target: &str) -> bool {
+        self.tallies.get(target).map_or(0, |t| t.tests_run) == 0
+            && self.elsewhere.get(target).copied().unwrap_or(0) == 0
+    }
 }
 
 impl<R> Default for Outcome<R> {
@@ -75,6 +89,8 @@ impl<R> Default for Outcome<R> {
             tests: Vec::new(),
             durations: Durations::default(),
             errors: Vec::new(),
+            partition: None,
+            elsewhere: BTreeMap::new(),
         }
     }
 }
@@ -96,9 +112,14 @@ pub fn run<T: Tool>(
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
-    let units = plan_units(ctx.jobs, binaries, known, limits);
+    let slice = slice(ctx.partition, binaries, known, limits.stage);
+    let units = plan_units(ctx.jobs, &slice.binaries, &slice.here, known, limits);
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        elsewhere: slice.elsewhere,
+        ..Outcome::default()
+    };
+    let started = Instant::now();
     let mut done_tests = 0u64;
     let execute =
         |unit: Unit, sequence: usize| run_unit(ctx, tool, binaries, limits, unit, sequence);
@@ -128,6 +149,10 @@ pub fn run<T: Tool>(
         &|unit, sequence| execute(unit, sequence),
         &mut merge,
     );
+    outcome.partition = slice.record.map(|mut record| {
+        record.execution_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        record
+    });
     if tool.reports_fail_the_test() {
         fail_reported_tests(&mut outcome, binaries);
     }
@@ -165,11 +190,95 @@ fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
     }
 }
 
+/// This job's slice of the work under `--partition`: the binaries with only the tests the
+/// split gave it, which binaries have anything here, and the stage's share for the report.
+struct Slice {
+    binaries: Vec<Binary>,
+    here: Vec<bool>,
+    elsewhere: BTreeMap<String, u64>,
+    record: Option<StagePartition>,
+}
+
+/// Splits every test of every binary (a harness that runs whole is one piece) by the
+/// durations known before the run, the same way in every job.
+fn slice(
+    partition: Option<Partition>,
+    binaries: &[Binary],
+    known: &Durations,
+    stage: &str,
+) -> Slice {
+    let Some(partition) = partition else {
+        return Slice {
+            binaries: binaries.to_vec(),
+            here: vec![true; binaries.len()],
+            elsewhere: BTreeMap::new(),
+            record: None,
+        };
+    };
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for (index, binary) in binaries.iter().enumerate() {
+        let label = binary.unit.label();
+        let pieces: Vec<Option<&str>> = if binary.runs_whole() {
+            vec![None]
+        } else {
+            binary
+                .tests
+                .iter()
+                .map(|test| Some(test.as_str()))
+                .collect()
+        };
+        for test in pieces {
+            let name = test.unwrap_or("(whole harness)");
+            items.push(partition::Item {
+                identity: format!("{stage} {} {label} {name}", binary.target),
+                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
+            });
+            owners.push((index, test));
+        }
+    }
+    let slices = partition::assign(&items, partition.count);
+    let mut sliced: Vec<Binary> = binaries
+        .iter()
+        .map(|binary| Binary {
+            tests: Vec::new(),
+            ..binary.clone()
+        })
+        .collect();
+    let mut here = vec![false; binaries.len()];
+    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
+    let mut units_here = 0;
+    for ((index, test), slot) in owners.into_iter().zip(slices) {
+        if slot + 1 == partition.index {
+            here[index] = true;
+            units_here += 1;
+            if let Some(test) = test {
+                sliced[index].tests.push(test.to_owned());
+            }
+        } else {
+            *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
+        }
+    }
+    Slice {
+        binaries: sliced,
+        here,
+        elsewhere,
+        record: Some(StagePartition {
+            plan_digest: partition::digest(&items, partition.count),
+            units: units_here,
+            total_units: items.len() as u64,
+            execution_ms: 0,
+            whole_in: None,
+        }),
+    }
+}
+
 /// One unit per shard of each binary and seed, longest expected first so the last
-/// processes to start are short ones.
+/// processes to start are short ones. Binaries with nothing in this job's slice are left out.
 fn plan_units(
     jobs: usize,
     binaries: &[Binary],
+    here: &[bool],
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Vec<Unit> {
@@ -177,7 +286,11 @@ fn plan_units(
     // harnesses of a crate run in one process each and only the long ones are split.
     let expected: Vec<f64> = binaries
         .iter()
-        .map(|binary| {
+        .zip(here)
+        .map(|(binary, here)| {
+            if !here {
+                return 0.0;
+            }
             let label = binary.unit.label();
             shards::expected_total(&binary.tests, |test| {
                 known.get(limits.stage, &binary.target, &label, test)
@@ -187,6 +300,9 @@ fn plan_units(
     let grand_total: f64 = expected.iter().sum();
     let mut weighted: Vec<(f64, Unit)> = Vec::new();
     for (index, binary) in binaries.iter().enumerate() {
+        if !here[index] {
+            continue;
+        }
         let label = binary.unit.label();
         let duration_of = |test: &str| known.get(limits.stage, &binary.target, &label, test);
         let shard_count = shards::count_for(expected[index], grand_total, jobs);

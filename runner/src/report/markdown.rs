@@ -61,7 +61,15 @@ fn render_gate(out: &mut String, report: &Report) {
             "- this report is partial: the run stopped before every stage finished"
         );
     }
-    if !report.gate.reasons.is_empty() || report.partial {
+    if let Some(partition) = &report.partition {
+        let _ = writeln!(
+            out,
+            "- partition {}/{}: this gate is provisional; `runner merge` of all {} partitions \
+             gives the final one",
+            partition.index, partition.count, partition.count
+        );
+    }
+    if !report.gate.reasons.is_empty() || report.partial || report.partition.is_some() {
         out.push('\n');
     }
 }

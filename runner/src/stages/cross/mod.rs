@@ -217,7 +217,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let tool = Emulated {
         ctx,
@@ -231,8 +231,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         seeds: &[None],
     };
     let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&durations_path, &outcome.durations);
-    errors.extend(outcome.errors);
+    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
+    errors.extend(outcome.errors.iter().cloned());
     let tally = outcome
         .tallies
         .values()
@@ -240,6 +240,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
     let mut report = StageReport::new(StageName::Cross, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
+    report.partition.clone_from(&outcome.partition);
     report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
     report.notes.push(format!(
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
@@ -255,7 +256,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             .filter(|found| matches!(found.cause, Cause::Died { .. }))
             .count() as u64,
     );
-    if tally.tests_run == 0 && errors.is_empty() {
+    if outcome.found_no_tests(&settings.target) && errors.is_empty() {
         errors.push(format!("no tests found for {}", settings.target));
     }
     if !errors.is_empty() {

@@ -39,7 +39,7 @@ use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
 use crate::provision::{system, Needs};
-use crate::report::model::TestRun;
+use crate::report::model::{StagePartition, TestRun};
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
 use crate::stages::StageName;
 
@@ -115,7 +115,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let mut measured = Vec::new();
     for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
@@ -140,8 +140,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             counts,
         });
         report.findings.extend(found);
+        report.partition = StagePartition::combine(report.partition.take(), outcome.partition);
         let mut problems = outcome.errors;
-        if problems.is_empty() && outcome.tally.tests_run == 0 {
+        if problems.is_empty() && outcome.found_no_tests {
             problems.push("no tests found".to_owned());
         }
         errors.extend(problems.into_iter().map(|e| format!("{sanitizer}: {e}")));
@@ -150,7 +151,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
     for durations in &measured {
-        Durations::save_merged(&durations_path, durations);
+        Durations::save_merged(&ctx.durations_written(), durations);
     }
     crate::report::model::sort_findings(&mut report.findings);
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
@@ -193,6 +194,9 @@ struct Outcome {
     tests: Vec<TestRun>,
     durations: Durations,
     errors: Vec<String>,
+    partition: Option<StagePartition>,
+    /// No test ran here nor in another slice of a partitioned run.
+    found_no_tests: bool,
 }
 
 /// Builds, lists and runs one sanitizer's tests on the execution kernel.
@@ -271,6 +275,7 @@ fn run_sanitizer(
         seeds: &[None],
     };
     let kernel = exec::harness::run(ctx, &tool, &binaries, known, &limits);
+    let found_no_tests = kernel.found_no_tests(sanitizer.as_str());
     errors.extend(kernel.errors);
     let tally = kernel
         .tallies
@@ -299,6 +304,8 @@ fn run_sanitizer(
         tests: kernel.tests,
         durations: kernel.durations,
         errors,
+        partition: kernel.partition,
+        found_no_tests,
     }
 }
 

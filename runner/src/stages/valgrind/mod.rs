@@ -161,11 +161,16 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     suppressions::write_std(&settings.std_suppressions)?;
 
     let mut notes = vec![format!("memcheck from {version}"), DOCTEST_NOTE.to_owned()];
-    let (binaries, programs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
+    let (binaries, mut programs, mut errors) =
+        prepare(ctx, &settings, &logs, deadline, &mut notes)?;
     if binaries.is_empty() && programs.is_empty() && errors.is_empty() {
         bail!("no tests found to run under valgrind");
     }
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    if ctx.partition.is_some_and(|p| p.index != 1) {
+        // Configured programs are few and not split: they run in the first slice.
+        programs.clear();
+    }
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let tool = executor::Memcheck {
         ctx,
@@ -180,8 +185,10 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         seeds: &[None],
     };
     let kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&durations_path, &kernel.durations);
+    Durations::save_merged(&ctx.durations_written(), &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
+    let partition = kernel.partition.clone();
+    let elsewhere: u64 = kernel.elsewhere.values().sum();
     let (mut jobs, mut results) = executor::per_test_results(
         ctx,
         &binaries,
@@ -200,6 +207,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let built = findings::build(ctx, &settings, &jobs, &results);
     let mut report = StageReport::new(StageName::Valgrind, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
+    report.partition = partition;
     report.counts = findings::counts(&jobs, &results, &built.findings);
     report.tests = findings::test_runs(&jobs, &results);
     if !built.suppressions.is_empty() {
@@ -216,7 +224,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.findings = built.findings;
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
     let ran = report.count("tests_run") + report.count("programs_run");
-    if ran == 0 && errors.is_empty() {
+    if ran == 0 && elsewhere == 0 && errors.is_empty() {
         errors.push("every test was ignored, so nothing ran under valgrind".to_owned());
     }
     if !errors.is_empty() {
