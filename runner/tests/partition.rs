@@ -216,3 +216,21 @@ fn a_bad_partition_is_one_line_and_exit_2() {
         assert_refused(&result, "invalid --partition");
     }
 }
+
+#[test]
+fn the_partitioned_workflow_runs_a_matrix_of_slices_and_merges_them() {
+    let path = common::repo_root().join(".github/workflows/partitioned.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    for needle in [
+        "matrix:",
+        "--partition \"${{ matrix.partition }}/$PARTITIONS\"",
+        "actions/cache/restore@v4",
+        "actions/cache/save@v4",
+        ".runner/durations.json",
+        "runner merge slices/runner-slice-*",
+        "upload-sarif@v3",
+        "needs: slice",
+    ] {
+        assert!(text.contains(needle), "the workflow lacks `{needle}`");
+    }
+}

@@ -449,6 +449,7 @@ fn run_unit<T: Tool>(
         Termination::Interrupted => return fail(unit, "interrupted".to_owned()),
         _ => {}
     }
+    let wall_times = clock.wall_times();
     let reading = tool.read(binary, &finished, &stem);
     let overdue = clock.overdue().map(|test| (test, clock.limit()));
     let mut done = attribute::interpret(
@@ -459,6 +460,12 @@ fn run_unit<T: Tool>(
         reading.reports,
         overdue.as_ref(),
     );
+    // Durations are wall time, measured here the same way for every tool.
+    for (name, _, seconds) in &mut done.result.ran {
+        if let Some(wall) = wall_times.get(name.as_str()) {
+            *seconds = Some(*wall);
+        }
+    }
     if let Some(fatal) = reading.fatal {
         done.result.error = Some(fatal);
         done.follow_up.clear();

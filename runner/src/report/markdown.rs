@@ -249,6 +249,23 @@ fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&Baselin
     if let Some(dir) = &stage.artifacts_dir {
         let _ = writeln!(out, "- Raw logs: `{dir}`");
     }
+    if let Some(share) = &stage.partition {
+        match share.whole_in {
+            Some(slice) => {
+                let _ = writeln!(out, "- Partition: not split; runs whole in slice {slice}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "- Partition: {} of {} units, run in {} (plan `{}`)",
+                    share.units,
+                    share.total_units,
+                    duration::human(std::time::Duration::from_millis(share.execution_ms)),
+                    share.plan_digest
+                );
+            }
+        }
+    }
     out.push('\n');
     render_targets(out, stage);
     for table in &stage.tables {

@@ -306,6 +306,8 @@ mod tests {
             fuzz_time: None,
             fuzz_check: false,
             test_timeout: None,
+            partition: None,
+            durations_file: format!("{root}/.runner/durations.json").into(),
         }
     }
 

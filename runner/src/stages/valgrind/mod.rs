@@ -21,11 +21,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::ValgrindConfig;
 
-use crate::exec::{self, Binary, Durations, Limits};
+use crate::exec::{self, partition, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::provision::{system, Needs};
+use crate::report::model::StagePartition;
 use crate::report::{gate, StageReport, Status};
 use crate::stages::StageName;
 use commands::{build_programs_command, build_tests_command, job_command};
@@ -161,15 +162,18 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     suppressions::write_std(&settings.std_suppressions)?;
 
     let mut notes = vec![format!("memcheck from {version}"), DOCTEST_NOTE.to_owned()];
-    let (binaries, mut programs, mut errors) =
-        prepare(ctx, &settings, &logs, deadline, &mut notes)?;
+    let (binaries, programs, mut errors) = prepare(ctx, &settings, &logs, deadline, &mut notes)?;
     if binaries.is_empty() && programs.is_empty() && errors.is_empty() {
         bail!("no tests found to run under valgrind");
     }
-    if ctx.partition.is_some_and(|p| p.index != 1) {
-        // Configured programs are few and not split: they run in the first slice.
-        programs.clear();
-    }
+    // Each configured program is a unit of the split, like a test.
+    let (programs, programs_share) = partition::keep(
+        ctx.partition,
+        "valgrind program",
+        programs,
+        |program| program.label(),
+        Some(1.0),
+    );
     let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let tool = executor::Memcheck {
@@ -187,8 +191,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
     Durations::save_merged(&ctx.durations_written(), &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
-    let partition = kernel.partition.clone();
-    let elsewhere: u64 = kernel.elsewhere.values().sum();
+    let partition = StagePartition::combine(kernel.partition.clone(), programs_share);
+    // Tests and programs the split gave to other slices.
+    let elsewhere = partition
+        .as_ref()
+        .map_or(0, |share| share.total_units - share.units);
     let (mut jobs, mut results) = executor::per_test_results(
         ctx,
         &binaries,
