@@ -319,7 +319,24 @@ fn plan_units(
                 ));
                 continue;
             }
-            for shard in shards::split(&binary.tests, shard_count, duration_of) {
+            // A test that ended its process last time runs alone: with others, its end
+            // would cost them a new process and a re-run for the checks it kept from running.
+            let (alone, grouped): (Vec<String>, Vec<String>) =
+                binary.tests.iter().cloned().partition(|test| {
+                    known.ended_process(limits.stage, &binary.target, &label, test)
+                });
+            for test in alone {
+                weighted.push((
+                    duration_of(&test).unwrap_or(0.0),
+                    Unit {
+                        binary: index,
+                        tests: vec![test],
+                        seed: *seed,
+                        mode: Mode::Run,
+                    },
+                ));
+            }
+            for shard in shards::split(&grouped, shard_count, duration_of) {
                 weighted.push((
                     shard.weight,
                     Unit {
@@ -345,6 +362,11 @@ fn record<R>(outcome: &mut Outcome<R>, stage: &str, binary: &Binary, result: &Un
         .filter(|found| matches!(found.cause, Cause::TimedOut { .. }))
         .map(|found| found.test.as_str())
         .collect();
+    if let Some(culprit) = &result.culprit {
+        outcome
+            .durations
+            .mark_ended(stage, &binary.target, &label, culprit);
+    }
     for (name, test_outcome, seconds) in &result.ran {
         match test_outcome {
             TestOutcome::Ignored => {}
@@ -398,6 +420,7 @@ fn run_unit<T: Tool>(
             ran: Vec::new(),
             found: Vec::new(),
             error: Some(error),
+            culprit: None,
         },
         follow_up: Vec::new(),
         stop: true,
