@@ -64,12 +64,7 @@ fn runs() -> &'static Runs {
 }
 
 fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no {name} stage"))
+    common::stage_named(report, name)
 }
 
 fn test_names(stage: &Value) -> Vec<String> {

@@ -304,3 +304,13 @@ pub fn setup_once(stages: &'static str) {
     );
     done.push(stages);
 }
+
+/// The stage called `name` in a report.json.
+pub fn stage_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("the report has no {name} stage"))
+}
