@@ -201,15 +201,7 @@ pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
             })
             .collect();
         let total: f64 = tests.iter().map(|(_, secs)| secs).sum();
-        println!(
-            "stage {stage}: {} tests, {total:.1} s in all{}",
-            items.len(),
-            if stage == "miri" {
-                " (Miri's own clock: in proportion, not wall time)"
-            } else {
-                ""
-            }
-        );
+        println!("stage {stage}: {} tests, {total:.1} s in all", items.len());
         println!("  jobs  ideal (s)  planned (s)  planned/ideal  longest test (s)");
         for jobs in [1, 2, 4, 8, 16] {
             let (ideal, planned, floor) = makespan(&items, jobs);
