@@ -2,7 +2,7 @@
 # How a durations file would split across 1, 2, 4, 8 and 16 CI jobs: per stage, the ideal
 # makespan (total ÷ N), the planned one (the slowest slice runner's split gives) and the
 # floor (the longest single test). Default: the published `bytes` crate's durations as
-# bench/kernel-speed.sh leaves them. Miri's times are its own clock: read them in proportion.
+# bench/kernel-speed.sh leaves them.
 # Usage: bench/partition-plan.sh [DURATIONS_FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
