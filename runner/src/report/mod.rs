@@ -19,6 +19,6 @@ pub mod write;
 pub use crate::fingerprint::fingerprint;
 pub use crate::stages::StageName;
 pub use model::{
-    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status, Table,
-    TargetSummary,
+    Category, Evidence, Finding, Frame, Known, Location, Report, Severity, StageReport, Status,
+    Table, TargetSummary,
 };

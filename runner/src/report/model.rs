@@ -98,6 +98,17 @@ pub struct StageReport {
     /// Every test (or program, or fuzz target) the stage ran and how it ended, for junit.xml.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestRun>,
+    /// Findings the stage itself kept from earlier runs (the fuzz crash registry), compared
+    /// with this run's like a baseline's. Only for completing the report; not written.
+    #[serde(skip)]
+    pub known: Option<Known>,
+}
+
+/// A stage's own record of findings from earlier runs, and where it is kept.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub file: Utf8PathBuf,
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
@@ -155,6 +166,7 @@ impl StageReport {
             tables: Vec::new(),
             artifacts_dir: None,
             tests: Vec::new(),
+            known: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The cargo-fuzz command lines, shared by `plan` and `run` so what runner prints is what it
-//! runs: list, build, run (with the libFuzzer options), tmin, fmt and the repro command.
+//! runs: list, build, run (with the libFuzzer options), replay, cmin, tmin, fmt and the repro
+//! command.
 
 use std::time::Duration;
 
@@ -61,22 +62,34 @@ fn limits(settings: &Settings) -> Vec<String> {
     ]
 }
 
-/// One fuzzing session: the corpus folder first (libFuzzer adds new inputs to the first
-/// folder only), then the read-only seeds; artifacts into runner's stage folder.
+/// How long one libFuzzer process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// Mutates for at most this long.
+    Fuzz(Duration),
+    /// Runs each input of the corpus folders once, without mutation (`-runs=0`).
+    ReplayOnly,
+}
+
+/// One libFuzzer process: the writable folder first (libFuzzer adds new inputs to the first
+/// folder only), then the folders it only reads; artifacts into runner's stage folder.
 pub fn run(
     ctx: &Context,
     settings: &Settings,
     target: &FuzzTarget,
+    corpora: &[&Utf8Path],
     artifacts: &Utf8Path,
-    time: Duration,
+    length: Length,
 ) -> Cmd {
     let mut cmd = cargo_fuzz_build(ctx, settings, "run", &target.fuzz_dir)
         .arg(target.name.as_str())
-        .arg(target.corpus.as_str())
-        .args(target.seeds.as_ref().map(ToString::to_string))
+        .args(corpora.iter().map(ToString::to_string))
         .arg("--")
         .args(limits(settings))
-        .arg(format!("-max_total_time={}", time.as_secs().max(1)))
+        .arg(match length {
+            Length::Fuzz(time) => format!("-max_total_time={}", time.as_secs().max(1)),
+            Length::ReplayOnly => "-runs=0".to_owned(),
+        })
         .arg("-print_final_stats=1")
         // libFuzzer joins prefix and file name as strings: the slash matters.
         .arg(format!("-artifact_prefix={artifacts}/"));
@@ -90,6 +103,27 @@ pub fn run(
         cmd = cmd.arg(format!("-max_len={max_len}"));
     }
     cmd.args(settings.flags.iter().cloned())
+}
+
+/// Runs one saved input once (a registered crash), its crash written to `artifacts`.
+pub fn replay_input(
+    ctx: &Context,
+    settings: &Settings,
+    target: &FuzzTarget,
+    input: &Utf8Path,
+    artifacts: &Utf8Path,
+) -> Cmd {
+    repro(ctx, settings, target, input).arg(format!("-artifact_prefix={artifacts}/"))
+}
+
+/// Minimizes a corpus in place (`cargo fuzz cmin`: libFuzzer's `-merge=1` into a fresh
+/// folder that then replaces it).
+pub fn cmin(ctx: &Context, settings: &Settings, target: &FuzzTarget, corpus: &Utf8Path) -> Cmd {
+    cargo_fuzz_build(ctx, settings, "cmin", &target.fuzz_dir)
+        .arg(target.name.as_str())
+        .arg(corpus.as_str())
+        .arg("--")
+        .args(limits(settings))
 }
 
 /// Replays exactly one artifact: the command a finding's reader pastes.

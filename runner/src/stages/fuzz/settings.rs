@@ -1,5 +1,5 @@
-//! The fuzz stage's settings: the `[…metadata.runner.fuzz]` table, `--fuzz-time` and
-//! `--check`, resolved once with the product defaults.
+//! The fuzz stage's settings: the `[…metadata.runner.fuzz]` table, `--fuzz-time`, `--check`,
+//! `--mode` and `--corpus-dir`, resolved once with the product defaults.
 
 use std::time::Duration;
 
@@ -16,6 +16,40 @@ pub const DEFAULT_INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RSS_LIMIT_MB: u64 = 2048;
 /// Minimization of one crash stops after this long and keeps the smallest input so far.
 pub const DEFAULT_MINIMIZE_TIME: Duration = Duration::from_mins(1);
+/// A pull request's fuzzing: short, shared by every target.
+pub const DEFAULT_PR_BUDGET: Duration = Duration::from_mins(5);
+/// The crash registry when no corpus folder is given, relative to the workspace root
+/// (beside the findings baseline, outside `target/`).
+pub const DEFAULT_REGISTRY: &str = ".runner/fuzz/crashes";
+/// The crash registry's folder inside a corpus folder (a dot name: no target is called so).
+pub const REGISTRY_IN_CORPUS_DIR: &str = ".crashes";
+
+/// What a fuzz run is for (`--mode`, config `mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The crash registry and the corpus run once each, without mutation: seconds.
+    Replay,
+    /// A short total budget; a target stops at its first crash not in the registry, and only
+    /// new crashes fail the gate.
+    Pr,
+    /// The long budget; grows the corpus.
+    #[default]
+    Batch,
+    /// Minimizes each corpus (`cargo fuzz cmin`), reporting size and features before and after.
+    Prune,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Replay => "replay",
+            Mode::Pr => "pr",
+            Mode::Batch => "batch",
+            Mode::Prune => "prune",
+        }
+    }
+}
 
 /// `[workspace.metadata.runner.fuzz]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +81,11 @@ pub struct FuzzConfig {
     /// Extra libFuzzer flags, such as `-use_value_profile=1`.
     #[serde(default)]
     pub flags: Vec<String>,
+    /// `replay`, `pr`, `batch` (default) or `prune` (`--mode` wins).
+    pub mode: Option<Mode>,
+    /// Where the corpora live across runs, `DIR/<target>/`, relative to the workspace root
+    /// (`--corpus-dir` wins); default: each project's `corpus/<target>`.
+    pub corpus_dir: Option<Utf8PathBuf>,
 }
 
 /// cargo-fuzz's `--sanitizer` values.
@@ -97,12 +136,19 @@ pub struct Settings {
     pub check_only: bool,
     /// One build directory per sanitizer: switching sanitizers never rebuilds the other.
     pub target_dir: Utf8PathBuf,
+    pub mode: Mode,
+    /// `--corpus-dir` / config `corpus-dir`, absolute.
+    pub corpus_dir: Option<Utf8PathBuf>,
+    /// Where distinct crashes are kept: in the corpus folder, else under `.runner/`.
+    pub registry: Utf8PathBuf,
 }
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.fuzz;
+        let mode = ctx.fuzz_mode.or(config.mode).unwrap_or_default();
         let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {
+            (None, None, None) if mode == Mode::Pr => Budget::Total(DEFAULT_PR_BUDGET),
             (Some(time), _, _) => Budget::PerTarget(time),
             (None, Some(_), Some(_)) => {
                 bail!("invalid runner config: set `fuzz.time` or `fuzz.total-time`, not both")
@@ -123,6 +169,15 @@ impl Settings {
             None => DEFAULT_MINIMIZE_TIME,
         };
         let sanitizer = config.sanitizer.unwrap_or_default();
+        let corpus_dir = match (&ctx.fuzz_corpus_dir, &config.corpus_dir) {
+            (Some(dir), _) => Some(absolute(dir, None)?),
+            (None, Some(dir)) => Some(absolute(dir, Some(&ctx.workspace.root))?),
+            (None, None) => None,
+        };
+        let registry = corpus_dir.as_ref().map_or_else(
+            || ctx.workspace.root.join(DEFAULT_REGISTRY),
+            |dir| dir.join(REGISTRY_IN_CORPUS_DIR),
+        );
         Ok(Settings {
             budget,
             input_timeout,
@@ -140,6 +195,9 @@ impl Settings {
                 .workspace
                 .stage_target_dir("fuzz")
                 .join(sanitizer.as_str()),
+            mode,
+            corpus_dir,
+            registry,
         })
     }
 
@@ -170,6 +228,21 @@ impl Settings {
     }
 }
 
+/// A folder the user named: the command line's relative to the current folder, the config's
+/// to the workspace root.
+fn absolute(dir: &Utf8PathBuf, root: Option<&Utf8PathBuf>) -> Result<Utf8PathBuf> {
+    if dir.as_str().trim().is_empty() {
+        bail!("invalid corpus folder: the name is empty");
+    }
+    if dir.is_absolute() {
+        return Ok(dir.clone());
+    }
+    match root {
+        Some(root) => Ok(root.join(dir)),
+        None => Ok(crate::plan::current_dir()?.join(dir)),
+    }
+}
+
 fn duration_key(key: &str, text: &str) -> Result<Duration> {
     crate::duration::parse(text).with_context(|| format!("invalid runner config key `{key}`"))
 }
@@ -193,6 +266,9 @@ mod tests {
             filters: Vec::new(),
             check_only: false,
             target_dir: "t".into(),
+            mode: Mode::Batch,
+            corpus_dir: None,
+            registry: "r".into(),
         }
     }
 
