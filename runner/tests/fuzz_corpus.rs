@@ -1,0 +1,274 @@
+//! Fuzzing across runs with real cargo-fuzz on `fixtures/fuzz-bugs`: a corpus folder that
+//! grows and never touches the source tree, the crash registry (found and registered by
+//! `batch`, still present or fixed on `replay`, tolerated by `pr`), and `prune`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::{fixture, fixture_copy, read_json, run, runner, Run};
+use serde_json::Value;
+
+/// The build directory the fuzz tests share, so libFuzzer compiles once per machine.
+fn shared_target_dir() -> PathBuf {
+    fixture("fuzz-bugs").join("target")
+}
+
+/// A fresh copy of the fixture without any corpus or artifacts left by hand runs.
+fn fresh_copy() -> tempfile::TempDir {
+    let copy = fixture_copy("fuzz-bugs");
+    for leftover in ["fuzz/corpus", "fuzz/artifacts"] {
+        let _ = std::fs::remove_dir_all(copy.path().join(leftover));
+    }
+    copy
+}
+
+/// `runner fuzz` with the corpus folder `corpus` in the copy; returns the run, its report and
+/// how long it took.
+fn runner_fuzz(workspace: &Path, out: &str, args: &[&str]) -> (Run, Value, Duration) {
+    // Every copy builds into the shared directory, where cargo-fuzz puts a target's binary at
+    // one path (and one test builds a fixed copy): one runner at a time.
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    common::setup_once("fuzz");
+    let out = workspace.join(out);
+    let started = Instant::now();
+    let result = run(runner()
+        .arg("fuzz")
+        .arg(workspace)
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out)
+        .arg("--corpus-dir")
+        .arg(workspace.join("corpus"))
+        .args(args)
+        .env("CARGO_TARGET_DIR", shared_target_dir()));
+    let elapsed = started.elapsed();
+    assert!(
+        out.join("report.json").is_file(),
+        "no report ({}): {}",
+        result.code,
+        result.stderr
+    );
+    let report = read_json(&out.join("report.json"));
+    (result, report, elapsed)
+}
+
+fn stage(report: &Value) -> &Value {
+    &report["stages"][0]
+}
+
+fn counts<'a>(report: &'a Value, target: &str) -> &'a Value {
+    let targets = stage(report)["targets"].as_array().expect("targets");
+    &targets
+        .iter()
+        .find(|t| t["name"] == target)
+        .unwrap_or_else(|| panic!("no row for {target} in {targets:?}"))["counts"]
+}
+
+fn fingerprints(report: &Value, list: &str) -> Vec<String> {
+    report["baseline"][list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no baseline {list}: {}", report["baseline"]))
+        .iter()
+        .map(|brief| brief["fingerprint"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn registry_records(workspace: &Path, target: &str) -> Vec<Value> {
+    let dir = workspace.join("corpus/.crashes").join(target);
+    let Ok(files) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    files
+        .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+        .map(|f| read_json(&f.path()))
+        .collect()
+}
+
+fn inputs(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |files| {
+            files
+                .flatten()
+                .map(|f| f.file_name().into_string().unwrap())
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn a_registered_crash_is_replayed_still_present_tolerated_by_pr_and_then_fixed() {
+    let copy = fresh_copy();
+    let ws = copy.path();
+
+    // batch: found, minimized and registered.
+    let (batch, report, _) = runner_fuzz(ws, "batch", &["--fuzz-time", "5s", "--", "chunk_tags"]);
+    assert_eq!(batch.code, 1, "{}", batch.stderr);
+    let crash = &stage(&report)["findings"][0];
+    let fingerprint = crash["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(fingerprints(&report, "new"), [fingerprint.clone()]);
+    let records = registry_records(ws, "chunk_tags");
+    assert_eq!(
+        records.len(),
+        1,
+        "one entry per distinct crash: {records:?}"
+    );
+    assert_eq!(records[0]["finding"]["fingerprint"], fingerprint.as_str());
+    let registered_input = std::fs::read(
+        ws.join("corpus/.crashes/chunk_tags")
+            .join(records[0]["input"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert!(
+        registered_input.len() <= 8,
+        "kept minimized: {registered_input:?}"
+    );
+
+    // replay: reproduced without fuzzing, in seconds, and still present.
+    let (replay, report, elapsed) =
+        runner_fuzz(ws, "replay", &["--mode", "replay", "--", "chunk_tags"]);
+    assert_eq!(replay.code, 1, "{}", replay.stderr);
+    assert!(elapsed < Duration::from_secs(30), "replay took {elapsed:?}");
+    assert_eq!(
+        fingerprints(&report, "still_present"),
+        [fingerprint.clone()]
+    );
+    assert!(fingerprints(&report, "new").is_empty());
+    let log = std::fs::read_to_string(ws.join("replay/fuzz/logs/chunk_tags-0.err")).unwrap();
+    assert!(
+        log.contains("-runs=0"),
+        "the corpus ran once, unmutated: {log}"
+    );
+    assert!(counts(&report, "chunk_tags")["new_inputs"] == 0);
+
+    // pr against a clean baseline with `fail-on-new-only`: the registered crash is let
+    // through; the hang nobody registered fails the gate.
+    let (check, _, _) = runner_fuzz(ws, "clean", &["--check"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let manifest = ws.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "[workspace.metadata.runner.fuzz]",
+            "[workspace.metadata.runner]\nfail-on-new-only = true\n\n[workspace.metadata.runner.fuzz]",
+        ),
+    )
+    .unwrap();
+    let baseline = ws.join("clean/report.json");
+    let baseline = baseline.to_str().unwrap();
+    let pr_args = ["--mode", "pr", "--baseline", baseline];
+    let (pr, report, _) = runner_fuzz(
+        ws,
+        "pr-old",
+        &[&pr_args[..], &["--fuzz-time", "3s", "--", "chunk_tags"]].concat(),
+    );
+    assert_eq!(
+        pr.code, 0,
+        "a registered crash does not fail: {}",
+        pr.stderr
+    );
+    assert_eq!(
+        fingerprints(&report, "still_present"),
+        [fingerprint.clone()]
+    );
+    assert!(report["gate"]["passed"].as_bool().unwrap());
+    let (pr, report, _) = runner_fuzz(
+        ws,
+        "pr-new",
+        &[
+            &pr_args[..],
+            &["--fuzz-time", "20s", "--", "chunk_tags", "links"],
+        ]
+        .concat(),
+    );
+    assert_eq!(pr.code, 1, "a new crash fails: {}", pr.stderr);
+    let reasons = report["gate"]["reasons"].to_string();
+    assert!(reasons.contains("1 new finding"), "{reasons}");
+    let notes = stage(&report)["notes"].to_string();
+    assert!(notes.contains("first crash not in the registry"), "{notes}");
+
+    // The bug fixed: replay says fixed and passes; the input stays as a regression input.
+    let lib = ws.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        source.replace(
+            "panic!(\"unsupported chunk tag at offset {offset}\");",
+            "let _ = offset;\n            continue;",
+        ),
+    )
+    .unwrap();
+    let (fixed, report, _) = runner_fuzz(ws, "fixed", &["--mode", "replay", "--", "chunk_tags"]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    assert_eq!(fingerprints(&report, "fixed"), [fingerprint]);
+    assert!(registry_records(ws, "chunk_tags").is_empty(), "retired");
+    assert!(inputs(&ws.join("corpus/chunk_tags"))
+        .iter()
+        .any(|name| name.starts_with("regression-")));
+}
+
+#[test]
+fn the_corpus_folder_grows_across_runs_and_the_source_tree_is_left_alone() {
+    let copy = fresh_copy();
+    let ws = copy.path();
+    let (first, report, _) = runner_fuzz(ws, "one", &["--fuzz-time", "3s", "--", "checksum"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let one = counts(&report, "checksum").clone();
+    assert_eq!(one["corpus_inputs_before"], 0, "{one}");
+    assert!(one["corpus_inputs_after"].as_u64().unwrap() > 0, "{one}");
+    let (second, report, _) = runner_fuzz(ws, "two", &["--fuzz-time", "3s", "--", "checksum"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let two = counts(&report, "checksum");
+    assert_eq!(
+        two["corpus_inputs_before"], one["corpus_inputs_after"],
+        "{two}"
+    );
+    assert_eq!(
+        two["corpus_bytes_before"], one["corpus_bytes_after"],
+        "{two}"
+    );
+    assert!(two["corpus_inputs_after"].as_u64() >= two["corpus_inputs_before"].as_u64());
+    // Content-named inputs (libFuzzer's SHA-1 of the bytes), never written in the project.
+    let names = inputs(&ws.join("corpus/checksum"));
+    assert!(
+        names
+            .iter()
+            .all(|n| n.len() == 40 && n.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{names:?}"
+    );
+    assert!(
+        !ws.join("fuzz/corpus").exists(),
+        "the source tree is untouched"
+    );
+}
+
+#[test]
+fn prune_shrinks_a_padded_corpus_and_keeps_its_features() {
+    let copy = fresh_copy();
+    let ws = copy.path();
+    let corpus = ws.join("corpus/checksum");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for i in 0..200 {
+        std::fs::write(
+            corpus.join(format!("pad{i:03}")),
+            format!("redundant input {i:03}"),
+        )
+        .unwrap();
+    }
+    let (prune, report, _) = runner_fuzz(ws, "prune", &["--mode", "prune", "--", "checksum"]);
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+    let pruned = counts(&report, "checksum");
+    assert_eq!(pruned["corpus_inputs_before"], 200, "{pruned}");
+    let after = pruned["corpus_inputs_after"].as_u64().unwrap();
+    assert!((1..50).contains(&after), "{pruned}");
+    assert!(pruned["ft_before"].as_u64().unwrap() > 0, "{pruned}");
+    assert_eq!(pruned["ft_after"], pruned["ft_before"], "{pruned}");
+    assert_eq!(pruned["cov_after"], pruned["cov_before"], "{pruned}");
+    assert_eq!(inputs(&corpus).len() as u64, after);
+}
