@@ -12,7 +12,7 @@ pub mod model;
 mod rules;
 pub mod sarif;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod text;
 pub mod write;
 

@@ -123,7 +123,14 @@ fn run_in(
         settings.registry
     ));
     if settings.mode == Mode::Prune {
-        return prune::run(ctx, settings, &targets, (dir, logs), deadline, report);
+        return Ok(prune::run(
+            ctx,
+            settings,
+            &targets,
+            (dir, logs),
+            deadline,
+            report,
+        ));
     }
     let budget = settings.per_target(targets.len(), ctx.jobs);
     if settings.mode == Mode::Replay {

@@ -36,7 +36,7 @@ pub fn run(
     dirs: (&Utf8Path, &Utf8Path),
     deadline: Instant,
     mut report: StageReport,
-) -> Result<StageReport> {
+) -> StageReport {
     let (dir, logs) = dirs;
     let mut results: BTreeMap<usize, Result<Pruned>> = BTreeMap::new();
     pool::run(
@@ -85,7 +85,7 @@ pub fn run(
         report.status = Status::Error;
         report.reason = Some(errors.join("; "));
     }
-    Ok(report)
+    report
 }
 
 fn counts(pruned: &Pruned) -> BTreeMap<String, u64> {
