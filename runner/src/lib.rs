@@ -54,6 +54,10 @@ pub fn main() -> std::process::ExitCode {
     if let Some(code) = process::watchdog::serve_if_asked() {
         return code;
     }
+    // cargo-fuzz building through runner for selective coverage instrumentation.
+    if let Some(code) = stages::fuzz::instrument::wrap_if_asked() {
+        return code;
+    }
     process::watchdog::enable();
     guard::install();
     // A panic anywhere is still exit 2 and one line: whatever report was written stays.

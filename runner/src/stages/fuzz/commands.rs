@@ -37,6 +37,11 @@ fn cargo_fuzz_build(
     if !flags.is_empty() {
         cmd = cmd.env("RUSTFLAGS", flags.join(" "));
     }
+    if let Some((crates, runner)) = &settings.instrument_only {
+        cmd = cmd
+            .env("RUSTC_WRAPPER", runner.as_str())
+            .env(super::instrument::CRATES_VAR, crates.join(","));
+    }
     cmd
 }
 

@@ -9,6 +9,7 @@ mod commands;
 mod corpus;
 mod discover;
 mod findings;
+pub mod instrument;
 pub mod libfuzzer;
 mod prepare;
 mod preview;

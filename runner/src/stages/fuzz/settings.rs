@@ -86,6 +86,16 @@ pub struct FuzzConfig {
     /// Where the corpora live across runs, `DIR/<target>/`, relative to the workspace root
     /// (`--corpus-dir` wins); default: each project's `corpus/<target>`.
     pub corpus_dir: Option<Utf8PathBuf>,
+    /// The crates that get coverage counters: `"all"` (default) or a list of crate names.
+    pub instrument: Option<InstrumentConfig>,
+}
+
+/// `instrument = "all"` or `instrument = ["crate", ...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum InstrumentConfig {
+    Word(String),
+    Crates(Vec<String>),
 }
 
 /// cargo-fuzz's `--sanitizer` values.
@@ -141,6 +151,9 @@ pub struct Settings {
     pub corpus_dir: Option<Utf8PathBuf>,
     /// Where distinct crashes are kept: in the corpus folder, else under `.runner/`.
     pub registry: Utf8PathBuf,
+    /// The crates that keep coverage counters, when not all of them, and the runner binary
+    /// that filters the compiler's flags for the others.
+    pub instrument_only: Option<(Vec<String>, Utf8PathBuf)>,
 }
 
 impl Settings {
@@ -174,6 +187,35 @@ impl Settings {
             (None, Some(dir)) => Some(absolute(dir, Some(&ctx.workspace.root))?),
             (None, None) => None,
         };
+        let instrument_only = match &config.instrument {
+            None => None,
+            Some(InstrumentConfig::Word(word)) if word == "all" => None,
+            Some(InstrumentConfig::Word(word)) => bail!(
+                "invalid runner config key `fuzz.instrument`: `{word}` (use \"all\" or a list of crate names)"
+            ),
+            Some(InstrumentConfig::Crates(crates)) if crates.is_empty() => {
+                bail!("invalid runner config key `fuzz.instrument`: the list of crates is empty")
+            }
+            Some(InstrumentConfig::Crates(crates)) => {
+                let exe = std::env::current_exe().context("cannot find the runner binary")?;
+                let exe = Utf8PathBuf::from_path_buf(exe).map_err(|path| {
+                    anyhow::anyhow!("the runner binary's path {} is not UTF-8", path.display())
+                })?;
+                Some((crates.clone(), exe))
+            }
+        };
+        // The wrapper's crate list is invisible to cargo's fingerprints: each list builds in a
+        // folder of its own, or a build with other counters would be reused.
+        let build_name = match &instrument_only {
+            None => sanitizer.as_str().to_owned(),
+            Some((crates, _)) => format!(
+                "{}-only-{}",
+                sanitizer.as_str(),
+                crate::fingerprint::fingerprint(
+                    &crates.iter().map(String::as_str).collect::<Vec<_>>()
+                )
+            ),
+        };
         let registry = corpus_dir.as_ref().map_or_else(
             || ctx.workspace.root.join(DEFAULT_REGISTRY),
             |dir| dir.join(REGISTRY_IN_CORPUS_DIR),
@@ -191,13 +233,11 @@ impl Settings {
             exclude: config.exclude.clone(),
             filters: ctx.filters.clone(),
             check_only: ctx.fuzz_check,
-            target_dir: ctx
-                .workspace
-                .stage_target_dir("fuzz")
-                .join(sanitizer.as_str()),
+            target_dir: ctx.workspace.stage_target_dir("fuzz").join(build_name),
             mode,
             corpus_dir,
             registry,
+            instrument_only,
         })
     }
 
@@ -269,6 +309,7 @@ mod tests {
             mode: Mode::Batch,
             corpus_dir: None,
             registry: "r".into(),
+            instrument_only: None,
         }
     }
 
