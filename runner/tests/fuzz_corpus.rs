@@ -284,3 +284,52 @@ fn prune_shrinks_a_padded_corpus_and_keeps_its_features() {
     assert_eq!(pruned["cov_after"], pruned["cov_before"], "{pruned}");
     assert_eq!(inputs(&corpus).len() as u64, after);
 }
+
+/// The `Loaded 1 modules (N inline 8-bit counters)` figure of a libFuzzer log.
+fn counters(log: &str) -> u64 {
+    let (_, after) = log
+        .split_once("Loaded 1 modules")
+        .expect("libFuzzer's module line");
+    let open = after.find('(').unwrap();
+    after[open + 1..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn selective_instrumentation_puts_counters_only_into_the_named_crates() {
+    let copy = fresh_copy();
+    let ws = copy.path();
+    let replay = ["--mode", "replay", "--", "chunk_tags"];
+    let (full, _, _) = runner_fuzz(ws, "full", &replay);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    let full_log = std::fs::read_to_string(ws.join("full/fuzz/logs/chunk_tags-0.err")).unwrap();
+    let manifest = ws.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "seed = 1\n",
+            "seed = 1\ninstrument = [\"fuzz-bugs\"]\nflags = [\"-print_coverage=1\"]\n",
+        ),
+    )
+    .unwrap();
+    let (only, _, _) = runner_fuzz(ws, "only", &replay);
+    assert_eq!(only.code, 0, "{}", only.stderr);
+    let log = std::fs::read_to_string(ws.join("only/fuzz/logs/chunk_tags-0.err")).unwrap();
+    let (all, named) = (counters(&full_log), counters(&log));
+    assert!(0 < named && named < all, "{named} counters of {all}");
+    // Every instrumented function libFuzzer lists is the named crate's.
+    let functions: Vec<&str> = log.lines().filter(|l| l.contains("_FUNC: ")).collect();
+    assert!(!functions.is_empty(), "{log}");
+    let library = ws.join("src/lib.rs");
+    for line in functions {
+        assert!(
+            line.contains("fuzz_bugs::") && line.contains(library.to_str().unwrap()),
+            "{line}"
+        );
+    }
+}
