@@ -269,10 +269,13 @@ fn assemble(
     }
     // Compared with this run's findings like a baseline's: the same words (new, still
     // present, fixed) and, with `fail-on-new-only` or `--mode pr`, the same gate.
-    report.known = Some(Known {
-        file: settings.registry.clone(),
-        findings: known,
-    });
+    // (Only once something is registered: a workspace that never crashed reads as before.)
+    if !known.is_empty() {
+        report.known = Some(Known {
+            file: settings.registry.clone(),
+            findings: known,
+        });
+    }
     let json = serde_json::to_string_pretty(&records)?;
     crate::atomic::write(&dir.join("findings.json"), json.as_bytes())?;
     all_findings.sort_by(|a, b| {

@@ -187,21 +187,14 @@ impl Settings {
             (None, Some(dir)) => Some(absolute(dir, Some(&ctx.workspace.root))?),
             (None, None) => None,
         };
-        let instrument_only = match &config.instrument {
+        let instrument_only = match instrumented_crates(config.instrument.as_ref())? {
             None => None,
-            Some(InstrumentConfig::Word(word)) if word == "all" => None,
-            Some(InstrumentConfig::Word(word)) => bail!(
-                "invalid runner config key `fuzz.instrument`: `{word}` (use \"all\" or a list of crate names)"
-            ),
-            Some(InstrumentConfig::Crates(crates)) if crates.is_empty() => {
-                bail!("invalid runner config key `fuzz.instrument`: the list of crates is empty")
-            }
-            Some(InstrumentConfig::Crates(crates)) => {
+            Some(crates) => {
                 let exe = std::env::current_exe().context("cannot find the runner binary")?;
                 let exe = Utf8PathBuf::from_path_buf(exe).map_err(|path| {
                     anyhow::anyhow!("the runner binary's path {} is not UTF-8", path.display())
                 })?;
-                Some((crates.clone(), exe))
+                Some((crates, exe))
             }
         };
         // The wrapper's crate list is invisible to cargo's fingerprints: each list builds in a
@@ -265,6 +258,24 @@ impl Settings {
         (self.include.is_empty() || named(&self.include))
             && !named(&self.exclude)
             && (self.filters.is_empty() || self.filters.iter().any(|f| label.contains(f.as_str())))
+    }
+}
+
+/// The crates `instrument` names, or `None` for all of them.
+fn instrumented_crates(config: Option<&InstrumentConfig>) -> Result<Option<Vec<String>>> {
+    match config {
+        None => Ok(None),
+        Some(InstrumentConfig::Word(word)) if word == "all" => Ok(None),
+        Some(InstrumentConfig::Word(word)) => bail!(
+            "invalid runner config key `fuzz.instrument`: `{word}` (use \"all\" or a list of crate names)"
+        ),
+        Some(InstrumentConfig::Crates(crates)) if crates.iter().any(|c| c.trim().is_empty()) => {
+            bail!("invalid runner config key `fuzz.instrument`: a crate name is empty")
+        }
+        Some(InstrumentConfig::Crates(crates)) if crates.is_empty() => {
+            bail!("invalid runner config key `fuzz.instrument`: the list of crates is empty")
+        }
+        Some(InstrumentConfig::Crates(crates)) => Ok(Some(crates.clone())),
     }
 }
 
@@ -341,6 +352,47 @@ mod tests {
         s.filters = vec!["dec".into()];
         assert!(s.selects("decode", "decode"));
         assert!(!s.selects("parse", "parse"));
+    }
+
+    #[test]
+    fn instrument_is_all_or_a_list_of_crates() {
+        let parse = |json| {
+            let config: FuzzConfig = serde_json::from_value(json).unwrap();
+            instrumented_crates(config.instrument.as_ref())
+        };
+        assert_eq!(parse(serde_json::json!({})).unwrap(), None);
+        assert_eq!(
+            parse(serde_json::json!({"instrument": "all"})).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse(serde_json::json!({"instrument": ["my-crate"]})).unwrap(),
+            Some(vec!["my-crate".to_owned()])
+        );
+        for bad in [
+            serde_json::json!({"instrument": "some"}),
+            serde_json::json!({"instrument": []}),
+            serde_json::json!({"instrument": [""]}),
+        ] {
+            assert!(parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn modes_and_the_corpus_folder_read_from_config() {
+        let config: FuzzConfig =
+            serde_json::from_value(serde_json::json!({"mode": "pr", "corpus-dir": "fuzz-corpus"}))
+                .unwrap();
+        assert_eq!(config.mode, Some(Mode::Pr));
+        assert!(
+            serde_json::from_value::<FuzzConfig>(serde_json::json!({"mode": "nightly"})).is_err()
+        );
+        let root = Utf8PathBuf::from("/ws");
+        assert_eq!(
+            absolute(config.corpus_dir.as_ref().unwrap(), Some(&root)).unwrap(),
+            "/ws/fuzz-corpus"
+        );
+        assert!(absolute(&Utf8PathBuf::from(" "), Some(&root)).is_err());
     }
 
     #[test]
