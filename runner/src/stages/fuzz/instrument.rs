@@ -1,5 +1,5 @@
 //! Selective coverage instrumentation: with config `instrument = ["crate", ...]`, cargo-fuzz
-//! builds through runner itself as `RUSTC_WRAPPER`, and runner drops the SanitizerCoverage
+//! builds through runner itself as `RUSTC_WRAPPER`, and runner drops the `SanitizerCoverage`
 //! flags from every rustc call except the named crates', so the fuzzer's signal is the code
 //! under test rather than std and unrelated dependencies. The sanitizer stays everywhere.
 
@@ -69,7 +69,7 @@ fn filter(args: Vec<OsString>, crates: &[&str]) -> Vec<OsString> {
     kept
 }
 
-/// A codegen option that adds SanitizerCoverage: the pass, and its LLVM options.
+/// A codegen option that adds `SanitizerCoverage`: the pass, and its LLVM options.
 fn is_coverage(codegen: &str) -> bool {
     codegen == "passes=sancov-module" || codegen.starts_with("llvm-args=-sanitizer-coverage")
 }

@@ -89,9 +89,9 @@ pub fn fuzz_target(
         fuzz_sessions(ctx, settings, &fuzz, places, deadline, &mut run);
     }
     run.duration = started.elapsed();
-    match corpus::merge(places.work, &store) {
-        Ok(_) => {}
-        Err(error) => run.error = Some(crate::exit::one_line(&error)),
+    // Also after an error: what was found until then is not thrown away.
+    if let Err(error) = corpus::merge(places.work, &store) {
+        run.error = Some(crate::exit::one_line(&error));
     }
     run.corpus_after = discover::corpus_size(&store).unwrap_or_default();
     run
