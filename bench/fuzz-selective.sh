@@ -59,9 +59,16 @@ measure() { # $1 = variant, $2 = workspace, $3 = crates, $4 = target, $5 = seed,
     python3 -c "print(f'{$end - $start:.2f} ${execs:-0} ${speed:-0} ${counters:-0}')"
 }
 
+# A build that fails is named with its last lines, and its column stays empty.
+demo=yes
 for variant in full selective; do
-    fuzz "$variant" "$work/fixture" fuzz-bugs build >/dev/null 2>&1
-    fuzz "$variant" "$work/demo" demo build >/dev/null 2>&1
+    fuzz "$variant" "$work/fixture" fuzz-bugs build >"$work/build.log" 2>&1 ||
+        { tail -5 "$work/build.log"; exit 1; }
+    if ! fuzz "$variant" "$work/demo" demo build >"$work/build.log" 2>&1; then
+        echo "the demo's $variant build failed; measuring the fixture only:"
+        tail -5 "$work/build.log"
+        demo=no
+    fi
 done
 
 printf '%-6s %-10s %22s %22s %18s\n' round variant "chunk_tags s/execs" "checksum exec/s" "demo crash s"
@@ -73,7 +80,9 @@ for round in $(seq 1 "$rounds"); do
     for variant in "${order[@]}"; do
         read -r crash_s crash_execs _ counters < <(measure "$variant" "$work/fixture" fuzz-bugs chunk_tags "$round" -max_total_time=300)
         read -r _ _ speed _ < <(measure "$variant" "$work/fixture" fuzz-bugs checksum "$round" -max_total_time="$seconds")
-        read -r demo_s _ _ demo_counters < <(measure "$variant" "$work/demo" demo frames "$round" -max_total_time=60)
+        demo_s=0 demo_counters=0
+        [ "$demo" = yes ] &&
+            read -r demo_s _ _ demo_counters < <(measure "$variant" "$work/demo" demo frames "$round" -max_total_time=60)
         printf '%-6s %-10s %12s/%-9s %22s %18s\n' "$round" "$variant" "$crash_s" "$crash_execs" "$speed" "$demo_s"
         echo "$variant $crash_s $crash_execs $speed $demo_s $counters $demo_counters" >> "$results"
     done

@@ -113,8 +113,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub check: bool,
     /// With `fuzz` or `all`: `replay` (crash registry and corpus once, no fuzzing), `pr` (short
-    /// budget, only new crashes fail), `batch` (long budget, grows the corpus) or `prune`
-    /// (minimize each corpus) [default: batch, or config `fuzz.mode`].
+    /// budget, only new crashes fail), `batch` (long budget, grows the corpus), `prune`
+    /// (minimize each corpus) or `coverage` (what each corpus reaches) [default: batch, or
+    /// config `fuzz.mode`].
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<crate::stages::fuzz::Mode>,
     /// With `fuzz` or `all`: keep the corpora in DIR/<target>/ and the crash registry in

@@ -329,3 +329,98 @@ fn selective_instrumentation_puts_counters_only_into_the_named_crates() {
         );
     }
 }
+
+/// PATH with runner's own tool installs (cargo-fuzz) first, as runner gives its children.
+fn tool_path() -> String {
+    let cache = std::env::var("RUNNER_CACHE_DIR").map_or_else(
+        |_| match std::env::var("XDG_CACHE_HOME") {
+            Ok(dir) => PathBuf::from(dir).join("runner"),
+            Err(_) => PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/runner"),
+        },
+        PathBuf::from,
+    );
+    format!(
+        "{}:{}",
+        cache.join("tools/bin").display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
+/// `(lines, missed lines, branches, missed branches)` of `llvm-cov report`'s TOTAL line.
+fn report_totals(text: &str) -> (u64, u64, u64, u64) {
+    let words: Vec<u64> = text
+        .lines()
+        .find(|line| line.starts_with("TOTAL"))
+        .unwrap_or_else(|| panic!("no TOTAL line: {text}"))
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    // regions, missed, functions, missed, lines, missed, branches, missed
+    (words[4], words[5], words[6], words[7])
+}
+
+#[test]
+fn corpus_coverage_equals_cargo_fuzz_coverage_and_llvm_cov_report_by_hand() {
+    let copy = fresh_copy();
+    let ws = copy.path();
+    let corpus = ws.join("corpus/checksum");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("a"), b"hello").unwrap();
+    let (measured, report, _) =
+        runner_fuzz(ws, "coverage", &["--mode", "coverage", "--", "checksum"]);
+    assert_eq!(measured.code, 0, "{}", measured.stderr);
+    let counts = counts(&report, "checksum").clone();
+    let folder = ws.join("coverage/fuzz/coverage/checksum");
+    for file in ["coverage.json", "coverage.lcov", "html/index.html"] {
+        assert!(folder.join(file).is_file(), "{file}");
+    }
+    let table = &stage(&report)["tables"][0];
+    assert_eq!(table["rows"][0][0], "checksum", "{table}");
+    let never = table["rows"][0][4].as_str().unwrap();
+    assert!(never.contains("fuzz_bugs::count_tags"), "{never}");
+    assert!(!never.contains("fuzz_bugs::checksum"), "{never}");
+
+    // By hand: the same cargo-fuzz command and build folder, then llvm-cov's own report.
+    let channel = common::pinned_channel();
+    let target_dir = shared_target_dir().join("runner-build/fuzz/address-coverage");
+    let by_hand = run(std::process::Command::new("cargo")
+        .arg(format!("+{channel}"))
+        .args(["fuzz", "coverage", "--fuzz-dir"])
+        .arg(ws.join("fuzz"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(["--sanitizer", "address", "checksum"])
+        // What runner gives it: the kept corpus, then the project's seed corpus.
+        .arg(&corpus)
+        .arg(ws.join("fuzz/seeds/checksum"))
+        .env("RUSTFLAGS", "-Zcoverage-options=branch")
+        .env("PATH", tool_path())
+        .env_remove("CARGO_TARGET_DIR"));
+    assert_eq!(by_hand.code, 0, "{}", by_hand.stderr);
+    let sysroot = run(std::process::Command::new("rustc")
+        .arg(format!("+{channel}"))
+        .args(["--print", "sysroot"]));
+    let host = std::env::consts::ARCH.to_owned() + "-unknown-linux-gnu";
+    let llvm_cov =
+        PathBuf::from(sysroot.stdout.trim()).join(format!("lib/rustlib/{host}/bin/llvm-cov"));
+    let binary = target_dir.join(format!("{host}/release/checksum"));
+    let text = run(std::process::Command::new(llvm_cov)
+        .arg("report")
+        .arg(format!(
+            "-instr-profile={}",
+            ws.join("fuzz/coverage/checksum/coverage.profdata")
+                .display()
+        ))
+        .arg(binary)
+        .arg(ws));
+    let (lines, missed_lines, branches, missed_branches) = report_totals(&text.stdout);
+    assert_eq!(counts["lines"], lines, "{counts}\n{}", text.stdout);
+    assert_eq!(counts["lines_covered"], lines - missed_lines, "{counts}");
+    assert_eq!(counts["branches"], branches, "{counts}");
+    assert_eq!(
+        counts["branches_covered"],
+        branches - missed_branches,
+        "{counts}"
+    );
+    assert!(lines > 0 && counts["lines_covered"].as_u64().unwrap() > 0);
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use super::discover::FuzzTarget;
 use super::settings::Settings;
@@ -26,14 +26,25 @@ fn cargo_fuzz_build(
     subcommand: &str,
     fuzz_dir: &Utf8Path,
 ) -> Cmd {
+    // cargo-fuzz builds coverage binaries into the given target dir too, where they would
+    // replace the fuzzing build: they get a folder of their own.
+    let target_dir = if subcommand == "coverage" {
+        coverage_target_dir(settings)
+    } else {
+        settings.target_dir.clone()
+    };
     let mut cmd = cargo_fuzz(ctx, subcommand, fuzz_dir)
-        .args(["--target-dir", settings.target_dir.as_str()])
+        .args(["--target-dir", target_dir.as_str()])
         .args(["--sanitizer", settings.sanitizer.as_str()]);
     // cargo-fuzz appends RUSTFLAGS to its own flags, and setting them hides the workspace's
     // cargo config flags, so both go in together.
     let mut flags =
         crate::cargo_config::rustflags(&ctx.workspace.root, &ctx.host).unwrap_or_default();
     flags.extend(ctx.workspace.config.rustflags.iter().cloned());
+    if subcommand == "coverage" {
+        // cargo-fuzz instruments lines and regions; branches need asking for.
+        flags.push("-Zcoverage-options=branch".to_owned());
+    }
     if !flags.is_empty() {
         cmd = cmd.env("RUSTFLAGS", flags.join(" "));
     }
@@ -129,6 +140,47 @@ pub fn cmin(ctx: &Context, settings: &Settings, target: &FuzzTarget, corpus: &Ut
         .arg(corpus.as_str())
         .arg("--")
         .args(limits(settings))
+}
+
+/// Builds the target with coverage instrumentation and runs every input of the corpora once,
+/// merging the profiles into `coverage_profile`.
+pub fn coverage(
+    ctx: &Context,
+    settings: &Settings,
+    target: &FuzzTarget,
+    corpora: &[&Utf8Path],
+) -> Cmd {
+    cargo_fuzz_build(ctx, settings, "coverage", &target.fuzz_dir)
+        .arg(target.name.as_str())
+        .args(corpora.iter().map(ToString::to_string))
+        .arg("--")
+        .args(limits(settings))
+}
+
+/// The build folder of the coverage-instrumented binaries, beside the fuzzing build's.
+fn coverage_target_dir(settings: &Settings) -> Utf8PathBuf {
+    let name = settings.target_dir.file_name().unwrap_or("fuzz");
+    settings
+        .target_dir
+        .with_file_name(format!("{name}-coverage"))
+}
+
+/// Where `cargo fuzz coverage` puts the instrumented binary.
+pub fn coverage_binary(settings: &Settings, target: &FuzzTarget, host: &str) -> Utf8PathBuf {
+    coverage_target_dir(settings)
+        .join(host)
+        .join("release")
+        .join(&target.name)
+}
+
+/// Where `cargo fuzz coverage` merges the profiles (inside the cargo-fuzz project; it has no
+/// option for another place).
+pub fn coverage_profile(target: &FuzzTarget) -> Utf8PathBuf {
+    target
+        .fuzz_dir
+        .join("coverage")
+        .join(&target.name)
+        .join("coverage.profdata")
 }
 
 /// Replays exactly one artifact: the command a finding's reader pastes.

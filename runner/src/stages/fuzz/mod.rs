@@ -7,6 +7,7 @@
 
 mod commands;
 mod corpus;
+mod corpus_coverage;
 mod discover;
 mod findings;
 pub mod instrument;
@@ -96,7 +97,10 @@ fn run_in(
         };
         return super::not_applicable(ctx, StageName::Fuzz, reason);
     }
-    prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    // Corpus coverage builds its own, coverage-instrumented binaries.
+    if settings.mode != Mode::Coverage || settings.check_only {
+        prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    }
     let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
     report.notes.push(prepare::versions(ctx, &projects));
@@ -123,15 +127,24 @@ fn run_in(
         ),
         settings.registry
     ));
-    if settings.mode == Mode::Prune {
-        return Ok(prune::run(
-            ctx,
-            settings,
-            &targets,
-            (dir, logs),
-            deadline,
-            report,
-        ));
+    match settings.mode {
+        Mode::Prune => {
+            return Ok(prune::run(
+                ctx,
+                settings,
+                &targets,
+                (dir, logs),
+                deadline,
+                report,
+            ));
+        }
+        Mode::Coverage => {
+            let dirs = (dir, logs);
+            return Ok(corpus_coverage::run(
+                ctx, settings, &targets, dirs, deadline, report,
+            ));
+        }
+        Mode::Replay | Mode::Pr | Mode::Batch => {}
     }
     let budget = settings.per_target(targets.len(), ctx.jobs);
     if settings.mode == Mode::Replay {

@@ -70,6 +70,16 @@ fn fuzz_steps(
     for target in targets {
         let dir = artifacts.join(session::slug(&target.label));
         let store = corpus::store(settings, target);
+        if settings.mode == Mode::Coverage {
+            let read_only = corpus::read_only(settings, target);
+            let mut corpora: Vec<&Utf8Path> = vec![&store];
+            corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));
+            steps.push((
+                format!("corpus coverage of {}", target.label),
+                commands::coverage(ctx, settings, target, &corpora),
+            ));
+            continue;
+        }
         if settings.mode == Mode::Prune {
             steps.push((
                 format!("prune the corpus of {}", target.label),

@@ -38,6 +38,9 @@ pub enum Mode {
     Batch,
     /// Minimizes each corpus (`cargo fuzz cmin`), reporting size and features before and after.
     Prune,
+    /// What each corpus reaches: line, branch and function coverage of the workspace's crates
+    /// (`cargo fuzz coverage`, llvm-cov).
+    Coverage,
 }
 
 impl Mode {
@@ -47,6 +50,7 @@ impl Mode {
             Mode::Pr => "pr",
             Mode::Batch => "batch",
             Mode::Prune => "prune",
+            Mode::Coverage => "coverage",
         }
     }
 }
