@@ -379,6 +379,15 @@ fn corpus_coverage_equals_cargo_fuzz_coverage_and_llvm_cov_report_by_hand() {
     let never = table["rows"][0][4].as_str().unwrap();
     assert!(never.contains("fuzz_bugs::count_tags"), "{never}");
     assert!(!never.contains("fuzz_bugs::checksum"), "{never}");
+    assert!(
+        !never.contains("libfuzzer_sys"),
+        "only the workspace's functions: {never}"
+    );
+    assert_eq!(
+        counts["functions_never_reached"].as_u64().unwrap(),
+        counts["functions"].as_u64().unwrap() - counts["functions_covered"].as_u64().unwrap(),
+        "{counts}"
+    );
 
     // By hand: the same cargo-fuzz command and build folder, then llvm-cov's own report.
     let channel = common::pinned_channel();

@@ -182,7 +182,9 @@ fn measure(
         unreached: export
             .functions
             .iter()
-            .filter(|function| function.count == 0)
+            // The export lists every function of the binary; only the workspace's count
+            // (the reader made their paths relative).
+            .filter(|function| function.count == 0 && function.file.is_relative())
             .map(|function| function.name.clone())
             .collect(),
     })
