@@ -151,7 +151,8 @@ fn analyse_loaded(
     };
     let gate = GateSettings {
         fail_on: ctx.fail_on,
-        new_only: ctx.workspace.config.fail_on_new_only,
+        new_only: ctx.workspace.config.fail_on_new_only
+            || (selected.contains(&StageName::Fuzz) && stages::fuzz::gates_new_only(&ctx)),
         baseline: previous.as_ref(),
     };
     for line in provision::ensure(&ctx.toolchain, selected, !args.no_provision, &ctx.progress)? {

@@ -149,6 +149,17 @@ pub struct RunArgs {
     /// With `fuzz` or `all`: only build every fuzz target, without fuzzing (a fast CI check).
     #[arg(long)]
     pub check: bool,
+    /// With `fuzz` or `all`: `replay` (crash registry and corpus once, no fuzzing), `pr` (short
+    /// budget, only new crashes fail), `batch` (long budget, grows the corpus), `prune`
+    /// (minimize each corpus) or `coverage` (what each corpus reaches) [default: batch, or
+    /// config `fuzz.mode`].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<crate::stages::fuzz::Mode>,
+    /// With `fuzz` or `all`: keep the corpora in DIR/<target>/ and the crash registry in
+    /// DIR/.crashes/, across runs [default: config `fuzz.corpus-dir`, else each project's
+    /// corpus/<target>].
+    #[arg(long, value_name = "DIR")]
+    pub corpus_dir: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Where to run: here (`host`), inside the image (`docker`) or the flake's dev shell

@@ -7,6 +7,7 @@ pub(crate) mod cargo_config;
 pub(crate) mod cargo_output;
 pub(crate) mod cli;
 pub(crate) mod config;
+pub(crate) mod coverage_data;
 pub(crate) mod doctor;
 pub(crate) mod duration;
 pub(crate) mod environment;
@@ -35,12 +36,12 @@ pub(crate) mod workspace;
 /// an API.
 #[doc(hidden)]
 pub mod parsers {
+    pub use crate::coverage_data::llvm_json::parse as llvm_json;
     pub use crate::libtest::{
         panic_backtrace, panic_location, panic_message, parse_events, parse_list,
     };
     pub use crate::stages::bench::callgrind::parse as callgrind;
     pub use crate::stages::coverage::lcov::parse as lcov;
-    pub use crate::stages::coverage::llvm_json::parse as llvm_json;
     pub use crate::stages::fuzz::libfuzzer::parse as libfuzzer;
     pub use crate::stages::miri::diagnostics::{parse as miri_diagnostics, MiriError};
     pub use crate::stages::sanitizers::report_parser::parse as sanitizer_report;
@@ -53,6 +54,10 @@ pub mod parsers {
 /// exit code (0 gate passed, 1 gate failed, 2 not evaluated).
 pub fn main() -> std::process::ExitCode {
     if let Some(code) = process::watchdog::serve_if_asked() {
+        return code;
+    }
+    // cargo-fuzz building through runner for selective coverage instrumentation.
+    if let Some(code) = stages::fuzz::instrument::wrap_if_asked() {
         return code;
     }
     process::watchdog::enable();

@@ -46,6 +46,10 @@ pub struct Context {
     pub fuzz_time: Option<Duration>,
     /// `--check`: the fuzz stage only builds its targets.
     pub fuzz_check: bool,
+    /// `--mode`: what the fuzz run is for, over config.
+    pub fuzz_mode: Option<crate::stages::fuzz::Mode>,
+    /// `--corpus-dir`: where the fuzz corpora live, over config.
+    pub fuzz_corpus_dir: Option<camino::Utf8PathBuf>,
     /// `--test-timeout`: the per-test limit, over config.
     pub test_timeout: Option<Duration>,
     /// `--partition K/N`: this job runs only its slice of the work.
@@ -78,6 +82,8 @@ impl Context {
             Some(out) if out.as_str().trim().is_empty() => {
                 bail!("invalid --out: the folder name is empty")
             }
+            // Absolute: the tools run from the workspace root and get paths inside it.
+            Some(out) if out.is_relative() => current_dir()?.join(out),
             Some(out) => out.clone(),
             None => workspace.target_dir.join("runner"),
         };
@@ -118,6 +124,8 @@ impl Context {
             provision: !args.no_provision,
             fuzz_time,
             fuzz_check: args.check,
+            fuzz_mode: args.mode,
+            fuzz_corpus_dir: args.corpus_dir.clone(),
             test_timeout,
         })
     }
@@ -228,4 +236,11 @@ impl std::fmt::Display for StagePlan {
         }
         Ok(())
     }
+}
+
+/// The current folder, for making the paths a user gave on the command line absolute.
+pub fn current_dir() -> Result<Utf8PathBuf> {
+    let here = std::env::current_dir().context("cannot read the current folder")?;
+    Utf8PathBuf::from_path_buf(here)
+        .map_err(|path| anyhow::anyhow!("the current folder {} is not UTF-8", path.display()))
 }

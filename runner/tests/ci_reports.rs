@@ -722,6 +722,15 @@ fn the_workflow_builds_the_image_runs_runner_in_it_and_uploads_report_and_sarif(
         "report.sarif",
         "security-events: write",
         "--baseline=",
+        // The fuzz corpus compounds across runs: cached per run, restored from the newest.
+        "actions/cache/restore@v4",
+        "actions/cache/save@v4",
+        "key: fuzz-corpus-${{ github.run_id }}",
+        "restore-keys: fuzz-corpus-",
+        "--corpus-dir",
+        "pull_request) mode=pr",
+        "mode=batch",
+        "mode=prune",
     ] {
         assert!(text.contains(needle), "the workflow lacks `{needle}`");
     }

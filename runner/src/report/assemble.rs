@@ -22,9 +22,18 @@ pub struct GateSettings<'a> {
 }
 
 pub fn complete(report: &mut Report, settings: &GateSettings, interrupted: bool) -> Exit {
-    report.baseline = settings
-        .baseline
-        .map(|previous| baseline::compare(&previous.path, &report.stages, &previous.report));
+    // A stage's own record (the fuzz crash registry) joins the baseline, or is the baseline
+    // when none was given: one comparison, one set of words, one gate rule.
+    let (kept_file, kept) = baseline::kept_by_stages(&report.stages);
+    report.baseline = match (settings.baseline, kept_file) {
+        (Some(previous), _) => {
+            let mut stages = previous.report.stages.clone();
+            stages.extend(kept);
+            Some(baseline::compare(&previous.path, &report.stages, &stages))
+        }
+        (None, Some(file)) => Some(baseline::compare(&file, &report.stages, &kept)),
+        (None, None) => None,
+    };
     report.issues = dedup::issues(&report.stages, report.baseline.as_ref());
     let policy = gate::Policy {
         fail_on: settings.fail_on,

@@ -12,6 +12,23 @@ use super::model::{BaselineSummary, FindingBrief, Report, StageReport, Status, S
 /// in `.runner/`, outside `target/`, so they survive `cargo clean` and can be committed).
 pub const DEFAULT_FILE: &str = ".runner/findings-baseline.json";
 
+/// The findings the stages kept themselves from earlier runs (the fuzz crash registry), as
+/// stages of a previous report, and the file of the first of them.
+pub fn kept_by_stages(stages: &[StageReport]) -> (Option<Utf8PathBuf>, Vec<StageReport>) {
+    let mut file = None;
+    let mut kept = Vec::new();
+    for stage in stages {
+        if let Some(known) = &stage.known {
+            file.get_or_insert_with(|| known.file.clone());
+            kept.push(StageReport {
+                findings: known.findings.clone(),
+                ..StageReport::new(stage.stage, Status::Pass)
+            });
+        }
+    }
+    (file, kept)
+}
+
 /// The previous report to compare with: `--baseline FILE`, else the workspace's default file
 /// when it exists.
 pub fn locate(explicit: Option<&Utf8Path>, workspace_root: &Utf8Path) -> Option<Utf8PathBuf> {
@@ -50,9 +67,13 @@ pub fn load(path: &Utf8Path) -> Result<Report> {
 /// Sorts this run's findings into new and still present, and lists the baseline's findings
 /// that are gone. Only stages evaluated in this run can have fixed anything: a stage that
 /// was skipped, failed to run or not asked for this time says nothing about its findings.
-pub fn compare(file: &Utf8Path, stages: &[StageReport], previous: &Report) -> BaselineSummary {
+/// `previous` are the baseline report's stages, and the findings stages kept themselves.
+pub fn compare(
+    file: &Utf8Path,
+    stages: &[StageReport],
+    previous: &[StageReport],
+) -> BaselineSummary {
     let known: BTreeSet<&str> = previous
-        .stages
         .iter()
         .flat_map(|stage| &stage.findings)
         .map(|finding| finding.fingerprint.as_str())
@@ -70,7 +91,7 @@ pub fn compare(file: &Utf8Path, stages: &[StageReport], previous: &Report) -> Ba
     let (still_present, new) = distinct(stages)
         .into_iter()
         .partition(|brief| known.contains(brief.fingerprint.as_str()));
-    let fixed = distinct(&previous.stages)
+    let fixed = distinct(previous)
         .into_iter()
         .filter(|brief| evaluated.contains(&brief.stage))
         .filter(|brief| !current.contains(brief.fingerprint.as_str()))
@@ -124,7 +145,7 @@ mod tests {
                 finding(StageName::Miri, "c"),
             ],
         )];
-        let diff = compare("old.json".into(), &now, &previous);
+        let diff = compare("old.json".into(), &now, &previous.stages);
         assert_eq!(fingerprints(&diff.new), ["c"]);
         assert_eq!(fingerprints(&diff.still_present), ["b"]);
         assert_eq!(fingerprints(&diff.fixed), ["a"]);

@@ -12,13 +12,13 @@ pub mod model;
 mod rules;
 pub mod sarif;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod text;
 pub mod write;
 
 pub use crate::fingerprint::fingerprint;
 pub use crate::stages::StageName;
 pub use model::{
-    Category, Evidence, Finding, Frame, Location, Report, Severity, StageReport, Status, Table,
-    TargetSummary,
+    Category, Evidence, Finding, Frame, Known, Location, Report, Severity, StageReport, Status,
+    Table, TargetSummary,
 };

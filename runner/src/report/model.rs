@@ -149,6 +149,17 @@ pub struct StageReport {
     /// This stage's share of a partitioned run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<StagePartition>,
+    /// Findings the stage itself kept from earlier runs (the fuzz crash registry), compared
+    /// with this run's like a baseline's. Only for completing the report; not written.
+    #[serde(skip)]
+    pub known: Option<Known>,
+}
+
+/// A stage's own record of findings from earlier runs, and where it is kept.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub file: Utf8PathBuf,
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
@@ -210,6 +221,7 @@ impl StageReport {
             artifacts_dir: None,
             tests: Vec::new(),
             partition: None,
+            known: None,
         }
     }
 

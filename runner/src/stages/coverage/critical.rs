@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use super::lcov::{Branch, FileTrace};
-use super::llvm_json::FunctionSpan;
+use crate::coverage_data::llvm_json::FunctionSpan;
 
 /// What config marks critical.
 #[derive(Debug, Clone, Default)]
@@ -258,6 +258,7 @@ mod tests {
             file: "src/lib.rs".into(),
             first_line,
             last_line,
+            count: 1,
         }
     }
 

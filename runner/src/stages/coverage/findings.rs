@@ -4,7 +4,7 @@
 use super::critical::UntakenBranch;
 use super::outcome::EngineOutput;
 use super::settings::Threshold;
-use super::summary::format_percent;
+use crate::coverage_data::summary::format_percent;
 use crate::finding::NewFinding;
 use crate::libtest;
 use crate::report::{Category, Finding, Location};
@@ -202,12 +202,12 @@ fn describe_branch(file: &str, branch: &UntakenBranch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coverage_data::summary::{Metric, MetricName, Metrics, Summary};
     use crate::fingerprint::fingerprint;
     use crate::libtest::{Outcome, TestResult};
     use crate::process::Cmd;
     use crate::report::Severity;
     use crate::stages::coverage::critical::Gap;
-    use crate::stages::coverage::summary::{Metric, MetricName, Metrics, Summary};
 
     fn output(totals: Metrics, gaps: Vec<Gap>, tests: Vec<TestResult>) -> EngineOutput {
         EngineOutput {

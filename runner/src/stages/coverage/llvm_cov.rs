@@ -9,7 +9,8 @@ use camino::Utf8Path;
 
 use super::outcome::{self, EngineOutput};
 use super::settings::Settings;
-use super::{critical, llvm_json, Artifacts};
+use super::{critical, Artifacts};
+use crate::coverage_data::llvm_json;
 use crate::plan::Context;
 use crate::process::Cmd;
 

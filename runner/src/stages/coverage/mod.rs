@@ -4,15 +4,13 @@
 //! left in the stage folder.
 
 #[cfg(test)]
-mod captures;
+pub(crate) mod captures;
 mod critical;
 mod findings;
 pub mod lcov;
 mod llvm_cov;
-pub mod llvm_json;
 mod outcome;
 mod settings;
-mod summary;
 mod table;
 mod tarpaulin;
 
@@ -24,6 +22,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::CoverageConfig;
 
+use crate::coverage_data::summary::Summary;
 use crate::libtest::Outcome;
 use crate::plan::{Context, StagePlan};
 use crate::provision::Needs;
@@ -31,6 +30,14 @@ use crate::report::{gate, StageReport, Status};
 use crate::stages::StageName;
 use outcome::EngineOutput;
 use settings::{Engine, Settings};
+
+/// `summary.json`: runner's reading of one run, the same shape for either engine.
+#[derive(serde::Serialize)]
+struct SummaryArtifact<'a> {
+    engine: &'a str,
+    summary: &'a Summary,
+    critical_gaps: &'a [critical::Gap],
+}
 
 /// What the stage needs installed.
 pub fn needs() -> Needs {
@@ -187,7 +194,7 @@ fn build_report(
     mut output: EngineOutput,
 ) -> Result<StageReport> {
     output.summary.sort_least_covered_first();
-    let summary_json = serde_json::to_string_pretty(&summary::Artifact {
+    let summary_json = serde_json::to_string_pretty(&SummaryArtifact {
         engine: output.tool,
         summary: &output.summary,
         critical_gaps: &output.gaps,

@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use super::critical::Gap;
 use super::lcov::FileTrace;
-use super::summary::Summary;
+use crate::coverage_data::summary::Summary;
 use crate::libtest::{self, Outcome, TestResult};
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, RunOptions, Termination};

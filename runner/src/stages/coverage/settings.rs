@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
 
-use super::summary::MetricName;
+use crate::coverage_data::summary::MetricName;
 use crate::plan::Context;
 
 /// Line coverage below this percentage fails the gate unless config says otherwise.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::summary::{format_percent, Metric, Summary};
+use crate::coverage_data::summary::{format_percent, Metric, Summary};
 
 /// A Markdown table of the first `shown` files, naming where the rest are.
 pub fn files(summary: &Summary, shown: usize, everything: &str) -> String {
@@ -49,7 +49,7 @@ fn cell(metric: Metric) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::coverage::summary::{FileSummary, MetricName, Metrics};
+    use crate::coverage_data::summary::{FileSummary, MetricName, Metrics};
 
     fn metrics(lines: (u64, u64), branches: (u64, u64)) -> Metrics {
         [

@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use super::outcome::{self, EngineOutput};
 use super::settings::Settings;
-use super::summary::{FileSummary, Metric, MetricName, Metrics, Summary};
 use super::{critical, lcov, Artifacts};
+use crate::coverage_data::summary::{FileSummary, Metric, MetricName, Metrics, Summary};
 use crate::libtest::{Outcome, TestResult};
 use crate::plan::Context;
 use crate::process::Cmd;

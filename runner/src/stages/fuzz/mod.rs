@@ -1,15 +1,21 @@
 //! Fuzz stage: every cargo-fuzz target of the workspace fuzzed within a time budget, `--jobs`
-//! at a time, each crash deduplicated, minimized and given a command that replays it.
+//! at a time, each crash deduplicated, minimized, given a command that replays it and kept in
+//! a crash registry that every later run replays first; corpora kept and grown across runs.
 //!
 //! Platforms: cargo-fuzz's libFuzzer and the address sanitizer work on `x86_64` and `aarch64`
 //! Linux and on macOS; runner adds nothing platform-specific (cargo-fuzz picks the host triple).
 
 mod commands;
+mod corpus;
+mod corpus_coverage;
 mod discover;
 mod findings;
+pub mod instrument;
 pub mod libfuzzer;
 mod prepare;
 mod preview;
+mod prune;
+mod registry;
 mod session;
 mod settings;
 mod stack;
@@ -22,16 +28,17 @@ use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub use preview::plan;
-pub use settings::FuzzConfig;
+pub use settings::{FuzzConfig, Mode};
 
 use discover::FuzzTarget;
-use session::TargetRun;
+use registry::Entry;
+use session::{Places, TargetRun};
 use settings::Settings;
 
 use crate::exec::pool::{self, Done};
 use crate::plan::Context;
 use crate::provision::Needs;
-use crate::report::{gate, Finding, StageReport, Status, TargetSummary};
+use crate::report::{gate, Finding, Known, StageReport, Status, TargetSummary};
 use crate::stages::StageName;
 
 /// What the stage needs installed.
@@ -49,6 +56,12 @@ pub fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crat
 
 const NO_PROJECT: &str =
     "no cargo-fuzz project in the workspace (looked for fuzz/Cargo.toml at the root and in each member)";
+
+/// Whether the run's gate lets through the findings a baseline or the crash registry already
+/// had: a pull request's fuzzing (`--mode pr`) fails only on new crashes.
+pub fn gates_new_only(ctx: &Context) -> bool {
+    ctx.fuzz_mode.or(ctx.workspace.config.fuzz.mode) == Some(Mode::Pr)
+}
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     // Checked: a deadline past the clock's range is no deadline, never a panic.
@@ -84,7 +97,10 @@ fn run_in(
         };
         return super::not_applicable(ctx, StageName::Fuzz, reason);
     }
-    prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    // Corpus coverage builds its own, coverage-instrumented binaries.
+    if settings.mode != Mode::Coverage || settings.check_only {
+        prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
+    }
     let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
     report.notes.push(prepare::versions(ctx, &projects));
@@ -102,25 +118,75 @@ fn run_in(
             .push("--check: every target was built; nothing was fuzzed".to_owned());
         return Ok(report);
     }
-    let budget = settings.per_target(targets.len(), ctx.jobs);
-    ctx.progress.note(&format!(
-        "fuzzing {} target(s) for {} each, {} at a time",
-        targets.len(),
-        crate::duration::human(budget),
-        ctx.jobs.min(targets.len())
+    report.notes.push(format!(
+        "mode {}; corpora in {}; crash registry in {}",
+        settings.mode.as_str(),
+        settings.corpus_dir.as_ref().map_or_else(
+            || "each project's corpus/<target>".to_owned(),
+            |d| format!("{d}/<target>")
+        ),
+        settings.registry
     ));
-    let results = fuzz_all(ctx, settings, &targets, budget, dir, logs, deadline);
-    assemble(ctx, settings, &targets, &results, dir, report)
+    match settings.mode {
+        Mode::Prune => {
+            return Ok(prune::run(
+                ctx,
+                settings,
+                &targets,
+                (dir, logs),
+                deadline,
+                report,
+            ));
+        }
+        Mode::Coverage => {
+            let dirs = (dir, logs);
+            return Ok(corpus_coverage::run(
+                ctx, settings, &targets, dirs, deadline, report,
+            ));
+        }
+        Mode::Replay | Mode::Pr | Mode::Batch => {}
+    }
+    let budget = settings.per_target(targets.len(), ctx.jobs);
+    if settings.mode == Mode::Replay {
+        ctx.progress.note(&format!(
+            "replaying the crash registry and corpus of {} target(s)",
+            targets.len()
+        ));
+    } else {
+        ctx.progress.note(&format!(
+            "fuzzing {} target(s) for {} each, {} at a time",
+            targets.len(),
+            crate::duration::human(budget),
+            ctx.jobs.min(targets.len())
+        ));
+    }
+    let registered: Vec<Vec<Entry>> = targets
+        .iter()
+        .map(|target| registry::load(&settings.registry, target))
+        .collect();
+    let results = fuzz_all(
+        ctx,
+        settings,
+        &targets,
+        &registered,
+        budget,
+        dir,
+        logs,
+        deadline,
+    );
+    assemble(ctx, settings, &targets, &registered, &results, dir, report)
 }
 
 type Triaged = (TargetRun, Vec<triage::Group>);
 
 /// Fuzzes the targets on the kernel's queue (`--jobs` at a time); each target, a unit, is
 /// fuzzed, then triaged.
+#[allow(clippy::too_many_arguments)]
 fn fuzz_all(
     ctx: &Context,
     settings: &Settings,
     targets: &[FuzzTarget],
+    registered: &[Vec<Entry>],
     budget: std::time::Duration,
     dir: &Utf8Path,
     logs: &Utf8Path,
@@ -130,8 +196,23 @@ fn fuzz_all(
     let fuzz_one = |index: usize| {
         let target = &targets[index];
         let artifacts = dir.join("artifacts").join(session::slug(&target.label));
-        ctx.progress.note(&format!("{}: fuzzing", target.label));
-        let run = session::fuzz_target(ctx, settings, target, budget, (&artifacts, logs), deadline);
+        ctx.progress
+            .note(&format!("{}: {}", target.label, settings.mode.as_str()));
+        let run = match corpus::fresh_work_dir(dir, target) {
+            Ok(work) => {
+                let places = Places {
+                    artifacts: &artifacts,
+                    logs,
+                    work: &work,
+                };
+                let entries = &registered[index];
+                session::fuzz_target(ctx, settings, target, entries, budget, &places, deadline)
+            }
+            Err(error) => TargetRun {
+                error: Some(crate::exit::one_line(&error)),
+                ..TargetRun::default()
+            },
+        };
         let mut groups = triage::group(target, &run.crashes);
         triage::refine(ctx, settings, target, &mut groups, logs, deadline);
         ctx.progress.note(&format!(
@@ -160,6 +241,7 @@ fn assemble(
     ctx: &Context,
     settings: &Settings,
     targets: &[FuzzTarget],
+    registered: &[Vec<Entry>],
     results: &BTreeMap<usize, Triaged>,
     dir: &Utf8Path,
     mut report: StageReport,
@@ -167,6 +249,7 @@ fn assemble(
     let mut all_findings: Vec<Finding> = Vec::new();
     let mut records = Vec::new();
     let mut errors = Vec::new();
+    let mut known = Vec::new();
     for (index, target) in targets.iter().enumerate() {
         let Some((run, groups)) = results.get(&index) else {
             continue;
@@ -176,6 +259,15 @@ fn assemble(
             name: target.label.clone(),
             counts: findings::summary(run, built.len()),
         });
+        if let Err(error) = keep_registry(settings, target, &registered[index], run, groups, &built)
+        {
+            errors.push(format!(
+                "{}: {}",
+                target.label,
+                crate::exit::one_line(&error)
+            ));
+        }
+        known.extend(registered[index].iter().map(|entry| entry.finding.clone()));
         for (finding, record) in built {
             all_findings.push(finding);
             records.push(record);
@@ -187,6 +279,15 @@ fn assemble(
     }
     if results.len() < targets.len() {
         errors.push("interrupted before every target was fuzzed".to_owned());
+    }
+    // Compared with this run's findings like a baseline's: the same words (new, still
+    // present, fixed) and, with `fail-on-new-only` or `--mode pr`, the same gate.
+    // (Only once something is registered: a workspace that never crashed reads as before.)
+    if !known.is_empty() {
+        report.known = Some(Known {
+            file: settings.registry.clone(),
+            findings: known,
+        });
     }
     let json = serde_json::to_string_pretty(&records)?;
     crate::atomic::write(&dir.join("findings.json"), json.as_bytes())?;
@@ -211,6 +312,42 @@ fn assemble(
         report.reason = Some(errors.join("; "));
     }
     Ok(report)
+}
+
+/// Registers this run's new crashes (minimized input and finding) and retires the registered
+/// ones that no longer crash, their input kept in the corpus as a regression input.
+fn keep_registry(
+    settings: &Settings,
+    target: &FuzzTarget,
+    registered: &[Entry],
+    run: &TargetRun,
+    groups: &[triage::Group],
+    built: &[(Finding, findings::Record)],
+) -> Result<()> {
+    for (group, (finding, _)) in groups.iter().zip(built) {
+        let input = group
+            .minimized
+            .as_ref()
+            .map(|m| m.input.as_slice())
+            .or(group.input.as_deref());
+        if let (Some(input), false) = (input, group.registered) {
+            registry::register(&settings.registry, target, &group.signature, finding, input)?;
+        }
+    }
+    if run.error.is_some() {
+        return Ok(());
+    }
+    let store = corpus::store(settings, target);
+    for entry in registered {
+        let seen = built
+            .iter()
+            .any(|(finding, _)| finding.fingerprint == entry.finding.fingerprint);
+        if !seen && run.no_longer_crash.contains(&entry.key) {
+            corpus::add(&store, &std::fs::read(&entry.input)?)?;
+            registry::retire(entry)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,11 +2,12 @@
 //! target, with the budget and limits they get.
 
 use anyhow::Result;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
+use super::commands::Length;
 use super::discover::{self, FuzzTarget};
-use super::settings::Settings;
-use super::{commands, prepare, session, NO_PROJECT};
+use super::settings::{Mode, Settings};
+use super::{commands, corpus, prepare, session, NO_PROJECT};
 use crate::plan::{Context, StagePlan};
 use crate::stages::StageName;
 
@@ -65,11 +66,39 @@ fn fuzz_steps(
 ) -> Vec<(String, crate::process::Cmd)> {
     let artifacts = ctx.out_dir.join("fuzz").join("artifacts");
     let mut steps = Vec::new();
+    let work = ctx.out_dir.join("fuzz").join("new-inputs");
     for target in targets {
         let dir = artifacts.join(session::slug(&target.label));
+        let store = corpus::store(settings, target);
+        if settings.mode == Mode::Coverage {
+            let read_only = corpus::read_only(settings, target);
+            let mut corpora: Vec<&Utf8Path> = vec![&store];
+            corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));
+            steps.push((
+                format!("corpus coverage of {}", target.label),
+                commands::coverage(ctx, settings, target, &corpora),
+            ));
+            continue;
+        }
+        if settings.mode == Mode::Prune {
+            steps.push((
+                format!("prune the corpus of {}", target.label),
+                commands::cmin(ctx, settings, target, &store),
+            ));
+            continue;
+        }
+        let new_inputs = work.join(session::slug(&target.label));
+        let read_only = corpus::read_only(settings, target);
+        let mut corpora: Vec<&Utf8Path> = vec![&new_inputs, &store];
+        corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));
+        let (what, length) = if settings.mode == Mode::Replay {
+            ("replay the corpus of", Length::ReplayOnly)
+        } else {
+            ("fuzz (sessions repeat after a crash)", Length::Fuzz(budget))
+        };
         steps.push((
-            format!("fuzz {} (sessions repeat after a crash)", target.label),
-            commands::run(ctx, settings, target, &dir, budget),
+            format!("{what} {} after its registered crashes", target.label),
+            commands::run(ctx, settings, target, &corpora, &dir, length),
         ));
     }
     if let Some(target) = targets.first() {
@@ -90,11 +119,18 @@ fn fuzz_steps(
 fn describe(settings: &Settings, budget: std::time::Duration, jobs: usize) -> String {
     format!(
         "{} per target, {jobs} at a time; sanitizer {}; per-input timeout {}; RSS limit {} MB; \
-         corpus in <fuzz dir>/corpus/<target>, reused and grown; crashes minimized for up to {}",
+         mode {}; corpus in {}, reused and grown (new inputs copied in after each run); \
+         crashes minimized for up to {} and kept in {}",
         crate::duration::human(budget),
         settings.sanitizer.as_str(),
         crate::duration::human(settings.input_timeout),
         settings.rss_limit_mb,
+        settings.mode.as_str(),
+        settings.corpus_dir.as_ref().map_or_else(
+            || "<fuzz dir>/corpus/<target>".to_owned(),
+            |dir| format!("{dir}/<target>")
+        ),
         crate::duration::human(settings.minimize_time),
+        settings.registry,
     )
 }

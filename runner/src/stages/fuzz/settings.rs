@@ -1,5 +1,5 @@
-//! The fuzz stage's settings: the `[…metadata.runner.fuzz]` table, `--fuzz-time` and
-//! `--check`, resolved once with the product defaults.
+//! The fuzz stage's settings: the `[…metadata.runner.fuzz]` table, `--fuzz-time`, `--check`,
+//! `--mode` and `--corpus-dir`, resolved once with the product defaults.
 
 use std::time::Duration;
 
@@ -16,6 +16,44 @@ pub const DEFAULT_INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RSS_LIMIT_MB: u64 = 2048;
 /// Minimization of one crash stops after this long and keeps the smallest input so far.
 pub const DEFAULT_MINIMIZE_TIME: Duration = Duration::from_mins(1);
+/// A pull request's fuzzing: short, shared by every target.
+pub const DEFAULT_PR_BUDGET: Duration = Duration::from_mins(5);
+/// The crash registry when no corpus folder is given, relative to the workspace root
+/// (beside the findings baseline, outside `target/`).
+pub const DEFAULT_REGISTRY: &str = ".runner/fuzz/crashes";
+/// The crash registry's folder inside a corpus folder (a dot name: no target is called so).
+pub const REGISTRY_IN_CORPUS_DIR: &str = ".crashes";
+
+/// What a fuzz run is for (`--mode`, config `mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The crash registry and the corpus run once each, without mutation: seconds.
+    Replay,
+    /// A short total budget; a target stops at its first crash not in the registry, and only
+    /// new crashes fail the gate.
+    Pr,
+    /// The long budget; grows the corpus.
+    #[default]
+    Batch,
+    /// Minimizes each corpus (`cargo fuzz cmin`), reporting size and features before and after.
+    Prune,
+    /// What each corpus reaches: line, branch and function coverage of the workspace's crates
+    /// (`cargo fuzz coverage`, llvm-cov).
+    Coverage,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Replay => "replay",
+            Mode::Pr => "pr",
+            Mode::Batch => "batch",
+            Mode::Prune => "prune",
+            Mode::Coverage => "coverage",
+        }
+    }
+}
 
 /// `[workspace.metadata.runner.fuzz]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -47,6 +85,21 @@ pub struct FuzzConfig {
     /// Extra libFuzzer flags, such as `-use_value_profile=1`.
     #[serde(default)]
     pub flags: Vec<String>,
+    /// `replay`, `pr`, `batch` (default) or `prune` (`--mode` wins).
+    pub mode: Option<Mode>,
+    /// Where the corpora live across runs, `DIR/<target>/`, relative to the workspace root
+    /// (`--corpus-dir` wins); default: each project's `corpus/<target>`.
+    pub corpus_dir: Option<Utf8PathBuf>,
+    /// The crates that get coverage counters: `"all"` (default) or a list of crate names.
+    pub instrument: Option<InstrumentConfig>,
+}
+
+/// `instrument = "all"` or `instrument = ["crate", ...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum InstrumentConfig {
+    Word(String),
+    Crates(Vec<String>),
 }
 
 /// cargo-fuzz's `--sanitizer` values.
@@ -97,12 +150,22 @@ pub struct Settings {
     pub check_only: bool,
     /// One build directory per sanitizer: switching sanitizers never rebuilds the other.
     pub target_dir: Utf8PathBuf,
+    pub mode: Mode,
+    /// `--corpus-dir` / config `corpus-dir`, absolute.
+    pub corpus_dir: Option<Utf8PathBuf>,
+    /// Where distinct crashes are kept: in the corpus folder, else under `.runner/`.
+    pub registry: Utf8PathBuf,
+    /// The crates that keep coverage counters, when not all of them, and the runner binary
+    /// that filters the compiler's flags for the others.
+    pub instrument_only: Option<(Vec<String>, Utf8PathBuf)>,
 }
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.fuzz;
+        let mode = ctx.fuzz_mode.or(config.mode).unwrap_or_default();
         let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {
+            (None, None, None) if mode == Mode::Pr => Budget::Total(DEFAULT_PR_BUDGET),
             (Some(time), _, _) => Budget::PerTarget(time),
             (None, Some(_), Some(_)) => {
                 bail!("invalid runner config: set `fuzz.time` or `fuzz.total-time`, not both")
@@ -123,6 +186,37 @@ impl Settings {
             None => DEFAULT_MINIMIZE_TIME,
         };
         let sanitizer = config.sanitizer.unwrap_or_default();
+        let corpus_dir = match (&ctx.fuzz_corpus_dir, &config.corpus_dir) {
+            (Some(dir), _) => Some(absolute(dir, None)?),
+            (None, Some(dir)) => Some(absolute(dir, Some(&ctx.workspace.root))?),
+            (None, None) => None,
+        };
+        let instrument_only = match instrumented_crates(config.instrument.as_ref())? {
+            None => None,
+            Some(crates) => {
+                let exe = std::env::current_exe().context("cannot find the runner binary")?;
+                let exe = Utf8PathBuf::from_path_buf(exe).map_err(|path| {
+                    anyhow::anyhow!("the runner binary's path {} is not UTF-8", path.display())
+                })?;
+                Some((crates, exe))
+            }
+        };
+        // The wrapper's crate list is invisible to cargo's fingerprints: each list builds in a
+        // folder of its own, or a build with other counters would be reused.
+        let build_name = match &instrument_only {
+            None => sanitizer.as_str().to_owned(),
+            Some((crates, _)) => format!(
+                "{}-only-{}",
+                sanitizer.as_str(),
+                crate::fingerprint::fingerprint(
+                    &crates.iter().map(String::as_str).collect::<Vec<_>>()
+                )
+            ),
+        };
+        let registry = corpus_dir.as_ref().map_or_else(
+            || ctx.workspace.root.join(DEFAULT_REGISTRY),
+            |dir| dir.join(REGISTRY_IN_CORPUS_DIR),
+        );
         Ok(Settings {
             budget,
             input_timeout,
@@ -136,10 +230,11 @@ impl Settings {
             exclude: config.exclude.clone(),
             filters: ctx.filters.clone(),
             check_only: ctx.fuzz_check,
-            target_dir: ctx
-                .workspace
-                .stage_target_dir("fuzz")
-                .join(sanitizer.as_str()),
+            target_dir: ctx.workspace.stage_target_dir("fuzz").join(build_name),
+            mode,
+            corpus_dir,
+            registry,
+            instrument_only,
         })
     }
 
@@ -170,6 +265,39 @@ impl Settings {
     }
 }
 
+/// The crates `instrument` names, or `None` for all of them.
+fn instrumented_crates(config: Option<&InstrumentConfig>) -> Result<Option<Vec<String>>> {
+    match config {
+        None => Ok(None),
+        Some(InstrumentConfig::Word(word)) if word == "all" => Ok(None),
+        Some(InstrumentConfig::Word(word)) => bail!(
+            "invalid runner config key `fuzz.instrument`: `{word}` (use \"all\" or a list of crate names)"
+        ),
+        Some(InstrumentConfig::Crates(crates)) if crates.iter().any(|c| c.trim().is_empty()) => {
+            bail!("invalid runner config key `fuzz.instrument`: a crate name is empty")
+        }
+        Some(InstrumentConfig::Crates(crates)) if crates.is_empty() => {
+            bail!("invalid runner config key `fuzz.instrument`: the list of crates is empty")
+        }
+        Some(InstrumentConfig::Crates(crates)) => Ok(Some(crates.clone())),
+    }
+}
+
+/// A folder the user named: the command line's relative to the current folder, the config's
+/// to the workspace root.
+fn absolute(dir: &Utf8PathBuf, root: Option<&Utf8PathBuf>) -> Result<Utf8PathBuf> {
+    if dir.as_str().trim().is_empty() {
+        bail!("invalid corpus folder: the name is empty");
+    }
+    if dir.is_absolute() {
+        return Ok(dir.clone());
+    }
+    match root {
+        Some(root) => Ok(root.join(dir)),
+        None => Ok(crate::plan::current_dir()?.join(dir)),
+    }
+}
+
 fn duration_key(key: &str, text: &str) -> Result<Duration> {
     crate::duration::parse(text).with_context(|| format!("invalid runner config key `{key}`"))
 }
@@ -193,6 +321,10 @@ mod tests {
             filters: Vec::new(),
             check_only: false,
             target_dir: "t".into(),
+            mode: Mode::Batch,
+            corpus_dir: None,
+            registry: "r".into(),
+            instrument_only: None,
         }
     }
 
@@ -224,6 +356,47 @@ mod tests {
         s.filters = vec!["dec".into()];
         assert!(s.selects("decode", "decode"));
         assert!(!s.selects("parse", "parse"));
+    }
+
+    #[test]
+    fn instrument_is_all_or_a_list_of_crates() {
+        let parse = |json| {
+            let config: FuzzConfig = serde_json::from_value(json).unwrap();
+            instrumented_crates(config.instrument.as_ref())
+        };
+        assert_eq!(parse(serde_json::json!({})).unwrap(), None);
+        assert_eq!(
+            parse(serde_json::json!({"instrument": "all"})).unwrap(),
+            None
+        );
+        assert_eq!(
+            parse(serde_json::json!({"instrument": ["my-crate"]})).unwrap(),
+            Some(vec!["my-crate".to_owned()])
+        );
+        for bad in [
+            serde_json::json!({"instrument": "some"}),
+            serde_json::json!({"instrument": []}),
+            serde_json::json!({"instrument": [""]}),
+        ] {
+            assert!(parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn modes_and_the_corpus_folder_read_from_config() {
+        let config: FuzzConfig =
+            serde_json::from_value(serde_json::json!({"mode": "pr", "corpus-dir": "fuzz-corpus"}))
+                .unwrap();
+        assert_eq!(config.mode, Some(Mode::Pr));
+        assert!(
+            serde_json::from_value::<FuzzConfig>(serde_json::json!({"mode": "nightly"})).is_err()
+        );
+        let root = Utf8PathBuf::from("/ws");
+        assert_eq!(
+            absolute(config.corpus_dir.as_ref().unwrap(), Some(&root)).unwrap(),
+            "/ws/fuzz-corpus"
+        );
+        assert!(absolute(&Utf8PathBuf::from(" "), Some(&root)).is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Group {
     pub minimize_note: Option<String>,
     /// The `Debug` form of the input, for targets that take an `Arbitrary` type.
     pub debug: Option<String>,
+    /// A registered crash replayed: its input was minimized when it was registered.
+    pub registered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -44,14 +46,25 @@ pub struct Minimized {
     pub input: Vec<u8>,
 }
 
+/// The user-side frames of a crash, with the paths that exist made absolute.
+fn frames_of(target: &FuzzTarget, crash: &Crash) -> Vec<Frame> {
+    stack::user_side(&crash.frames)
+        .into_iter()
+        .map(|frame| resolve(&target.fuzz_dir, frame))
+        .collect()
+}
+
+/// What tells one bug from another: its kind and user-side stack.
+pub fn signature_of(target: &FuzzTarget, crash: &Crash) -> String {
+    let frames = frames_of(target, crash);
+    stack::signature(&crash.kind, &frames, crash.panic_location.as_deref())
+}
+
 /// Groups occurrences by signature, keeping the first of each and counting the rest.
 pub fn group(target: &FuzzTarget, occurrences: &[Occurrence]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for occurrence in occurrences {
-        let frames: Vec<Frame> = stack::user_side(&occurrence.crash.frames)
-            .into_iter()
-            .map(|frame| resolve(&target.fuzz_dir, frame))
-            .collect();
+        let frames = frames_of(target, &occurrence.crash);
         let signature = stack::signature(
             &occurrence.crash.kind,
             &frames,
@@ -74,6 +87,7 @@ pub fn group(target: &FuzzTarget, occurrences: &[Occurrence]) -> Vec<Group> {
             minimized: None,
             minimize_note: None,
             debug: None,
+            registered: occurrence.registered,
         });
     }
     groups
@@ -107,6 +121,12 @@ pub fn refine(
         let Some(artifact) = group.artifact.clone() else {
             continue;
         };
+        if group.registered {
+            // Replaying must take seconds: the registry holds the minimized input already.
+            group.minimize_note =
+                Some("the registered input, minimized when it was registered".to_owned());
+            continue;
+        }
         let stem = logs.join(format!(
             "{}-triage-{index}",
             super::session::slug(&target.label)

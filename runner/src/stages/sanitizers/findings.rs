@@ -305,6 +305,8 @@ mod tests {
             provision: false,
             fuzz_time: None,
             fuzz_check: false,
+            fuzz_mode: None,
+            fuzz_corpus_dir: None,
             test_timeout: None,
             partition: None,
             durations_file: format!("{root}/.runner/durations.json").into(),

@@ -84,8 +84,7 @@ struct RawMetric {
 #[cfg_attr(test, serde(deny_unknown_fields))]
 struct Function {
     name: String,
-    #[serde(rename = "count")]
-    _count: u64,
+    count: u64,
     /// `[line_start, column_start, line_end, column_end, count, file_id, expanded_file_id,
     /// kind]`.
     regions: Vec<Vec<u64>>,
@@ -127,6 +126,8 @@ pub struct FunctionSpan {
     pub file: Utf8PathBuf,
     pub first_line: u32,
     pub last_line: u32,
+    /// How many times it was entered, over all its instantiations.
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +165,7 @@ pub fn parse(text: &str, root: &Utf8Path) -> Result<LlvmExport> {
                 file: relative(function.filenames.first()?),
                 first_line,
                 last_line,
+                count: function.count,
             })
         })
         .collect();
@@ -178,8 +180,12 @@ pub fn parse(text: &str, root: &Utf8Path) -> Result<LlvmExport> {
         ))
     });
     functions.dedup_by(|later, kept| {
-        (&later.file, later.first_line, later.last_line)
-            == (&kept.file, kept.first_line, kept.last_line)
+        let same = (&later.file, later.first_line, later.last_line)
+            == (&kept.file, kept.first_line, kept.last_line);
+        if same {
+            kept.count += later.count;
+        }
+        same
     });
     Ok(LlvmExport {
         summary: Summary {

@@ -152,14 +152,6 @@ impl Summary {
     }
 }
 
-/// `summary.json`: runner's reading of one run, the same shape for either engine.
-#[derive(Serialize)]
-pub struct Artifact<'a> {
-    pub engine: &'a str,
-    pub summary: &'a Summary,
-    pub critical_gaps: &'a [super::critical::Gap],
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
