@@ -64,6 +64,10 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         });
     }
     report.duration_ms = millis(started.elapsed());
+    if let Some(share) = report.partition.as_mut().filter(|s| s.execution_ms == 0) {
+        // A stage whose units are not the kernel's (fuzz targets): its whole time.
+        share.execution_ms = report.duration_ms;
+    }
     report.overhead_ms = millis(own_cpu_time().saturating_sub(cpu_before));
     let tally: Vec<String> = ["tests_run", "programs_run"]
         .iter()

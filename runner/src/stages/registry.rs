@@ -36,7 +36,7 @@ pub const STAGES: [Stage; 8] = [
     Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run, splits: true },
     Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run, splits: true },
     Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run, splits: true },
-    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: false },
+    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: true },
     Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run, splits: false },
     Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run, splits: true },
     Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run, splits: false },

@@ -97,11 +97,29 @@ fn run_in(
         };
         return super::not_applicable(ctx, StageName::Fuzz, reason);
     }
+    // Under `--partition` each target is a unit of the split, and a slice builds only its
+    // own; every target has the same budget, so the slices get equal numbers of them.
+    let (targets, share) = crate::exec::partition::keep(
+        ctx.partition,
+        StageName::Fuzz.as_str(),
+        targets,
+        |target| target.label.clone(),
+        Some(1.0),
+    );
+    if targets.is_empty() {
+        let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
+        report.partition = share;
+        report
+            .notes
+            .push("no fuzz target fell to this slice".to_owned());
+        return Ok(report);
+    }
     // Corpus coverage builds its own, coverage-instrumented binaries.
     if settings.mode != Mode::Coverage || settings.check_only {
         prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
     }
     let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
+    report.partition = share;
     report.artifacts_dir = Some(Utf8PathBuf::from("fuzz"));
     report.notes.push(prepare::versions(ctx, &projects));
     if settings.check_only {
