@@ -229,3 +229,40 @@ fn the_partitioned_workflow_runs_a_matrix_of_slices_and_merges_them() {
         assert!(text.contains(needle), "the workflow lacks `{needle}`");
     }
 }
+
+#[test]
+fn fuzz_targets_are_split_between_the_slices() {
+    common::provisioned();
+    let workspace = fixture("fuzz-bugs");
+    let dir = workspace.join("target/runner-tests/partition-fuzz");
+    let _ = std::fs::remove_dir_all(&dir);
+    let built = |args: &[&str], out: &str| {
+        let result = run(runner()
+            .args(["fuzz", "--check"])
+            .args(args)
+            .arg(&workspace)
+            .arg("--out")
+            .arg(dir.join(out)));
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        let report = read_json(&dir.join(out).join("report.json"));
+        let mut names: Vec<String> = stage(&report, "fuzz")["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let all = built(&[], "whole");
+    assert!(all.len() >= 2, "{all:?}");
+    let first = built(&["--partition", "1/2"], "slice-1");
+    let second = built(&["--partition", "2/2"], "slice-2");
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "{first:?} {second:?}"
+    );
+    let mut union: Vec<String> = first.iter().chain(&second).cloned().collect();
+    union.sort();
+    assert_eq!(union, all, "each target in exactly one slice");
+}
