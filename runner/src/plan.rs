@@ -44,6 +44,8 @@ pub struct Context {
     pub fuzz_check: bool,
     /// `--test-timeout`: the per-test limit, over config.
     pub test_timeout: Option<Duration>,
+    /// The result cache, unless `--no-cache` (opened once the run has its id).
+    pub cache: Option<crate::cache::Cache>,
 }
 
 impl Context {
@@ -100,6 +102,7 @@ impl Context {
             fuzz_time,
             fuzz_check: args.check,
             test_timeout,
+            cache: None,
         })
     }
 

@@ -5,12 +5,13 @@
 //! makes at exit (a leak) or that names no test is attributed by re-running the group's tests
 //! in halves until each report has its test. Every test runs; every finding names its test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::attribute::{self, UnitResult};
+use super::cached::{self, Answered};
 use super::clock::TestClock;
 use super::durations::Durations;
 use super::pool::{self, Done};
@@ -65,6 +66,8 @@ pub struct Outcome<R> {
     pub durations: Durations,
     /// What kept a part of the stage from being evaluated.
     pub errors: Vec<String>,
+    /// What the result cache answered instead of a run.
+    pub cache: Answered,
 }
 
 impl<R> Default for Outcome<R> {
@@ -75,6 +78,7 @@ impl<R> Default for Outcome<R> {
             tests: Vec::new(),
             durations: Durations::default(),
             errors: Vec::new(),
+            cache: Answered::default(),
         }
     }
 }
@@ -96,10 +100,14 @@ pub fn run<T: Tool>(
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
-    let units = plan_units(ctx.jobs, binaries, known, limits);
+    let (lookup, mut outcome) = cached::lookup(ctx, tool, binaries, limits);
+    let binaries = lookup.binaries.as_slice();
+    let mut units = plan_units(ctx.jobs, binaries, known, limits);
+    units.retain(|unit| lookup.runs(unit));
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
-    let mut outcome = Outcome::default();
     let mut done_tests = 0u64;
+    // Binaries a process of which hit a stage error: none of their results are stored.
+    let mut unfinished = BTreeSet::new();
     let execute =
         |unit: Unit, sequence: usize| run_unit(ctx, tool, binaries, limits, unit, sequence);
     let mut merge = |result: UnitResult<T::Report>, left: usize| {
@@ -113,6 +121,9 @@ pub fn run<T: Tool>(
             if result.unit.mode == Mode::Run || !outcome.found.contains(&found) {
                 outcome.found.push(found);
             }
+        }
+        if result.error.is_some() {
+            unfinished.insert(result.unit.binary);
         }
         outcome.errors.extend(result.error);
         ctx.progress.status(&format!(
@@ -137,6 +148,9 @@ pub fn run<T: Tool>(
     });
     if crate::process::interrupted() && outcome.errors.is_empty() {
         outcome.errors.push("interrupted".to_owned());
+    }
+    if !crate::process::interrupted() {
+        cached::store::<T>(ctx, &lookup, &outcome, &unfinished, limits);
     }
     outcome
 }
@@ -220,7 +234,7 @@ fn plan_units(
     weighted.into_iter().map(|(_, unit)| unit).collect()
 }
 
-fn record<R>(outcome: &mut Outcome<R>, stage: &str, binary: &Binary, result: &UnitResult<R>) {
+pub(super) fn record<R>(outcome: &mut Outcome<R>, stage: &str, binary: &Binary, result: &UnitResult<R>) {
     let tally = outcome.tallies.entry(binary.target.clone()).or_default();
     let label = binary.unit.label();
     let timed_out: Vec<&str> = result

@@ -98,6 +98,26 @@ pub struct StageReport {
     /// Every test (or program, or fuzz target) the stage ran and how it ended, for junit.xml.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestRun>,
+    /// What the result cache answered instead of a run; absent when it answered nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
+}
+
+/// A stage's use of the result cache: its results count and gate like fresh ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheUse {
+    /// Test runs (a test on one target and seed) answered from the cache.
+    pub tests: u64,
+    /// The recorded times of those tests added up (under Miri: its virtual clock).
+    pub saved_ms: u64,
+    /// Entries that failed their checksum and ran again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub corrupt: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Report {
@@ -155,6 +175,7 @@ impl StageReport {
             tables: Vec::new(),
             artifacts_dir: None,
             tests: Vec::new(),
+            cache: None,
         }
     }
 
@@ -292,6 +313,9 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// Extra context, such as "fails only on s390x-unknown-linux-gnu".
     pub note: Option<String>,
+    /// For a result from the cache: the run that found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_found_in: Option<String>,
 }
 
 /// A place in the workspace; `file` is relative to the workspace root.

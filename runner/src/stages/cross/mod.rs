@@ -347,5 +347,5 @@ impl Tool for Emulated<'_> {
 }
 
 /// The cross stage's tool makes no reports of its own: failures and crashes are the tests'.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Never {}

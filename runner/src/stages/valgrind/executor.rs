@@ -145,7 +145,7 @@ pub fn execute_programs(
 }
 
 /// What memcheck reported in one process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MemcheckReport {
     Error(MemcheckError),
     /// A descriptor the program opened and left open, with where it opened it.
