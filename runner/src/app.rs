@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command, RunArgs, SetupArgs, StageName};
+use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs, StageName};
 use crate::environment::{self, Toolchain};
 use crate::exit::Exit;
 use crate::pin::Pin;
@@ -36,6 +36,17 @@ pub fn run(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Doctor => doctor::run(&toolchain),
         Command::Setup(args) => setup(args, &toolchain, &progress),
+        Command::Cache(args) => {
+            let workspace = Workspace::load(&args.workspace)?;
+            println!(
+                "{}",
+                match args.action {
+                    CacheAction::Stats => crate::cache::stats(&workspace),
+                    CacheAction::Clear => crate::cache::clear(&workspace)?,
+                }
+            );
+            Ok(Exit::Passed)
+        }
         Command::Plan(args) => plan(args, toolchain, progress),
         Command::All(args) => {
             let workspace = Workspace::load(&args.workspace)?;
@@ -119,6 +130,9 @@ fn analyse_loaded(
         &ctx.progress,
     )?;
     let run_id = write::new_run_id();
+    if !args.no_cache {
+        ctx.cache = Some(crate::cache::Cache::open(&ctx.workspace, &run_id)?);
+    }
     warn_about_shell_flags(&ctx.progress);
     let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {
         Some(path) => Some(Baseline {

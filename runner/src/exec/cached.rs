@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{Ran, UnitResult};
@@ -49,8 +49,8 @@ pub struct Answered {
     pub seconds: f64,
     /// Entries that failed their checksum and ran again.
     pub corrupt: u64,
-    /// (stage target, test, seed) → the run that first found what the cache reported.
-    pub first_found: BTreeMap<(String, String, Option<u64>), String>,
+    /// (test, seed) → (stage target, the run that first found what the cache reported).
+    pub first_found: BTreeMap<(String, Option<u64>), Vec<(String, String)>>,
 }
 
 impl Answered {
@@ -69,14 +69,30 @@ impl Answered {
         })
     }
 
+    /// Adds another run's answers (a stage that runs the kernel once per sanitizer).
+    pub fn absorb(&mut self, other: Answered) {
+        self.tests += other.tests;
+        self.seconds += other.seconds;
+        self.corrupt += other.corrupt;
+        for (place, runs) in other.first_found {
+            self.first_found.entry(place).or_default().extend(runs);
+        }
+    }
+
     /// Marks each finding the cache reported with the run that first found it.
     pub fn mark(&self, findings: &mut [Finding]) {
         for finding in findings {
-            let (Some(target), Some(test)) = (&finding.target, &finding.test) else {
+            let Some(test) = &finding.test else {
                 continue;
             };
-            let place = (target.clone(), test.clone(), finding.seed);
-            if let Some(run) = self.first_found.get(&place) {
+            let Some(runs) = self.first_found.get(&(test.clone(), finding.seed)) else {
+                continue;
+            };
+            // A stage whose findings name no target has one target per test.
+            let run = runs.iter().find(|(target, _)| {
+                finding.target.is_none() || finding.target.as_ref() == Some(target)
+            });
+            if let Some((_, run)) = run {
                 finding.first_found_in = Some(run.clone());
             }
         }
@@ -313,8 +329,13 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
     }
     let mut env: Vec<(&str, &str)> = cmd.env_set().collect();
     env.sort_unstable();
-    for (name, value) in env {
+    for (name, value) in &env {
         hasher.text(name).text(value);
+    }
+    // A suppression file named in a flag or an option decides results by its contents.
+    let named = cmd.get_args().iter().map(String::as_str);
+    for file in suppression_files(named.chain(env.iter().map(|(_, value)| *value))) {
+        inputs.files.push(file);
     }
     for file in &inputs.files {
         hasher.text(file.as_str()).text(&cache.file_digest(file));
@@ -324,6 +345,16 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
     }
     hasher.text(cache.declared_inputs());
     Some(hasher.finish())
+}
+
+/// The files of `suppressions=FILE` in valgrind's flags and the sanitizers' option lists.
+fn suppression_files<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<Utf8PathBuf> {
+    texts
+        .flat_map(|text| text.split([' ', ':', ',']))
+        .filter_map(|token| token.split_once("suppressions=").map(|(_, file)| file))
+        .filter(|file| !file.is_empty())
+        .map(|file| Utf8PathBuf::from(file.trim_matches(['"', '\''])))
+        .collect()
 }
 
 fn test_key(binary_key: &str, test: Option<&str>, seed: Option<u32>) -> String {
@@ -380,10 +411,12 @@ fn replay<R>(
         })
         .collect();
     for item in &found {
-        outcome.cache.first_found.insert(
-            (binary.target.clone(), item.test.clone(), seed.map(u64::from)),
-            entry.first_run.clone(),
-        );
+        outcome
+            .cache
+            .first_found
+            .entry((item.test.clone(), seed.map(u64::from)))
+            .or_default()
+            .push((binary.target.clone(), entry.first_run.clone()));
     }
     outcome.cache.tests += ran.len() as u64;
     outcome.cache.seconds += ran.iter().filter_map(|test| test.2).sum::<f64>();

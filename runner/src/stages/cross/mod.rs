@@ -10,7 +10,9 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::exec::{self, Binary, Cause, Durations, Limits, Reading, Tally, Tool, When};
+use crate::exec::{
+    self, Binary, Cause, Durations, KeyInputs, Limits, Reading, Tally, Tool, When,
+};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
 use crate::plan::{Context, StagePlan};
@@ -241,6 +243,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let mut report = StageReport::new(StageName::Cross, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
     report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
+    outcome.cache.mark(&mut report.findings);
+    report.cache = outcome.cache.summary();
     report.notes.push(format!(
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
         settings.linker, settings.emulator
@@ -328,6 +332,14 @@ impl Tool for Emulated<'_> {
     fn command(&self, binary: &Binary, tests: &[String], _seed: Option<u32>, _: &Utf8Path) -> Cmd {
         let executable = binary.unit.executable.clone().unwrap_or_default();
         run_command(self.settings, &executable, tests).cwd(package_dir(self.ctx, &binary.unit))
+    }
+
+    /// A big-endian binary under the same emulator gives the same results.
+    fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        Some(KeyInputs {
+            files: binary.unit.executable.iter().cloned().collect(),
+            versions: vec![Cmd::new(self.settings.emulator.as_str()).arg("--version")],
+        })
     }
 
     fn read(&self, _: &Binary, _: &Finished, _: &Utf8Path) -> Reading<Never> {

@@ -179,7 +179,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         logs: &logs,
         seeds: &[None],
     };
-    let kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    let mut kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    let cached = std::mem::take(&mut kernel.cache);
     Durations::save_merged(&durations_path, &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
     let (mut jobs, mut results) = executor::per_test_results(
@@ -214,6 +215,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     notes.extend(built.notes);
     report.notes = notes;
     report.findings = built.findings;
+    cached.mark(&mut report.findings);
+    report.cache = cached.summary();
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
     let ran = report.count("tests_run") + report.count("programs_run");
     if ran == 0 && errors.is_empty() {
