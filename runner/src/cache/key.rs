@@ -69,11 +69,15 @@ impl FileDigests {
     }
 }
 
-/// The Rust sources and manifests under `dir` (build output and hidden folders left out),
-/// sorted: what rustdoc compiles doctests from.
-pub fn sources(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+/// Package folders that hold other harnesses, never the library's doctests.
+const OTHER_HARNESSES: &[&str] = &["tests", "benches", "examples", "fuzz"];
+
+/// Every file of a package the library (and so its doctests) may be built from: all of the
+/// package folder but build output, hidden folders and the folders of other harnesses, so an
+/// edit to an integration test leaves doctest results standing. Sorted.
+pub fn library_files(package: &Utf8Path) -> Vec<Utf8PathBuf> {
     let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
+    let mut pending = vec![package.to_owned()];
     while let Some(folder) = pending.pop() {
         let Ok(entries) = folder.read_dir_utf8() else {
             continue;
@@ -83,11 +87,12 @@ pub fn sources(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
+            let other_harness = folder == package && OTHER_HARNESSES.contains(&name);
             if kind.is_dir() {
-                if name != "target" && !name.starts_with('.') {
+                if name != "target" && !name.starts_with('.') && !other_harness {
                     pending.push(entry.path().to_owned());
                 }
-            } else if name.ends_with(".rs") || name == "Cargo.toml" {
+            } else if kind.is_file() {
                 found.push(entry.path().to_owned());
             }
         }
@@ -129,6 +134,28 @@ mod tests {
         b.text("a").text("bc");
         assert_ne!(a.finish(), b.finish());
         assert_eq!(digest(b"").len(), 64);
+    }
+
+    #[test]
+    fn library_files_leave_out_other_harnesses_and_build_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        for file in [
+            "src/lib.rs",
+            "README.md",
+            "tests/api.rs",
+            "target/x",
+            ".git/y",
+            "src/tests/z.rs",
+        ] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        let names: Vec<String> = library_files(root)
+            .iter()
+            .map(|path| path.strip_prefix(root).unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["README.md", "src/lib.rs", "src/tests/z.rs"]);
     }
 
     #[test]

@@ -113,10 +113,14 @@ impl Cache {
         })
     }
 
-    /// Every workspace member's sources and the lock file: what a doctest harness (compiled
-    /// by rustdoc when it runs) depends on.
-    pub fn workspace_sources(&self) -> Vec<Utf8PathBuf> {
-        let mut files: Vec<Utf8PathBuf> = self.members.iter().flat_map(|m| key::sources(m)).collect();
+    /// Every workspace member's library files and the lock file: what a doctest harness
+    /// (compiled by rustdoc when it runs) depends on.
+    pub fn library_files(&self) -> Vec<Utf8PathBuf> {
+        let mut files: Vec<Utf8PathBuf> = self
+            .members
+            .iter()
+            .flat_map(|m| key::library_files(m))
+            .collect();
         files.push(self.root.join("Cargo.lock"));
         files.sort();
         files.dedup();
@@ -136,14 +140,18 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        _ => bail!("invalid runner config key `cache.max-size`: `{text}`; use a size like 512m or 2g"),
+        _ => bail!(
+            "invalid runner config key `cache.max-size`: `{text}`; use a size like 512m or 2g"
+        ),
     };
     let Ok(number) = digits.parse::<u64>() else {
         bail!("invalid runner config key `cache.max-size`: `{text}`; use a size like 512m or 2g");
     };
     match number.checked_mul(1 << shift) {
         Some(bytes) if bytes > 0 => Ok(bytes),
-        _ => bail!("invalid runner config key `cache.max-size`: `{text}`; use a size like 512m or 2g"),
+        _ => bail!(
+            "invalid runner config key `cache.max-size`: `{text}`; use a size like 512m or 2g"
+        ),
     }
 }
 

@@ -235,7 +235,11 @@ pub fn store<T: Tool>(
     }
     for found in &outcome.found {
         let whole = lookup.binaries[found.binary].runs_whole();
-        let place = (found.binary, found.seed, (!whole).then(|| found.test.clone()));
+        let place = (
+            found.binary,
+            found.seed,
+            (!whole).then(|| found.test.clone()),
+        );
         if let Some(entry) = entries.get_mut(&place) {
             entry.found.push(StoredCause {
                 test: found.test.clone(),
@@ -313,7 +317,7 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
     let mut inputs = tool.cache_inputs(binary)?;
     if binary.runs_whole() {
         // rustdoc compiles doctests when they run: their inputs are the sources.
-        inputs.files.extend(cache.workspace_sources());
+        inputs.files.extend(cache.library_files());
     }
     let mut hasher = KeyHasher::new("binary");
     hasher

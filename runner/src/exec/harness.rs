@@ -234,7 +234,12 @@ fn plan_units(
     weighted.into_iter().map(|(_, unit)| unit).collect()
 }
 
-pub(super) fn record<R>(outcome: &mut Outcome<R>, stage: &str, binary: &Binary, result: &UnitResult<R>) {
+pub(super) fn record<R>(
+    outcome: &mut Outcome<R>,
+    stage: &str,
+    binary: &Binary,
+    result: &UnitResult<R>,
+) {
     let tally = outcome.tallies.entry(binary.target.clone()).or_default();
     let label = binary.unit.label();
     let timed_out: Vec<&str> = result

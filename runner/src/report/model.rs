@@ -115,7 +115,10 @@ pub struct CacheUse {
     pub corrupt: u64,
 }
 
-#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
 fn is_zero(value: &u64) -> bool {
     *value == 0
 }

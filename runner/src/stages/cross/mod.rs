@@ -10,9 +10,7 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::exec::{
-    self, Binary, Cause, Durations, KeyInputs, Limits, Reading, Tally, Tool, When,
-};
+use crate::exec::{self, Binary, Cause, Durations, KeyInputs, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
 use crate::plan::{Context, StagePlan};

@@ -266,7 +266,10 @@ mod tests {
     #[test]
     fn leak_and_unsupported_are_not_undefined_behaviour() {
         let leak = only_error(capture!("leaks.stderr"));
-        assert_eq!((leak.category, leak.kind.as_str()), (Category::Leak, "memory-leak"));
+        assert_eq!(
+            (leak.category, leak.kind.as_str()),
+            (Category::Leak, "memory-leak")
+        );
         assert!(leak.frames.iter().any(|f| f.function == "tests::leaks"));
         let ffi = only_error(capture!("ffi_call.stderr"));
         assert_eq!(

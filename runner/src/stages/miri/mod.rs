@@ -427,9 +427,10 @@ fn prepare_target(
                 unit: unit.clone(),
                 tests: Vec::new(),
             };
-            let tests = exec::cached::test_list(ctx, &tool, &probe, StageName::Miri.as_str(), || {
-                inventory::list_tests(&list_command, &unit, &ctx.filters, &options)
-            });
+            let tests =
+                exec::cached::test_list(ctx, &tool, &probe, StageName::Miri.as_str(), || {
+                    inventory::list_tests(&list_command, &unit, &ctx.filters, &options)
+                });
             exec::pool::Done::with((index, unit, tests))
         },
         &mut |item, _| listed.push(item),

@@ -306,6 +306,7 @@ mod tests {
             fuzz_time: None,
             fuzz_check: false,
             test_timeout: None,
+            cache: None,
         }
     }
 
