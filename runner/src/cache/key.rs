@@ -101,19 +101,28 @@ pub fn library_files(package: &Utf8Path) -> Vec<Utf8PathBuf> {
     found
 }
 
-/// The files matching the user's `cache.inputs` globs, relative to `root`, sorted.
+/// The files matching the user's `cache.inputs` globs, relative to `root`, sorted; a matched
+/// folder stands for every file under it (`tests/data/**` matches folders only).
 pub fn declared(root: &Utf8Path, globs: &[String]) -> anyhow::Result<Vec<Utf8PathBuf>> {
     let mut found = Vec::new();
     for pattern in globs {
-        let full = root.join(pattern);
+        // glob's trailing `**` matches folders below, not the files in them.
+        let full = if pattern.ends_with("**") {
+            root.join(pattern).join("*")
+        } else {
+            root.join(pattern)
+        };
         let paths = glob::glob(full.as_str()).map_err(|error| {
             anyhow::anyhow!("invalid runner config key `cache.inputs`: `{pattern}`: {error}")
         })?;
-        for path in paths.flatten() {
-            if path.is_file() {
-                if let Ok(path) = Utf8PathBuf::from_path_buf(path) {
-                    found.push(path);
+        let mut pending: Vec<std::path::PathBuf> = paths.flatten().collect();
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    pending.extend(entries.flatten().map(|entry| entry.path()));
                 }
+            } else if let Ok(path) = Utf8PathBuf::from_path_buf(path) {
+                found.push(path);
             }
         }
     }
@@ -168,6 +177,7 @@ mod tests {
         std::fs::write(root.join("other.txt"), "c").unwrap();
         let found = declared(root, &["tests/data/**/*".to_owned()]).unwrap();
         assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(declared(root, &["tests/data/**".to_owned()]).unwrap(), found);
         assert!(declared(root, &["[".to_owned()]).is_err());
     }
 }
