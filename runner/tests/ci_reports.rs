@@ -96,6 +96,7 @@ fn finding(line: &str) -> Finding {
             column: None,
         }],
         repro: Some(format!("runner {stage} demo -- {test}")),
+        first_found_in: None,
         evidence: vec![Evidence {
             tool: tool.to_owned(),
             message,

@@ -177,7 +177,10 @@ mod tests {
         std::fs::write(root.join("other.txt"), "c").unwrap();
         let found = declared(root, &["tests/data/**/*".to_owned()]).unwrap();
         assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!(declared(root, &["tests/data/**".to_owned()]).unwrap(), found);
+        assert_eq!(
+            declared(root, &["tests/data/**".to_owned()]).unwrap(),
+            found
+        );
         assert!(declared(root, &["[".to_owned()]).is_err());
     }
 }

@@ -31,7 +31,7 @@ pub struct CacheConfig {
     /// change to any of them re-runs every cached stage.
     #[serde(default)]
     pub inputs: Vec<String>,
-    /// Cache ThreadSanitizer's results too (off by default: its schedules vary run to run).
+    /// Cache `ThreadSanitizer`'s results too (off by default: its schedules vary run to run).
     #[serde(default)]
     pub thread: bool,
 }
@@ -47,7 +47,7 @@ pub struct Cache {
     /// This run: recorded with each entry, so a finding from the cache names the run that
     /// first found it.
     pub run_id: String,
-    /// Whether ThreadSanitizer's results are cached.
+    /// Whether `ThreadSanitizer`'s results are cached.
     pub thread: bool,
     root: Utf8PathBuf,
     members: Vec<Utf8PathBuf>,
@@ -159,11 +159,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
 pub fn stats(workspace: &Workspace) -> String {
     let store = Store::new(dir(workspace), DEFAULT_MAX_SIZE);
     let stats = store.stats();
+    #[allow(clippy::cast_precision_loss, reason = "a size for people")]
+    let mebibytes = stats.bytes as f64 / f64::from(1 << 20);
     format!(
-        "{}: {} entries, {:.1} MiB",
+        "{}: {} entries, {mebibytes:.1} MiB",
         store.dir(),
-        stats.entries,
-        stats.bytes as f64 / f64::from(1 << 20)
+        stats.entries
     )
 }
 

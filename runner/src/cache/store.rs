@@ -55,20 +55,16 @@ impl Store {
         let Ok(bytes) = std::fs::read(&path) else {
             return Found::Miss;
         };
-        match payload(&bytes) {
-            Some(payload) => {
-                // The last use decides eviction; a failure only makes the entry look older.
-                let _ = std::fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|file| file.set_modified(SystemTime::now()));
-                Found::Hit(payload.to_vec())
-            }
-            None => {
-                let _ = std::fs::remove_file(&path);
-                Found::Corrupt
-            }
-        }
+        let Some(payload) = payload(&bytes) else {
+            let _ = std::fs::remove_file(&path);
+            return Found::Corrupt;
+        };
+        // The last use decides eviction; a failure only makes the entry look older.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(SystemTime::now()));
+        Found::Hit(payload.to_vec())
     }
 
     pub fn put(&self, key: &str, payload: &[u8]) -> Result<()> {

@@ -5,6 +5,7 @@
 //! whose process hit a stage error, never when the tool declines (`Tool::cache_inputs`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,12 @@ struct StoredCause<R> {
     cause: Cause<R>,
 }
 
+/// (test, seed): where a cached finding is looked up.
+type Place = (String, Option<u64>);
+
+/// A stored result's place in the run: (binary, seed, test; none for a whole harness).
+type EntryPlace = (usize, Option<u32>, Option<String>);
+
 /// What the cache answered in one stage.
 #[derive(Debug, Default, Clone)]
 pub struct Answered {
@@ -50,7 +57,7 @@ pub struct Answered {
     /// Entries that failed their checksum and ran again.
     pub corrupt: u64,
     /// (test, seed) → (stage target, the run that first found what the cache reported).
-    pub first_found: BTreeMap<(String, Option<u64>), Vec<(String, String)>>,
+    pub first_found: BTreeMap<Place, Vec<(String, String)>>,
 }
 
 impl Answered {
@@ -198,8 +205,7 @@ pub fn store<T: Tool>(
         .map(|(index, binary)| ((binary.target.clone(), binary.unit.label()), index))
         .collect();
     // (binary, seed) → the entries to write, by test (a whole harness: one entry).
-    let mut entries: BTreeMap<(usize, Option<u32>, Option<String>), Entry<T::Report>> =
-        BTreeMap::new();
+    let mut entries: BTreeMap<EntryPlace, Entry<T::Report>> = BTreeMap::new();
     for run in &outcome.tests {
         let (Some(target), Some(label)) = (&run.target, &run.unit) else {
             continue;
@@ -230,7 +236,9 @@ pub fn store<T: Tool>(
         entry.tests.push(StoredTest {
             name: run.name.clone(),
             outcome: run.outcome,
-            seconds: run.duration_ms.map(|ms| ms as f64 / 1000.0),
+            seconds: run
+                .duration_ms
+                .map(|ms| Duration::from_millis(ms).as_secs_f64()),
         });
     }
     for found in &outcome.found {

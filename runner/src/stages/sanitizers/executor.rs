@@ -89,7 +89,7 @@ impl Tool for Runtime<'_> {
     }
 
     /// Address, memory and leak checks of a test give the same reports for the same binary
-    /// and options; ThreadSanitizer's schedules vary, so it is cached only when asked.
+    /// and options; `ThreadSanitizer`'s schedules vary, so it is cached only when asked.
     fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
         let thread_allowed = self.ctx.cache.as_ref().is_some_and(|cache| cache.thread);
         if self.sanitizer == Sanitizer::Thread && !thread_allowed {
