@@ -355,6 +355,9 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
     for version in &inputs.versions {
         hasher.text(&cache.version(version));
     }
+    for value in &inputs.values {
+        hasher.text(value);
+    }
     hasher.text(cache.declared_inputs());
     Some(hasher.finish())
 }

@@ -140,6 +140,8 @@ pub struct KeyInputs {
     pub files: Vec<Utf8PathBuf>,
     /// Commands whose output names a tool's version (`rustc -vV`, `valgrind --version`).
     pub versions: Vec<Cmd>,
+    /// Anything else that decides the result, as text (Miri's recorded rustc invocation).
+    pub values: Vec<String>,
 }
 
 /// Why a test is reported, before it becomes a finding.

@@ -336,6 +336,7 @@ impl Tool for Emulated<'_> {
     fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
         Some(KeyInputs {
             files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
             versions: vec![Cmd::new(self.settings.emulator.as_str()).arg("--version")],
         })
     }

@@ -3,19 +3,51 @@
 //! executable's place), and Miri compiles the harness's sources again when it runs. So the
 //! harness's inputs are that invocation, the sources its dep-info lists, and the compiled
 //! crates it links (`--extern`), whose metadata carries the hashes of their own dependencies.
+//! The stand-in also records the build's environment, where a few variables differ from one
+//! build of the same sources to the next (runner's process tag, cargo's jobserver): the
+//! invocation is keyed without them, so a rebuild of unchanged code (a fresh CI machine)
+//! still finds its results.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// The stand-in, its sources and the crates it links; only the stand-in when it cannot be
-/// read as one (the key then changes with every rebuild, which is safe).
-pub fn inputs(stand_in: &Utf8Path) -> Vec<Utf8PathBuf> {
-    let mut files = vec![stand_in.to_owned()];
-    let Some(invocation) = std::fs::read(stand_in)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-    else {
-        return files;
+/// Variables of the recorded environment that change between builds of the same code.
+const VOLATILE: &[&str] = &["RUNNER_TREE", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"];
+
+/// What a harness under Miri is made of.
+#[derive(Debug, Default)]
+pub struct Made {
+    /// The sources it compiles and the crates it links.
+    pub files: Vec<Utf8PathBuf>,
+    /// The recorded invocation without its volatile variables (or the stand-in's bytes
+    /// when it cannot be read as one: the key then changes with every rebuild, which is safe).
+    pub invocation: String,
+}
+
+pub fn inputs(stand_in: &Utf8Path) -> Made {
+    let bytes = std::fs::read(stand_in).unwrap_or_default();
+    let Ok(mut invocation) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Made {
+            files: vec![stand_in.to_owned()],
+            invocation: String::new(),
+        };
     };
+    if let Some(env) = invocation["RunWith"]["env"].as_array_mut() {
+        env.retain(|pair| {
+            let name: Vec<u8> = pair[0]["Unix"]
+                .as_array()
+                .map(|bytes| {
+                    bytes
+                        .iter()
+                        .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            !VOLATILE
+                .iter()
+                .any(|volatile| volatile.as_bytes() == name.as_slice())
+        });
+    }
+    let mut files = Vec::new();
     let run = &invocation["RunWith"];
     let dir = run["current_dir"]["Unix"]
         .as_array()
@@ -50,7 +82,10 @@ pub fn inputs(stand_in: &Utf8Path) -> Vec<Utf8PathBuf> {
     }
     files.sort();
     files.dedup();
-    files
+    Made {
+        files,
+        invocation: invocation.to_string(),
+    }
 }
 
 /// The files a Makefile-style dep-info names as prerequisites.
@@ -78,21 +113,28 @@ mod tests {
         let stand_in = root.join("deps/t-1");
         std::fs::create_dir_all(root.join("deps")).unwrap();
         let cwd: Vec<u8> = root.as_str().bytes().collect();
-        let invocation = serde_json::json!({"RunWith": {
-            "args": ["--crate-name", "t", "tests/t.rs", "--extern", "demo=/d/libdemo-2.rlib"],
-            "env": [], "current_dir": {"Unix": cwd}, "stdin": []
-        }});
-        std::fs::write(&stand_in, invocation.to_string()).unwrap();
+        let tag = |value: &str| serde_json::json!([{"Unix": "RUNNER_TREE".as_bytes()}, {"Unix": value.as_bytes()}]);
+        let invocation = |tree: &str| {
+            serde_json::json!({"RunWith": {
+                "args": ["--crate-name", "t", "tests/t.rs", "--extern", "demo=/d/libdemo-2.rlib"],
+                "env": [tag(tree)], "current_dir": {"Unix": cwd}, "stdin": []
+            }})
+        };
+        std::fs::write(&stand_in, invocation("1.1").to_string()).unwrap();
         std::fs::write(
             root.join("deps/t-1.d"),
             format!("{stand_in}.d: tests/t.rs tests/data.txt\n\n{stand_in}: tests/t.rs\n\ntests/t.rs:\n"),
         )
         .unwrap();
-        let files = inputs(&stand_in);
-        assert!(files.contains(&stand_in));
+        let made = inputs(&stand_in);
+        let files = &made.files;
         assert!(files.contains(&Utf8PathBuf::from("/d/libdemo-2.rlib")));
         assert!(files.contains(&root.join("tests/t.rs")));
         assert!(files.contains(&root.join("tests/data.txt")));
-        assert_eq!(files.len(), 4, "{files:?}");
+        assert_eq!(files.len(), 3, "{files:?}");
+        // Another build of the same code under another process tag: the same invocation.
+        std::fs::write(&stand_in, invocation("2.7").to_string()).unwrap();
+        assert_eq!(inputs(&stand_in).invocation, made.invocation);
+        assert!(made.invocation.contains("tests/t.rs"));
     }
 }

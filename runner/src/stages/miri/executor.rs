@@ -77,17 +77,19 @@ impl Tool for Miri<'_> {
     /// Miri with a fixed seed is deterministic: a result holds while the harness's sources,
     /// the crates it links, the flags and Miri itself are the same.
     fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        let made = binary
+            .unit
+            .executable
+            .as_deref()
+            .map(super::artifacts::inputs)
+            .unwrap_or_default();
         Some(KeyInputs {
-            files: binary
-                .unit
-                .executable
-                .as_deref()
-                .map(super::artifacts::inputs)
-                .unwrap_or_default(),
+            files: made.files,
             versions: vec![
                 super::version(&self.ctx.toolchain).1,
                 self.ctx.toolchain.rustc().arg("-vV"),
             ],
+            values: vec![made.invocation],
         })
     }
 }

@@ -97,6 +97,7 @@ impl Tool for Runtime<'_> {
         }
         Some(KeyInputs {
             files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
             versions: vec![self.ctx.toolchain.rustc().arg("-vV")],
         })
     }

@@ -170,6 +170,7 @@ impl Tool for Memcheck<'_> {
     fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
         Some(KeyInputs {
             files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
             versions: vec![super::version(&self.ctx.toolchain).1],
         })
     }
