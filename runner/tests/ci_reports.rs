@@ -723,6 +723,9 @@ fn the_workflow_builds_the_image_runs_runner_in_it_and_uploads_report_and_sarif(
         "report.sarif",
         "security-events: write",
         "--baseline=",
+        "actions/cache@v4",
+        "target/runner-cache",
+        "pin/toolchain.toml",
     ] {
         assert!(text.contains(needle), "the workflow lacks `{needle}`");
     }

@@ -200,13 +200,26 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         &finished,
         &format!("building the tests for {}", settings.target),
     )?;
+    let tool = Emulated {
+        ctx,
+        settings: &settings,
+    };
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
     for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id)) {
         if unit.kind == UnitKind::Doc {
             continue;
         }
-        match list(ctx, &settings, &unit, &logs, deadline) {
+        // Listing starts the harness under qemu: cached by the binary's key like its results.
+        let probe = Binary {
+            target: settings.target.clone(),
+            unit: unit.clone(),
+            tests: Vec::new(),
+        };
+        let listed = exec::cached::test_list(ctx, &tool, &probe, StageName::Cross.as_str(), || {
+            list(ctx, &settings, &unit, &logs, deadline)
+        });
+        match listed {
             Ok(tests) if tests.is_empty() => {}
             Ok(tests) => binaries.push(Binary {
                 target: settings.target.clone(),
@@ -219,10 +232,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
     let durations_path = exec::durations::path(&ctx.workspace.root);
     let known = Durations::load(&durations_path);
-    let tool = Emulated {
-        ctx,
-        settings: &settings,
-    };
     let limits = Limits {
         stage: StageName::Cross.as_str(),
         test_timeout: settings.test_timeout,
