@@ -131,7 +131,11 @@ fn analyse_loaded(
     )?;
     let run_id = write::new_run_id();
     if !args.no_cache {
-        ctx.cache = Some(crate::cache::Cache::open(&ctx.workspace, &run_id)?);
+        ctx.cache = Some(crate::cache::Cache::open(
+            &ctx.workspace,
+            &ctx.out_dir,
+            &run_id,
+        )?);
     }
     warn_about_shell_flags(&ctx.progress);
     let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {

@@ -133,6 +133,24 @@ fn miri_warm_run_is_cached_and_an_edit_reruns_only_what_it_touches() {
 }
 
 #[test]
+fn valgrind_warm_run_is_cached_whatever_the_report_folder() {
+    common::require_tool(&["valgrind"], "valgrind");
+    let copy = fixture_copy("valgrind-bugs");
+    let dir = copy.path();
+    let cold = analyse("valgrind", dir, "cold");
+    let warm = analyse("valgrind", dir, "warm");
+    let tests = cold["stage"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["unit"].is_string())
+        .count() as u64;
+    assert!(tests > 0);
+    assert_eq!(cached(&warm), tests, "{}", warm["stage"]);
+    assert_eq!(findings(&warm), findings(&cold));
+}
+
+#[test]
 fn changed_miri_flags_and_seeds_rerun() {
     common::provisioned();
     let copy = common::temp_crate(

@@ -50,6 +50,8 @@ pub struct Cache {
     /// Whether `ThreadSanitizer`'s results are cached.
     pub thread: bool,
     root: Utf8PathBuf,
+    /// The report folder, which differs between runs (`--out`) but never decides a result.
+    out_dir: Utf8PathBuf,
     members: Vec<Utf8PathBuf>,
     inputs: Vec<String>,
     declared: OnceLock<String>,
@@ -58,7 +60,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn open(workspace: &Workspace, run_id: &str) -> Result<Cache> {
+    pub fn open(workspace: &Workspace, out_dir: &Utf8Path, run_id: &str) -> Result<Cache> {
         let config = &workspace.config.cache;
         let max_size = match &config.max_size {
             Some(text) => parse_size(text)?,
@@ -71,6 +73,7 @@ impl Cache {
             run_id: run_id.to_owned(),
             thread: config.thread,
             root: workspace.root.clone(),
+            out_dir: out_dir.to_owned(),
             members: workspace
                 .members
                 .iter()
@@ -81,6 +84,12 @@ impl Cache {
             files: FileDigests::default(),
             versions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `text` with the report folder named by a placeholder: valgrind's shipped suppressions
+    /// and the logs live there, and `--out` must not change a key.
+    pub fn without_report_folder(&self, text: &str) -> String {
+        text.replace(self.out_dir.as_str(), "<report folder>")
     }
 
     pub fn file_digest(&self, path: &Utf8Path) -> String {

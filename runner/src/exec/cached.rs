@@ -337,12 +337,12 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
     let cmd = tool.command(binary, &[], None, Utf8Path::new("runner-cache-key"));
     hasher.text(cmd.program());
     for arg in cmd.get_args() {
-        hasher.text(arg);
+        hasher.text(&cache.without_report_folder(arg));
     }
     let mut env: Vec<(&str, &str)> = cmd.env_set().collect();
     env.sort_unstable();
     for (name, value) in &env {
-        hasher.text(name).text(value);
+        hasher.text(name).text(&cache.without_report_folder(value));
     }
     // A suppression file named in a flag or an option decides results by its contents.
     let named = cmd.get_args().iter().map(String::as_str);
@@ -350,7 +350,9 @@ fn binary_key<T: Tool>(cache: &Cache, tool: &T, binary: &Binary, stage: &str) ->
         inputs.files.push(file);
     }
     for file in &inputs.files {
-        hasher.text(file.as_str()).text(&cache.file_digest(file));
+        hasher
+            .text(&cache.without_report_folder(file.as_str()))
+            .text(&cache.file_digest(file));
     }
     for version in &inputs.versions {
         hasher.text(&cache.version(version));
