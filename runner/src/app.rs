@@ -16,6 +16,20 @@ use crate::{doctor, hermetic, lock, provision, stages};
 
 pub fn run(cli: &Cli) -> Result<Exit> {
     crate::guard::injected_panic("start");
+    match &cli.command {
+        Command::Merge(args) => {
+            let request = crate::merge::Request {
+                dirs: &args.dirs,
+                out: &args.out,
+                baseline: args.baseline.as_deref(),
+            };
+            return crate::merge::run(&request, &progress_for(cli));
+        }
+        Command::Partitions(args) => {
+            return crate::exec::partition::print_table(&args.durations, args.stage);
+        }
+        _ => {}
+    }
     if !matches!(cli.command, Command::Doctor | Command::Plan(_)) {
         // Before anything is started, provisioning included: Ctrl-C must stop a `cargo
         // install` or `rustup` runner started as surely as it stops a stage. (`doctor` and
@@ -61,6 +75,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Command::Valgrind(args) => single(StageName::Valgrind, args),
         Command::Bench(args) => single(StageName::Bench, args),
         Command::Soak(args) => single(StageName::Soak, args),
+        Command::Merge(_) | Command::Partitions(_) => unreachable!("handled above"),
     }
 }
 
@@ -99,6 +114,25 @@ fn analyse(
     analyse_loaded(command, args, selected, workspace, toolchain, progress)
 }
 
+/// What a run needs once it has its id: the result cache, and a slice's durations file.
+fn prepare_run(ctx: &mut Context, args: &RunArgs, run_id: &str) -> Result<()> {
+    if !args.no_cache {
+        ctx.cache = Some(crate::cache::Cache::open(
+            &ctx.workspace,
+            &ctx.out_dir,
+            run_id,
+        )?);
+    }
+    if ctx.partition.is_some() {
+        // Every slice must split by the same file, so a slice never writes it: it starts a
+        // copy in its report folder, adds its measurements there, and `runner merge` joins
+        // the copies into the file the next run splits by.
+        let history = std::fs::read(&ctx.durations_file).unwrap_or_else(|_| b"{}".to_vec());
+        crate::atomic::write(&ctx.durations_written(), &history)?;
+    }
+    Ok(())
+}
+
 fn analyse_loaded(
     command: &str,
     args: &RunArgs,
@@ -130,13 +164,7 @@ fn analyse_loaded(
         &ctx.progress,
     )?;
     let run_id = write::new_run_id();
-    if !args.no_cache {
-        ctx.cache = Some(crate::cache::Cache::open(
-            &ctx.workspace,
-            &ctx.out_dir,
-            &run_id,
-        )?);
-    }
+    prepare_run(&mut ctx, args, &run_id)?;
     warn_about_shell_flags(&ctx.progress);
     let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {
         Some(path) => Some(Baseline {
@@ -170,6 +198,11 @@ fn analyse_loaded(
         ctx.fail_on,
     );
     report.repository_path = assemble::repository_path(&ctx.workspace.root);
+    report.revision = assemble::revision(&ctx.workspace.root);
+    report.partition = ctx.partition.map(|p| model::PartitionInfo {
+        index: p.index,
+        count: p.count,
+    });
     for stage in selected {
         if process::interrupted() {
             break;

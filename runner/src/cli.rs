@@ -57,6 +57,10 @@ pub enum Command {
     Setup(SetupArgs),
     /// Show or empty the result cache (`<target-dir>/runner-cache`).
     Cache(CacheArgs),
+    /// Join the report folders of the jobs of a `--partition K/N` run into one report.
+    Merge(MergeArgs),
+    /// Print how a durations file would split across 1, 2, 4, 8 and 16 CI jobs.
+    Partitions(PartitionsArgs),
 }
 
 /// `runner cache stats|clear`.
@@ -74,6 +78,31 @@ pub enum CacheAction {
     Stats,
     /// Remove every stored result.
     Clear,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The report folders of the partition jobs, one per slice.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<Utf8PathBuf>,
+    /// Where to write the merged report.json, report.md, report.sarif, junit.xml and
+    /// durations.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: Utf8PathBuf,
+    /// A previous report.json to compare with [default: the workspace's
+    /// .runner/findings-baseline.json, when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PartitionsArgs {
+    /// A durations file (a workspace's .runner/durations.json, or a merged report's).
+    #[arg(value_name = "FILE")]
+    pub durations: Utf8PathBuf,
+    /// Only this stage's durations [default: every stage, each split on its own].
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<StageName>,
 }
 
 pub use crate::stages::StageName;
@@ -128,6 +157,14 @@ pub struct RunArgs {
     /// Parallel tool processes [default: number of cores].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Run only slice K of N of the work (1-based), for a CI matrix of N jobs: every job
+    /// computes the same split; `runner merge` joins their report folders into one report.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<String>,
+    /// The durations file the split and the shards are balanced by, and where this run's
+    /// measurements are added [default: .runner/durations.json in the workspace].
+    #[arg(long, value_name = "FILE")]
+    pub durations: Option<Utf8PathBuf>,
     /// With `fuzz` or `all`: fuzzing time per fuzz target, like 60s or 10m [default: 60s, or
     /// config `fuzz.time`].
     #[arg(long, value_name = "DURATION")]

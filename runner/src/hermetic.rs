@@ -351,7 +351,10 @@ pub fn absolute_argv(args: &[String]) -> Result<Vec<String>> {
 }
 
 fn is_path_option(flag: &str) -> bool {
-    matches!(flag, "--manifest-path" | "--out" | "--baseline")
+    matches!(
+        flag,
+        "--manifest-path" | "--out" | "--baseline" | "--durations"
+    )
 }
 
 #[cfg(test)]

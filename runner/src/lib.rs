@@ -22,6 +22,7 @@ pub(crate) mod libtest;
 pub(crate) mod limits;
 pub(crate) mod locate;
 pub(crate) mod lock;
+pub(crate) mod merge;
 pub(crate) mod pin;
 pub(crate) mod plan;
 pub(crate) mod process;

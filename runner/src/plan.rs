@@ -7,10 +7,14 @@ use camino::Utf8PathBuf;
 
 use crate::cli::{CargoArgs, RunArgs, StageName};
 use crate::environment::Toolchain;
+use crate::exec::partition::Partition;
 use crate::process::{self, Cmd};
 use crate::progress::Progress;
 use crate::report::Severity;
 use crate::workspace::Workspace;
+
+/// A partitioned run's durations, in its report folder.
+pub const DURATIONS_COPY: &str = "durations.json";
 
 /// The default per-stage limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
@@ -46,6 +50,10 @@ pub struct Context {
     pub test_timeout: Option<Duration>,
     /// The result cache, unless `--no-cache` (opened once the run has its id).
     pub cache: Option<crate::cache::Cache>,
+    /// `--partition K/N`: this job runs only its slice of the work.
+    pub partition: Option<Partition>,
+    /// Where the measured durations are read from and added to.
+    pub durations_file: Utf8PathBuf,
 }
 
 impl Context {
@@ -86,7 +94,18 @@ impl Context {
             .as_deref()
             .map(|text| positive_duration(text, "--test-timeout"))
             .transpose()?;
+        let partition = args
+            .partition
+            .as_deref()
+            .map(str::parse::<Partition>)
+            .transpose()?;
+        let durations_file = args
+            .durations
+            .clone()
+            .unwrap_or_else(|| crate::exec::durations::path(&workspace.root));
         Ok(Context {
+            partition,
+            durations_file,
             fail_on: config.fail_on.unwrap_or(Severity::High),
             workspace,
             toolchain,
@@ -130,6 +149,17 @@ impl Context {
         let now = std::time::Instant::now();
         now.checked_add(self.timeout)
             .unwrap_or_else(|| now + Duration::from_hours(100 * 365 * 24))
+    }
+
+    /// Where this run's measured durations are added: the durations file, or under
+    /// `--partition` the slice's copy in its report folder (the file itself stays what
+    /// every slice split by).
+    pub fn durations_written(&self) -> Utf8PathBuf {
+        if self.partition.is_some() {
+            self.out_dir.join(DURATIONS_COPY)
+        } else {
+            self.durations_file.clone()
+        }
     }
 
     /// The stage's folder for raw logs and artifacts, created on demand.

@@ -9,12 +9,7 @@ use serde_json::Value;
 const S390X: &str = "s390x-unknown-linux-gnu";
 
 fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap()
+    common::stage_named(report, name)
 }
 
 #[test]

@@ -92,9 +92,13 @@ fn findings_say_what_happened_how_bad_it_is_and_how_to_see_it_again() {
     assert_eq!(leak["severity"], "high");
     assert_eq!(leak["message"], "64 bytes in 1 blocks are definitely lost");
     let fd = finding(report, "tests::fd_leak", "fd-leak");
-    assert_eq!(
-        fd["message"],
-        "file descriptor 5 (Cargo.toml) is still open at exit"
+    // The number is the lowest free descriptor, which depends on the tests that ran before
+    // in the same process (shards follow the recorded durations).
+    let message = fd["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("file descriptor ")
+            && message.ends_with(" (Cargo.toml) is still open at exit"),
+        "{message}"
     );
     let repro = leak["repro"].as_str().unwrap();
     assert!(repro.contains("valgrind --tool=memcheck"), "{repro}");

@@ -20,6 +20,8 @@ pub struct UnitResult<R> {
     pub ran: Vec<Ran>,
     pub found: Vec<Attributed<R>>,
     pub error: Option<String>,
+    /// The test the process ended in (`Run` mode): next time it gets a process of its own.
+    pub culprit: Option<String>,
 }
 
 /// Works out one process: `overdue` is the test the kernel stopped it for, with the limit.
@@ -119,6 +121,7 @@ pub fn interpret<T: Tool>(
     let found = reading.found;
     Done {
         result: UnitResult {
+            culprit: culprit.filter(|_| unit.mode == Mode::Run),
             unit,
             ran,
             found,

@@ -126,10 +126,13 @@ impl Lookup {
 }
 
 /// Takes every test the cache can answer out of `binaries` and into a first outcome.
+/// `here` says which binaries have tests in this job's slice (`--partition`): the cache
+/// answers only for those.
 pub fn lookup<T: Tool>(
     ctx: &Context,
     tool: &T,
     binaries: &[Binary],
+    here: &[bool],
     limits: &Limits<'_>,
 ) -> (Lookup, Outcome<T::Report>) {
     let mut outcome = Outcome::default();
@@ -143,6 +146,9 @@ pub fn lookup<T: Tool>(
         return (lookup, outcome);
     };
     for (index, binary) in binaries.iter().enumerate() {
+        if !here[index] {
+            continue;
+        }
         let Some(key) = binary_key(cache, tool, binary, limits.stage) else {
             continue;
         };
@@ -447,6 +453,7 @@ fn replay<R>(
         ran,
         found,
         error: None,
+        culprit: None,
     };
     harness::record(outcome, stage, binary, &result);
     outcome.found.extend(result.found);

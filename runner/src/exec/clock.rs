@@ -12,6 +12,8 @@ use crate::process::Tick;
 #[derive(Default)]
 struct Running {
     started: BTreeMap<String, Instant>,
+    /// Wall seconds from each finished test's `started` event to its result.
+    took: BTreeMap<String, f64>,
     slow_reported: Vec<String>,
     overdue: Option<String>,
 }
@@ -46,10 +48,29 @@ impl TestClock {
                 running.started.insert(name, Instant::now());
             }
             Event::Finished(result) => {
-                running.started.remove(&result.name);
+                if let Some(since) = running.started.remove(&result.name) {
+                    running
+                        .took
+                        .insert(result.name, since.elapsed().as_secs_f64());
+                }
             }
             Event::SuiteFinished => {}
         }
+    }
+
+    /// Each test's wall time: to its result, or for one still running when the process
+    /// ended (a crash, a timeout), to now. Under Miri libtest's own times are Miri's virtual
+    /// clock, which leaves out the cost of starting each test; these are what a split by
+    /// duration must balance.
+    pub fn wall_times(&self) -> BTreeMap<String, f64> {
+        let Ok(running) = self.running.lock() else {
+            return BTreeMap::new();
+        };
+        let mut times = running.took.clone();
+        for (name, since) in &running.started {
+            times.insert(name.clone(), since.elapsed().as_secs_f64());
+        }
+        times
     }
 
     /// Checks the running tests; `on_slow` hears once about each test past a third of its

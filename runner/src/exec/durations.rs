@@ -2,16 +2,22 @@
 //! workspace's `.runner/durations.json` (outside `target/`, so it survives `cargo clean` and
 //! can be committed or cached in CI). Shards are balanced with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-/// Stage → `target unit test` → seconds.
+/// Stage → `target unit test` → seconds; and per stage the tests whose process ended in
+/// them the last time they ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durations {
     #[serde(default)]
     stages: BTreeMap<String, BTreeMap<String, f64>>,
+    /// A test that ended its process (a crash, Miri's UB, a timeout) runs in a process of its
+    /// own next time: in a group, the tests after it would need a new process and the ones
+    /// before it a re-run for the exit-time checks its end kept from running.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    ended_process: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn key(target: &str, unit: &str, test: &str) -> String {
@@ -31,11 +37,38 @@ impl Durations {
             .copied()
     }
 
+    /// Whether the test ended its process the last time it ran.
+    pub fn ended_process(&self, stage: &str, target: &str, unit: &str, test: &str) -> bool {
+        self.ended_process
+            .get(stage)
+            .is_some_and(|tests| tests.contains(&key(target, unit, test)))
+    }
+
+    pub fn mark_ended(&mut self, stage: &str, target: &str, unit: &str, test: &str) {
+        self.ended_process
+            .entry(stage.to_owned())
+            .or_default()
+            .insert(key(target, unit, test));
+    }
+
     pub fn insert(&mut self, stage: &str, target: &str, unit: &str, test: &str, seconds: f64) {
         self.stages
             .entry(stage.to_owned())
             .or_default()
             .insert(key(target, unit, test), seconds);
+    }
+
+    /// Every stage's measurements: stage → (`target unit test`, seconds).
+    pub fn stages(&self) -> impl Iterator<Item = (&str, Vec<(&str, f64)>)> {
+        self.stages.iter().map(|(stage, tests)| {
+            (
+                stage.as_str(),
+                tests
+                    .iter()
+                    .map(|(key, secs)| (key.as_str(), *secs))
+                    .collect(),
+            )
+        })
     }
 
     /// The stored durations; a missing or unreadable file only costs balance.
@@ -68,7 +101,14 @@ impl Durations {
                 .entry(stage.clone())
                 .or_default()
                 .extend(tests.iter().map(|(k, v)| (k.clone(), *v)));
+            // What ran this time says afresh whether it ended its process.
+            let ended = merged.ended_process.entry(stage.clone()).or_default();
+            ended.retain(|test| !tests.contains_key(test));
+            if let Some(now) = measured.ended_process.get(stage) {
+                ended.extend(now.iter().cloned());
+            }
         }
+        merged.ended_process.retain(|_, tests| !tests.is_empty());
         if merged == known {
             return;
         }
@@ -99,5 +139,25 @@ mod tests {
         assert_eq!(loaded.get("miri", "x86_64", "p lib", "a"), Some(1.5));
         assert_eq!(loaded.get("sanitizers", "address", "p lib", "a"), Some(0.1));
         assert_eq!(loaded.get("miri", "x86_64", "p lib", "b"), None);
+    }
+
+    #[test]
+    fn a_test_that_ended_its_process_is_remembered_until_it_runs_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(Utf8Path::from_path(dir.path()).unwrap());
+        let mut crashed = Durations::default();
+        crashed.insert("miri", "x86_64", "p lib", "ub", 0.5);
+        crashed.mark_ended("miri", "x86_64", "p lib", "ub");
+        Durations::save_merged(&file, &crashed);
+        assert!(Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
+        // A run that did not run it keeps the mark; one that ran it through clears it.
+        let mut other = Durations::default();
+        other.insert("miri", "x86_64", "p lib", "fine", 0.1);
+        Durations::save_merged(&file, &other);
+        assert!(Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
+        let mut fixed = Durations::default();
+        fixed.insert("miri", "x86_64", "p lib", "ub", 0.2);
+        Durations::save_merged(&file, &fixed);
+        assert!(!Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
     }
 }

@@ -14,12 +14,13 @@ use super::attribute::{self, UnitResult};
 use super::cached::{self, Answered};
 use super::clock::TestClock;
 use super::durations::Durations;
+use super::partition::{self, Partition};
 use super::pool::{self, Done};
 use super::shards;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
-use crate::report::model::{TestOutcome, TestRun};
+use crate::report::model::{StagePartition, TestOutcome, TestRun};
 
 /// Per stage target: how many tests ran and how they ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,8 +67,21 @@ pub struct Outcome<R> {
     pub durations: Durations,
     /// What kept a part of the stage from being evaluated.
     pub errors: Vec<String>,
+    /// Under `--partition`: the stage's share of the split.
+    pub partition: Option<StagePartition>,
+    /// Stage target → tests the split gave to other slices.
+    pub elsewhere: BTreeMap<String, u64>,
     /// What the result cache answered instead of a run.
     pub cache: Answered,
+}
+
+impl<R> Outcome<R> {
+    /// No test of `target` ran here or in another slice: the stage found none to run, which
+    /// is never a PASS.
+    pub fn found_no_tests(&self, target: &str) -> bool {
+        self.tallies.get(target).map_or(0, |t| t.tests_run) == 0
+            && self.elsewhere.get(target).copied().unwrap_or(0) == 0
+    }
 }
 
 impl<R> Default for Outcome<R> {
@@ -78,6 +92,8 @@ impl<R> Default for Outcome<R> {
             tests: Vec::new(),
             durations: Durations::default(),
             errors: Vec::new(),
+            partition: None,
+            elsewhere: BTreeMap::new(),
             cache: Answered::default(),
         }
     }
@@ -100,11 +116,17 @@ pub fn run<T: Tool>(
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
-    let (lookup, mut outcome) = cached::lookup(ctx, tool, binaries, limits);
+    let slice = slice(ctx.partition, binaries, known, limits.stage);
+    let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
     let binaries = lookup.binaries.as_slice();
-    let mut units = plan_units(ctx.jobs, binaries, known, limits);
+    let mut units = plan_units(ctx.jobs, binaries, &slice.here, known, limits);
     units.retain(|unit| lookup.runs(unit));
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
+    let mut outcome = Outcome {
+        elsewhere: slice.elsewhere,
+        ..answered
+    };
+    let started = Instant::now();
     let mut done_tests = 0u64;
     // Binaries a process of which hit a stage error: none of their results are stored.
     let mut unfinished = BTreeSet::new();
@@ -139,6 +161,10 @@ pub fn run<T: Tool>(
         &|unit, sequence| execute(unit, sequence),
         &mut merge,
     );
+    outcome.partition = slice.record.map(|mut record| {
+        record.execution_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        record
+    });
     if tool.reports_fail_the_test() {
         fail_reported_tests(&mut outcome, binaries);
     }
@@ -179,11 +205,95 @@ fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
     }
 }
 
+/// This job's slice of the work under `--partition`: the binaries with only the tests the
+/// split gave it, which binaries have anything here, and the stage's share for the report.
+struct Slice {
+    binaries: Vec<Binary>,
+    here: Vec<bool>,
+    elsewhere: BTreeMap<String, u64>,
+    record: Option<StagePartition>,
+}
+
+/// Splits every test of every binary (a harness that runs whole is one piece) by the
+/// durations known before the run, the same way in every job.
+fn slice(
+    partition: Option<Partition>,
+    binaries: &[Binary],
+    known: &Durations,
+    stage: &str,
+) -> Slice {
+    let Some(partition) = partition else {
+        return Slice {
+            binaries: binaries.to_vec(),
+            here: vec![true; binaries.len()],
+            elsewhere: BTreeMap::new(),
+            record: None,
+        };
+    };
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for (index, binary) in binaries.iter().enumerate() {
+        let label = binary.unit.label();
+        let pieces: Vec<Option<&str>> = if binary.runs_whole() {
+            vec![None]
+        } else {
+            binary
+                .tests
+                .iter()
+                .map(|test| Some(test.as_str()))
+                .collect()
+        };
+        for test in pieces {
+            let name = test.unwrap_or("(whole harness)");
+            items.push(partition::Item {
+                identity: format!("{stage} {} {label} {name}", binary.target),
+                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
+            });
+            owners.push((index, test));
+        }
+    }
+    let slices = partition::assign(&items, partition.count);
+    let mut narrowed: Vec<Binary> = binaries
+        .iter()
+        .map(|binary| Binary {
+            tests: Vec::new(),
+            ..binary.clone()
+        })
+        .collect();
+    let mut here = vec![false; binaries.len()];
+    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
+    let mut units_here = 0;
+    for ((index, test), slot) in owners.into_iter().zip(slices) {
+        if slot + 1 == partition.index {
+            here[index] = true;
+            units_here += 1;
+            if let Some(test) = test {
+                narrowed[index].tests.push(test.to_owned());
+            }
+        } else {
+            *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
+        }
+    }
+    Slice {
+        binaries: narrowed,
+        here,
+        elsewhere,
+        record: Some(StagePartition {
+            plan_digest: partition::digest(&items, partition.count),
+            units: units_here,
+            total_units: items.len() as u64,
+            execution_ms: 0,
+            whole_in: None,
+        }),
+    }
+}
+
 /// One unit per shard of each binary and seed, longest expected first so the last
-/// processes to start are short ones.
+/// processes to start are short ones. Binaries with nothing in this job's slice are left out.
 fn plan_units(
     jobs: usize,
     binaries: &[Binary],
+    here: &[bool],
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Vec<Unit> {
@@ -191,7 +301,11 @@ fn plan_units(
     // harnesses of a crate run in one process each and only the long ones are split.
     let expected: Vec<f64> = binaries
         .iter()
-        .map(|binary| {
+        .zip(here)
+        .map(|(binary, here)| {
+            if !here {
+                return 0.0;
+            }
             let label = binary.unit.label();
             shards::expected_total(&binary.tests, |test| {
                 known.get(limits.stage, &binary.target, &label, test)
@@ -201,6 +315,9 @@ fn plan_units(
     let grand_total: f64 = expected.iter().sum();
     let mut weighted: Vec<(f64, Unit)> = Vec::new();
     for (index, binary) in binaries.iter().enumerate() {
+        if !here[index] {
+            continue;
+        }
         let label = binary.unit.label();
         let duration_of = |test: &str| known.get(limits.stage, &binary.target, &label, test);
         let shard_count = shards::count_for(expected[index], grand_total, jobs);
@@ -217,7 +334,24 @@ fn plan_units(
                 ));
                 continue;
             }
-            for shard in shards::split(&binary.tests, shard_count, duration_of) {
+            // A test that ended its process last time runs alone: with others, its end
+            // would cost them a new process and a re-run for the checks it kept from running.
+            let (alone, grouped): (Vec<String>, Vec<String>) =
+                binary.tests.iter().cloned().partition(|test| {
+                    known.ended_process(limits.stage, &binary.target, &label, test)
+                });
+            for test in alone {
+                weighted.push((
+                    duration_of(&test).unwrap_or(0.0),
+                    Unit {
+                        binary: index,
+                        tests: vec![test],
+                        seed: *seed,
+                        mode: Mode::Run,
+                    },
+                ));
+            }
+            for shard in shards::split(&grouped, shard_count, duration_of) {
                 weighted.push((
                     shard.weight,
                     Unit {
@@ -248,6 +382,11 @@ pub(super) fn record<R>(
         .filter(|found| matches!(found.cause, Cause::TimedOut { .. }))
         .map(|found| found.test.as_str())
         .collect();
+    if let Some(culprit) = &result.culprit {
+        outcome
+            .durations
+            .mark_ended(stage, &binary.target, &label, culprit);
+    }
     for (name, test_outcome, seconds) in &result.ran {
         match test_outcome {
             TestOutcome::Ignored => {}
@@ -301,6 +440,7 @@ fn run_unit<T: Tool>(
             ran: Vec::new(),
             found: Vec::new(),
             error: Some(error),
+            culprit: None,
         },
         follow_up: Vec::new(),
         stop: true,
@@ -352,6 +492,7 @@ fn run_unit<T: Tool>(
         Termination::Interrupted => return fail(unit, "interrupted".to_owned()),
         _ => {}
     }
+    let wall_times = clock.wall_times();
     let reading = tool.read(binary, &finished, &stem);
     let overdue = clock.overdue().map(|test| (test, clock.limit()));
     let mut done = attribute::interpret(
@@ -362,6 +503,12 @@ fn run_unit<T: Tool>(
         reading.reports,
         overdue.as_ref(),
     );
+    // Durations are wall time, measured here the same way for every tool.
+    for (name, _, seconds) in &mut done.result.ran {
+        if let Some(wall) = wall_times.get(name.as_str()) {
+            *seconds = Some(*wall);
+        }
+    }
     if let Some(fatal) = reading.fatal {
         done.result.error = Some(fatal);
         done.follow_up.clear();

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod durations;
 pub mod failure;
 pub mod harness;
+pub mod partition;
 pub mod pool;
 pub mod shards;
 pub mod tool;

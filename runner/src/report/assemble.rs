@@ -32,7 +32,18 @@ pub fn complete(report: &mut Report, settings: &GateSettings, interrupted: bool)
     };
     let (result, exit) = gate::evaluate(&report.stages, policy, interrupted);
     report.gate = result;
+    report.gate.provisional = report.partition.is_some();
     exit
+}
+
+/// The commit the workspace is at (`git rev-parse HEAD`), when it is in a git repository.
+pub fn revision(workspace_root: &Utf8Path) -> Option<String> {
+    crate::process::Cmd::new("git")
+        .args(["-C", workspace_root.as_str(), "rev-parse", "HEAD"])
+        .output_text()
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
 
 /// The workspace's folder relative to the root of the git repository holding it (empty at

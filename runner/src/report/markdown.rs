@@ -61,7 +61,15 @@ fn render_gate(out: &mut String, report: &Report) {
             "- this report is partial: the run stopped before every stage finished"
         );
     }
-    if !report.gate.reasons.is_empty() || report.partial {
+    if let Some(partition) = &report.partition {
+        let _ = writeln!(
+            out,
+            "- partition {}/{}: this gate is provisional; `runner merge` of all {} partitions \
+             gives the final one",
+            partition.index, partition.count, partition.count
+        );
+    }
+    if !report.gate.reasons.is_empty() || report.partial || report.partition.is_some() {
         out.push('\n');
     }
 }
@@ -252,6 +260,23 @@ fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&Baselin
             let _ = write!(out, " ({} damaged entries ran again)", cache.corrupt);
         }
         out.push('\n');
+    }
+    if let Some(share) = &stage.partition {
+        match share.whole_in {
+            Some(slice) => {
+                let _ = writeln!(out, "- Partition: not split; runs whole in slice {slice}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "- Partition: {} of {} units, run in {} (plan `{}`)",
+                    share.units,
+                    share.total_units,
+                    duration::human(std::time::Duration::from_millis(share.execution_ms)),
+                    share.plan_digest
+                );
+            }
+        }
     }
     out.push('\n');
     render_targets(out, stage);

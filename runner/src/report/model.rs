@@ -32,6 +32,54 @@ pub struct Report {
     /// The comparison with a previous report, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineSummary>,
+    /// The slice of the work this report covers (`--partition K/N`); its gate is provisional
+    /// until `runner merge` joins every slice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionInfo>,
+    /// The source revision analysed (`git rev-parse HEAD` of the workspace), when in git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+impl StagePartition {
+    /// The share of a stage that runs the kernel more than once (once per sanitizer): one
+    /// digest over all, the units and times added up.
+    pub fn combine(a: Option<StagePartition>, b: Option<StagePartition>) -> Option<StagePartition> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(StagePartition {
+                plan_digest: crate::fingerprint::fingerprint(&[&a.plan_digest, &b.plan_digest]),
+                units: a.units + b.units,
+                total_units: a.total_units + b.total_units,
+                execution_ms: a.execution_ms + b.execution_ms,
+                whole_in: None,
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Which slice of how many a partitioned run covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// 1-based.
+    pub index: usize,
+    pub count: usize,
+}
+
+/// A stage's share of a partitioned run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagePartition {
+    /// The digest of the stage's whole plan: every unit and the durations the split used.
+    /// Slices of one run carry the same digest.
+    pub plan_digest: String,
+    /// The units (a test, or a harness that runs whole) in this slice, and in the plan.
+    pub units: u64,
+    pub total_units: u64,
+    /// Wall time of running this slice's units, without builds and listing.
+    pub execution_ms: u64,
+    /// Set when the stage is not split and ran whole in one slice (or not in this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_in: Option<usize>,
 }
 
 /// Where and with what the analyses ran.
@@ -98,6 +146,9 @@ pub struct StageReport {
     /// Every test (or program, or fuzz target) the stage ran and how it ended, for junit.xml.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestRun>,
+    /// This stage's share of a partitioned run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<StagePartition>,
     /// What the result cache answered instead of a run; absent when it answered nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheUse>,
@@ -143,11 +194,14 @@ impl Report {
                 fail_on,
                 new_only: false,
                 reasons: Vec::new(),
+                provisional: false,
             },
             partial: true,
             repository_path: None,
             issues: Vec::new(),
             baseline: None,
+            partition: None,
+            revision: None,
         }
     }
 }
@@ -178,6 +232,7 @@ impl StageReport {
             tables: Vec::new(),
             artifacts_dir: None,
             tests: Vec::new(),
+            partition: None,
             cache: None,
         }
     }
@@ -371,6 +426,10 @@ pub struct GateResult {
     #[serde(default)]
     pub new_only: bool,
     pub reasons: Vec<String>,
+    /// The report covers one slice of a partitioned run: only the merged report's gate is
+    /// final.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 /// One test (or program, or fuzz target) a stage ran.

@@ -18,6 +18,7 @@ use anyhow::Result;
 pub use name::StageName;
 
 use crate::plan::{Context, StagePlan};
+use crate::report::model::StagePartition;
 use crate::report::StageReport;
 
 /// A stage that does not apply here (wrong platform, nothing to analyse): SKIPPED with the
@@ -41,9 +42,27 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     let cpu_before = own_cpu_time();
     ctx.progress
         .stage_started(stage.as_str(), Some(ctx.timeout));
-    let result: Result<StageReport> = (registry::of(stage).run)(ctx);
+    let entry = registry::of(stage);
+    let whole_here = ctx.partition.is_none_or(|p| entry.splits || p.index == 1);
+    let result: Result<StageReport> = if whole_here {
+        (entry.run)(ctx)
+    } else {
+        Ok(StageReport::skipped(
+            stage,
+            "not split across partitions: it runs whole in partition 1",
+        ))
+    };
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
+    if let (Some(partition), false) = (ctx.partition, entry.splits) {
+        report.partition = Some(StagePartition {
+            plan_digest: crate::fingerprint::fingerprint(&[stage.as_str(), "whole"]),
+            units: u64::from(partition.index == 1),
+            total_units: 1,
+            execution_ms: millis(started.elapsed()),
+            whole_in: Some(1),
+        });
+    }
     report.duration_ms = millis(started.elapsed());
     report.overhead_ms = millis(own_cpu_time().saturating_sub(cpu_before));
     let tally: Vec<String> = ["tests_run", "programs_run"]

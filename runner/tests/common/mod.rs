@@ -168,6 +168,10 @@ pub fn redact(text: &str, workspace: &Path) -> String {
         if line.starts_with("- Duration:") {
             "- Duration: [duration]".clone_into(&mut line);
         }
+        // The commit analysed changes with every commit of this repository.
+        if line.trim_start().starts_with("\"revision\":") {
+            "  \"revision\": \"[revision]\",".clone_into(&mut line);
+        }
         if line.contains("\"duration_ms\"") || line.contains("\"overhead_ms\"") {
             line = line.split(':').next().unwrap_or_default().to_owned() + ": 0,";
         }
@@ -304,4 +308,14 @@ pub fn setup_once(stages: &'static str) {
         result.stdout, result.stderr
     );
     done.push(stages);
+}
+
+/// The stage called `name` in a report.json.
+pub fn stage_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("the report has no {name} stage"))
 }

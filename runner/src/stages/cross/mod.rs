@@ -230,7 +230,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let limits = Limits {
         stage: StageName::Cross.as_str(),
@@ -240,8 +240,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         seeds: &[None],
     };
     let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&durations_path, &outcome.durations);
-    errors.extend(outcome.errors);
+    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
+    errors.extend(outcome.errors.iter().cloned());
     let tally = outcome
         .tallies
         .values()
@@ -249,6 +249,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
     let mut report = StageReport::new(StageName::Cross, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
+    report.partition.clone_from(&outcome.partition);
     report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
     outcome.cache.mark(&mut report.findings);
     report.cache = outcome.cache.summary();
@@ -266,7 +267,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             .filter(|found| matches!(found.cause, Cause::Died { .. }))
             .count() as u64,
     );
-    if tally.tests_run == 0 && errors.is_empty() {
+    if outcome.found_no_tests(&settings.target) && errors.is_empty() {
         errors.push(format!("no tests found for {}", settings.target));
     }
     if !errors.is_empty() {

@@ -297,7 +297,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let seeds: Vec<Option<u32>> = if settings.seeds > 1 {
         (0..settings.seeds).map(Some).collect()
@@ -316,10 +316,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         seeds: &seeds,
     };
     let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&durations_path, &outcome.durations);
+    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
 
     let mut report = StageReport::new(StageName::Miri, crate::report::Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
+    report.partition.clone_from(&outcome.partition);
     let mut stage_findings = findings::build(ctx, &settings, &binaries, &outcome.found);
     findings::mark_target_specific(&mut stage_findings, &settings.targets, &mut report.notes);
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = outcome
@@ -348,7 +349,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
     report.counts = totals;
-    report.tests = outcome.tests;
+    report.tests.clone_from(&outcome.tests);
     report.tests.sort_by(|a, b| {
         (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
     });
@@ -357,10 +358,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
 
     let mut errors = unit_errors;
-    errors.extend(outcome.errors);
+    errors.extend(outcome.errors.iter().cloned());
     for target in &settings.targets {
-        let ran = outcome.tallies.get(target).map_or(0, |t| t.tests_run);
-        if ran == 0 && errors.is_empty() {
+        if outcome.found_no_tests(target) && errors.is_empty() {
             errors.push(format!("no tests found for {target}"));
         }
     }

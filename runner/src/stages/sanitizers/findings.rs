@@ -307,6 +307,8 @@ mod tests {
             fuzz_check: false,
             test_timeout: None,
             cache: None,
+            partition: None,
+            durations_file: format!("{root}/.runner/durations.json").into(),
         }
     }
 

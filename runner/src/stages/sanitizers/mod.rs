@@ -39,7 +39,7 @@ use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
 use crate::provision::{system, Needs};
-use crate::report::model::TestRun;
+use crate::report::model::{StagePartition, TestRun};
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
 use crate::stages::StageName;
 
@@ -115,7 +115,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let mut measured = Vec::new();
     let mut cached = exec::cached::Answered::default();
@@ -143,8 +143,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             counts,
         });
         report.findings.extend(found);
+        report.partition = StagePartition::combine(report.partition.take(), outcome.partition);
         let mut problems = outcome.errors;
-        if problems.is_empty() && outcome.tally.tests_run == 0 {
+        if problems.is_empty() && outcome.found_no_tests {
             problems.push("no tests found".to_owned());
         }
         errors.extend(problems.into_iter().map(|e| format!("{sanitizer}: {e}")));
@@ -153,7 +154,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
     for durations in &measured {
-        Durations::save_merged(&durations_path, durations);
+        Durations::save_merged(&ctx.durations_written(), durations);
     }
     crate::report::model::sort_findings(&mut report.findings);
     report.cache = cached.summary();
@@ -198,6 +199,9 @@ struct Outcome {
     durations: Durations,
     errors: Vec<String>,
     cache: exec::cached::Answered,
+    partition: Option<StagePartition>,
+    /// No test ran here nor in another slice of a partitioned run.
+    found_no_tests: bool,
 }
 
 /// Builds, lists and runs one sanitizer's tests on the execution kernel.
@@ -276,6 +280,7 @@ fn run_sanitizer(
         seeds: &[None],
     };
     let kernel = exec::harness::run(ctx, &tool, &binaries, known, &limits);
+    let found_no_tests = kernel.found_no_tests(sanitizer.as_str());
     errors.extend(kernel.errors);
     let tally = kernel
         .tallies
@@ -305,6 +310,8 @@ fn run_sanitizer(
         durations: kernel.durations,
         errors,
         cache: kernel.cache,
+        partition: kernel.partition,
+        found_no_tests,
     }
 }
 

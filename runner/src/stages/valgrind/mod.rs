@@ -21,11 +21,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::ValgrindConfig;
 
-use crate::exec::{self, Binary, Durations, Limits};
+use crate::exec::{self, partition, Binary, Durations, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::provision::{system, Needs};
+use crate::report::model::StagePartition;
 use crate::report::{gate, StageReport, Status};
 use crate::stages::StageName;
 use commands::{build_programs_command, build_tests_command, job_command};
@@ -129,6 +130,10 @@ fn find_valgrind() -> Result<Utf8PathBuf> {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one stage's sequence: build, list, run, cache, findings, report"
+)]
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = ctx.stage_deadline();
     if !ctx.host.contains("-linux") {
@@ -165,7 +170,15 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     if binaries.is_empty() && programs.is_empty() && errors.is_empty() {
         bail!("no tests found to run under valgrind");
     }
-    let durations_path = exec::durations::path(&ctx.workspace.root);
+    // Each configured program is a unit of the split, like a test.
+    let (programs, programs_share) = partition::keep(
+        ctx.partition,
+        "valgrind program",
+        programs,
+        executor::Job::label,
+        Some(1.0),
+    );
+    let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let tool = executor::Memcheck {
         ctx,
@@ -181,8 +194,13 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     };
     let mut kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
     let cached = std::mem::take(&mut kernel.cache);
-    Durations::save_merged(&durations_path, &kernel.durations);
+    Durations::save_merged(&ctx.durations_written(), &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
+    let partition = StagePartition::combine(kernel.partition.clone(), programs_share);
+    // Tests and programs the split gave to other slices.
+    let elsewhere = partition
+        .as_ref()
+        .map_or(0, |share| share.total_units - share.units);
     let (mut jobs, mut results) = executor::per_test_results(
         ctx,
         &binaries,
@@ -201,6 +219,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let built = findings::build(ctx, &settings, &jobs, &results);
     let mut report = StageReport::new(StageName::Valgrind, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
+    report.partition = partition;
     report.counts = findings::counts(&jobs, &results, &built.findings);
     report.tests = findings::test_runs(&jobs, &results);
     if !built.suppressions.is_empty() {
@@ -219,7 +238,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.cache = cached.summary();
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
     let ran = report.count("tests_run") + report.count("programs_run");
-    if ran == 0 && errors.is_empty() {
+    if ran == 0 && elsewhere == 0 && errors.is_empty() {
         errors.push("every test was ignored, so nothing ran under valgrind".to_owned());
     }
     if !errors.is_empty() {

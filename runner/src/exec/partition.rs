@@ -1,0 +1,309 @@
+//! Splitting a stage's work across CI machines (`--partition K/N`): every job computes the same
+//! split on its own from the same inputs. Work with a recorded duration goes longest first
+//! onto the least-loaded slice; work without one goes by a stable hash of its identity, so a
+//! new test moves only itself. A digest of the whole plan lets `runner merge` refuse slices
+//! that were cut from different plans.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{bail, Context as _, Result};
+use camino::Utf8Path;
+
+use super::Durations;
+use crate::exit::Exit;
+use crate::fingerprint::fingerprint;
+use crate::report::model::StagePartition;
+use crate::stages::StageName;
+
+/// Slice `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// The most slices a run is split into: more than this is a typo, not a CI matrix.
+pub const MAX_PARTITIONS: usize = 1024;
+
+impl FromStr for Partition {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Partition> {
+        let usage = "use K/N with 1 <= K <= N, like 2/3";
+        let Some((index, count)) = text.trim().split_once('/') else {
+            bail!("invalid --partition `{text}`: {usage}");
+        };
+        let (Ok(index), Ok(count)) = (index.trim().parse(), count.trim().parse()) else {
+            bail!("invalid --partition `{text}`: {usage}");
+        };
+        if !(1..=MAX_PARTITIONS).contains(&count) || !(1..=count).contains(&index) {
+            bail!("invalid --partition `{text}`: {usage} (N at most {MAX_PARTITIONS})");
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// One piece of work to place: its identity (stage, target, harness, test) and how long it
+/// took last time, when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub identity: String,
+    pub expected: Option<f64>,
+}
+
+/// The slice (0-based) each item goes to, in the items' order.
+pub fn assign(items: &[Item], count: usize) -> Vec<usize> {
+    let count = count.max(1);
+    let mut slice_of = vec![0; items.len()];
+    let mut known: Vec<(usize, f64)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(at, item)| item.expected.map(|seconds| (at, seconds)))
+        .collect();
+    // Longest first; equal ones in identity order, so every job sorts them alike.
+    known.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| items[a.0].identity.cmp(&items[b.0].identity))
+    });
+    let mut load = vec![0.0_f64; count];
+    for (at, seconds) in known {
+        let lightest = (0..count)
+            .min_by(|x, y| load[*x].total_cmp(&load[*y]).then(x.cmp(y)))
+            .unwrap_or(0);
+        load[lightest] += seconds;
+        slice_of[at] = lightest;
+    }
+    for (at, item) in items.iter().enumerate() {
+        if item.expected.is_none() {
+            slice_of[at] = stable_slot(&item.identity, count);
+        }
+    }
+    slice_of
+}
+
+/// A slot from the identity alone: the same on every machine and in every release.
+fn stable_slot(identity: &str, count: usize) -> usize {
+    let hash = u64::from_str_radix(&fingerprint(&[identity]), 16).unwrap_or(0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the remainder is below `count`, a usize"
+    )]
+    let slot = (hash % count as u64) as usize;
+    slot
+}
+
+/// The digest of a whole plan: every item with the duration it was placed by, and the
+/// number of slices. Two jobs with equal digests made the same split.
+pub fn digest(items: &[Item], count: usize) -> String {
+    let mut lines: Vec<String> = items
+        .iter()
+        .map(|item| match item.expected {
+            Some(seconds) => format!("{}={seconds:.6}", item.identity),
+            None => format!("{}=?", item.identity),
+        })
+        .collect();
+    lines.sort();
+    let count = count.to_string();
+    let mut parts: Vec<&str> = vec![&count];
+    parts.extend(lines.iter().map(String::as_str));
+    fingerprint(&parts)
+}
+
+/// This job's share of work that is not a list of tests (fuzz targets, valgrind's programs):
+/// the kept entries, and the stage's share for the report. Each entry is expected to take
+/// `expected` (a fuzz target's budget), so the slices get equal numbers; without a partition
+/// everything is kept.
+pub fn keep<T>(
+    partition: Option<Partition>,
+    stage: &str,
+    all: Vec<T>,
+    identity: impl Fn(&T) -> String,
+    expected: Option<f64>,
+) -> (Vec<T>, Option<StagePartition>) {
+    let Some(partition) = partition else {
+        return (all, None);
+    };
+    let items: Vec<Item> = all
+        .iter()
+        .map(|entry| Item {
+            identity: format!("{stage} {}", identity(entry)),
+            expected,
+        })
+        .collect();
+    let slices = assign(&items, partition.count);
+    let total = all.len() as u64;
+    let kept: Vec<T> = all
+        .into_iter()
+        .zip(slices)
+        .filter(|(_, slot)| slot + 1 == partition.index)
+        .map(|(entry, _)| entry)
+        .collect();
+    let share = StagePartition {
+        plan_digest: digest(&items, partition.count),
+        units: kept.len() as u64,
+        total_units: total,
+        execution_ms: 0,
+        whole_in: None,
+    };
+    (kept, Some(share))
+}
+
+/// The makespan figures of splitting `items` into `count` slices: the ideal (total ÷ N),
+/// the planned (the slowest slice) and the floor (the longest single item). Items without a
+/// duration count as the mean of the others.
+pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
+    let known: Vec<f64> = items.iter().filter_map(|item| item.expected).collect();
+    #[allow(clippy::cast_precision_loss, reason = "a mean of durations")]
+    let mean = if known.is_empty() {
+        1.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
+    let seconds: Vec<f64> = items
+        .iter()
+        .map(|item| item.expected.unwrap_or(mean))
+        .collect();
+    let total: f64 = seconds.iter().sum();
+    let mut load = vec![0.0_f64; count.max(1)];
+    for (slice, secs) in assign(items, count).into_iter().zip(&seconds) {
+        load[slice] += secs;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "a few slices")]
+    let ideal = total / count.max(1) as f64;
+    let planned = load.iter().copied().fold(0.0, f64::max);
+    let floor = seconds.iter().copied().fold(0.0, f64::max);
+    (ideal, planned, floor)
+}
+
+/// `runner partitions FILE`: for 1, 2, 4, 8 and 16 jobs, each stage's ideal makespan
+/// (total ÷ N), the planned one (the slowest slice) and the floor (the longest single test).
+pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+    let durations: Durations =
+        serde_json::from_str(&text).with_context(|| format!("{file} is not a durations file"))?;
+    let mut printed = false;
+    for (stage, tests) in durations.stages() {
+        if only.is_some_and(|wanted| wanted.as_str() != stage) {
+            continue;
+        }
+        let items: Vec<Item> = tests
+            .iter()
+            .map(|(key, secs)| Item {
+                identity: format!("{stage} {key}"),
+                expected: Some(*secs),
+            })
+            .collect();
+        let total: f64 = tests.iter().map(|(_, secs)| secs).sum();
+        println!("stage {stage}: {} tests, {total:.1} s in all", items.len());
+        println!("  jobs  ideal (s)  planned (s)  planned/ideal  longest test (s)");
+        for jobs in [1, 2, 4, 8, 16] {
+            let (ideal, planned, floor) = makespan(&items, jobs);
+            let ratio = if ideal > 0.0 { planned / ideal } else { 1.0 };
+            println!("  {jobs:>4}  {ideal:>9.1}  {planned:>11.1}  {ratio:>13.2}  {floor:>16.1}");
+        }
+        printed = true;
+    }
+    if !printed {
+        bail!(
+            "{file} has no durations{}",
+            only.map_or(String::new(), |s| format!(" for {s}"))
+        );
+    }
+    Ok(Exit::Passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, expected: Option<f64>) -> Item {
+        Item {
+            identity: name.to_owned(),
+            expected,
+        }
+    }
+
+    #[test]
+    fn reads_k_of_n_and_rejects_the_rest() {
+        assert_eq!(
+            "2/3".parse::<Partition>().unwrap(),
+            Partition { index: 2, count: 3 }
+        );
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", "", "1/2000"] {
+            let error = bad.parse::<Partition>().unwrap_err().to_string();
+            assert!(error.starts_with("invalid --partition"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn known_durations_are_balanced_longest_first() {
+        let items: Vec<Item> = [8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+            .iter()
+            .enumerate()
+            .map(|(n, s)| item(&format!("t{n}"), Some(*s)))
+            .collect();
+        let slices = assign(&items, 3);
+        let mut load = [0.0; 3];
+        for (slice, item) in slices.iter().zip(&items) {
+            load[*slice] += item.expected.unwrap();
+        }
+        // 36 s over 3: the ideal is 12; longest-first gives 13 at worst here (its bound is
+        // 4/3 of the optimum).
+        let expected = [13.0, 12.0, 11.0];
+        assert!(
+            load.iter()
+                .zip(expected)
+                .all(|(l, e): (&f64, f64)| (l - e).abs() < 1e-9),
+            "{load:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_test_without_history_moves_only_itself() {
+        let mut items: Vec<Item> = (0..40)
+            .map(|n| item(&format!("tests::t{n:02}"), None))
+            .collect();
+        let before = assign(&items, 4);
+        items.insert(17, item("tests::brand_new", None));
+        let mut after = assign(&items, 4);
+        after.remove(17);
+        assert_eq!(before, after);
+        // And the hash spreads them: no slice is empty.
+        assert!((0..4).all(|slice| before.contains(&slice)));
+    }
+
+    #[test]
+    fn every_item_is_in_exactly_one_slice_and_the_split_is_the_same_everywhere() {
+        let items: Vec<Item> = (0..50)
+            .map(|n| item(&format!("t{n}"), (n % 3 != 0).then_some(f64::from(n))))
+            .collect();
+        let first = assign(&items, 5);
+        assert_eq!(first, assign(&items, 5));
+        assert!(first.iter().all(|slice| *slice < 5));
+        assert_eq!(digest(&items, 5), digest(&items, 5));
+        assert_ne!(digest(&items, 5), digest(&items, 4));
+        let mut reordered = items.clone();
+        reordered.reverse();
+        assert_eq!(digest(&items, 5), digest(&reordered, 5));
+    }
+
+    #[test]
+    fn makespan_reports_ideal_planned_and_floor() {
+        let items = vec![
+            item("a", Some(10.0)),
+            item("b", Some(2.0)),
+            item("c", Some(3.0)),
+        ];
+        let (ideal, planned, floor) = makespan(&items, 2);
+        assert!((ideal - 7.5).abs() < 1e-9);
+        assert!((planned - 10.0).abs() < 1e-9);
+        assert!((floor - 10.0).abs() < 1e-9);
+    }
+}

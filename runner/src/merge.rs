@@ -1,0 +1,369 @@
+//! `runner merge`: joins the report folders of the N jobs of a partitioned run into one
+//! report, after checking they are the N slices of one plan (same revision, pin and split,
+//! each slice exactly once). Tests and findings are unioned; counts, cross-stage issues, the
+//! baseline comparison and the gate are computed again over the whole; the slices' durations
+//! become the file the next run splits by.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::exec::Durations;
+use crate::exit::Exit;
+use crate::plan::DURATIONS_COPY;
+use crate::progress::Progress;
+use crate::report::assemble::{self, Baseline, GateSettings};
+use crate::report::model::{Finding, PartitionInfo, StageReport, Status, TargetSummary};
+use crate::report::{baseline, gate, write, Report};
+
+/// What `runner merge` was asked to do.
+pub struct Request<'a> {
+    pub dirs: &'a [Utf8PathBuf],
+    pub out: &'a Utf8Path,
+    pub baseline: Option<&'a Utf8Path>,
+}
+
+/// One partition's report and where it came from.
+struct Slice {
+    dir: Utf8PathBuf,
+    report: Report,
+    partition: PartitionInfo,
+}
+
+pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
+    let mut slices = load(request.dirs)?;
+    check(&slices)?;
+    slices.sort_by_key(|slice| slice.partition.index);
+    let mut merged = join(&slices);
+    let previous = match baseline::locate(request.baseline, &merged.workspace_root) {
+        Some(path) => Some(Baseline {
+            report: baseline::load(&path)?,
+            path,
+        }),
+        None => None,
+    };
+    let settings = GateSettings {
+        fail_on: merged.gate.fail_on,
+        new_only: slices[0].report.gate.new_only,
+        baseline: previous.as_ref(),
+    };
+    let exit = assemble::complete(&mut merged, &settings, false);
+    crate::process::ensure_writable_dir(request.out)?;
+    write::write_all(&merged, request.out, &write::new_run_id())?;
+    merge_durations(&slices, request.out);
+    copy_artifacts(&slices, request.out)?;
+    let verdict = if merged.gate.passed { "PASS" } else { "FAIL" };
+    progress.always(&format!(
+        "runner: merged {} partitions; gate {verdict}; report: {}",
+        slices.len(),
+        request.out.join("report.md")
+    ));
+    if exit == Exit::NotEvaluated {
+        bail!(
+            "{}; details in {}",
+            merged.gate.reasons.join("; "),
+            request.out.join("report.md")
+        );
+    }
+    Ok(exit)
+}
+
+fn load(dirs: &[Utf8PathBuf]) -> Result<Vec<Slice>> {
+    let mut slices = Vec::new();
+    for dir in dirs {
+        let path = dir.join("report.json");
+        if !path.is_file() {
+            bail!("{dir} holds no report.json: give the report folders of the partition jobs");
+        }
+        let report = baseline::load(&path)?;
+        let Some(partition) = report.partition else {
+            bail!("{path} is not a partition's report: it was not run with --partition K/N");
+        };
+        slices.push(Slice {
+            dir: dir.clone(),
+            report,
+            partition,
+        });
+    }
+    if slices.is_empty() {
+        bail!("no report folders to merge");
+    }
+    Ok(slices)
+}
+
+/// The slices must be the N slices of one plan: otherwise a unit could be missing or run
+/// twice without anyone noticing.
+fn check(slices: &[Slice]) -> Result<()> {
+    let first = &slices[0];
+    let count = first.partition.count;
+    for slice in slices {
+        let other = &slice.report;
+        if slice.partition.count != count {
+            bail!(
+                "partitions of different splits: {} is {}/{}, {} is {}/{}",
+                first.dir,
+                first.partition.index,
+                count,
+                slice.dir,
+                slice.partition.index,
+                slice.partition.count
+            );
+        }
+        let differs = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+            anyhow::anyhow!(
+                "partitions of different runs: {} has {what} {a:?}, {} has {b:?}",
+                first.dir,
+                slice.dir
+            )
+        };
+        if other.revision != first.report.revision {
+            return Err(differs("revision", &first.report.revision, &other.revision));
+        }
+        let pin = |r: &Report| {
+            (
+                r.environment.pinned_channel.clone(),
+                r.environment.pinned_commit.clone(),
+            )
+        };
+        if pin(other) != pin(&first.report) {
+            return Err(differs("pin", &pin(&first.report), &pin(other)));
+        }
+        if other.runner_version != first.report.runner_version {
+            return Err(differs(
+                "runner version",
+                &first.report.runner_version,
+                &other.runner_version,
+            ));
+        }
+        let stages = |r: &Report| r.stages.iter().map(|s| s.stage).collect::<Vec<_>>();
+        if stages(other) != stages(&first.report) {
+            return Err(differs("stages", &stages(&first.report), &stages(other)));
+        }
+        for (mine, theirs) in first.report.stages.iter().zip(&other.stages) {
+            let digest = |s: &StageReport| s.partition.as_ref().map(|p| p.plan_digest.clone());
+            if digest(mine).is_some() && digest(theirs).is_some() && digest(mine) != digest(theirs)
+            {
+                bail!(
+                    "partitions split the {} work differently ({} and {}): their jobs read \
+                     different durations files or listed different tests; give every job the \
+                     same durations file",
+                    mine.stage,
+                    first.dir,
+                    slice.dir
+                );
+            }
+        }
+    }
+    let mut seen: BTreeMap<usize, &Utf8Path> = BTreeMap::new();
+    for slice in slices {
+        if let Some(earlier) = seen.insert(slice.partition.index, &slice.dir) {
+            bail!(
+                "partition {}/{count} is given twice: {earlier} and {}",
+                slice.partition.index,
+                slice.dir
+            );
+        }
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|index| !seen.contains_key(index))
+        .map(|index| format!("{index}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!("partition {} is missing", missing.join(", "));
+    }
+    Ok(())
+}
+
+/// The slices' reports as one: every stage's parts unioned, in the first slice's order.
+fn join(slices: &[Slice]) -> Report {
+    let mut merged = slices[0].report.clone();
+    merged.partition = None;
+    merged.partial = slices.iter().any(|slice| slice.report.partial);
+    merged.stages = (0..merged.stages.len())
+        .map(|at| {
+            let parts: Vec<&StageReport> = slices
+                .iter()
+                .map(|slice| &slice.report.stages[at])
+                .collect();
+            join_stage(&parts, merged.gate.fail_on, slices.len())
+        })
+        .collect();
+    merged
+}
+
+fn join_stage(
+    parts: &[&StageReport],
+    fail_on: crate::report::Severity,
+    count: usize,
+) -> StageReport {
+    // A stage that does not split ran in one slice and was skipped in the others.
+    let ran: Vec<&StageReport> = parts
+        .iter()
+        .copied()
+        .filter(|part| {
+            part.status != Status::Skipped
+                || part.partition.as_ref().is_none_or(|p| p.whole_in.is_none())
+        })
+        .collect();
+    let ran = if ran.is_empty() { parts.to_vec() } else { ran };
+    let mut stage = StageReport::new(ran[0].stage, Status::Pass);
+    // A split stage's logs are under `partitions/<K>/` (see `copy_artifacts`).
+    stage.artifacts_dir = if ran.len() > 1 {
+        ran[0]
+            .artifacts_dir
+            .as_ref()
+            .map(|_| Utf8PathBuf::from("partitions"))
+    } else {
+        ran[0].artifacts_dir.clone()
+    };
+    stage.duration_ms = ran.iter().map(|p| p.duration_ms).max().unwrap_or(0);
+    stage.overhead_ms = ran.iter().map(|p| p.overhead_ms).sum();
+    let mut targets: Vec<TargetSummary> = Vec::new();
+    for part in &ran {
+        for (key, value) in &part.counts {
+            *stage.counts.entry(key.clone()).or_insert(0) += value;
+        }
+        for target in &part.targets {
+            match targets.iter_mut().find(|t| t.name == target.name) {
+                Some(known) => {
+                    for (key, value) in &target.counts {
+                        *known.counts.entry(key.clone()).or_insert(0) += value;
+                    }
+                }
+                None => targets.push(target.clone()),
+            }
+        }
+        for note in &part.notes {
+            if !stage.notes.contains(note) {
+                stage.notes.push(note.clone());
+            }
+        }
+        for finding in &part.findings {
+            if !stage
+                .findings
+                .iter()
+                .any(|known| same_finding(known, finding))
+            {
+                stage.findings.push(finding.clone());
+            }
+        }
+        stage.tests.extend(part.tests.iter().cloned());
+        if stage.tables.is_empty() {
+            stage.tables.clone_from(&part.tables);
+        }
+    }
+    stage.targets = targets;
+    crate::report::model::sort_findings(&mut stage.findings);
+    stage.tests.sort_by(|a, b| {
+        (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
+    });
+    let errors: Vec<&str> = ran
+        .iter()
+        .filter(|p| p.status == Status::Error)
+        .filter_map(|p| p.reason.as_deref())
+        .collect();
+    stage.status = if !errors.is_empty() {
+        let mut reasons: Vec<&str> = Vec::new();
+        for reason in errors {
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        stage.reason = Some(reasons.join("; "));
+        Status::Error
+    } else if ran.iter().all(|p| p.status == Status::Skipped) {
+        stage.reason.clone_from(&ran[0].reason);
+        Status::Skipped
+    } else {
+        stage.reason = ran
+            .iter()
+            .find(|p| p.status != Status::Skipped)
+            .and_then(|p| p.reason.clone());
+        let status = gate::status_from_findings(&stage.findings, fail_on);
+        // A slice may fail on something that is not a finding (a bench regression table).
+        if ran.iter().any(|p| p.status == Status::Fail) {
+            Status::Fail
+        } else {
+            status
+        }
+    };
+    let slowest = parts
+        .iter()
+        .filter_map(|p| p.partition.as_ref())
+        .map(|p| p.execution_ms)
+        .max();
+    if let (Some(slowest), true) = (slowest, ran.len() > 1) {
+        stage.notes.push(format!(
+            "merged from {count} partitions; the slowest ran its share in {}",
+            crate::duration::human(std::time::Duration::from_millis(slowest))
+        ));
+    }
+    stage
+}
+
+/// Units are disjoint, so a finding in two slices is one seen before the split (a build
+/// failure every job hit), kept once.
+fn same_finding(a: &Finding, b: &Finding) -> bool {
+    a.fingerprint == b.fingerprint
+        && a.target == b.target
+        && a.test == b.test
+        && a.seed == b.seed
+        && a.message == b.message
+}
+
+/// Every slice's durations (the history it started from and what it measured) into the file
+/// the next run splits by.
+fn merge_durations(slices: &[Slice], out: &Utf8Path) {
+    let path = out.join(DURATIONS_COPY);
+    let _ = std::fs::remove_file(&path);
+    for slice in slices {
+        let measured = Durations::load(&slice.dir.join(DURATIONS_COPY));
+        Durations::save_merged(&path, &measured);
+    }
+}
+
+/// The slices' raw logs and artifacts: a stage that ran whole keeps its folder (the report
+/// names files in it); a split stage's folders go under `partitions/<K>/`.
+fn copy_artifacts(slices: &[Slice], out: &Utf8Path) -> Result<()> {
+    for slice in slices {
+        for stage in &slice.report.stages {
+            let Some(dir) = &stage.artifacts_dir else {
+                continue;
+            };
+            let source = slice.dir.join(dir);
+            if !source.is_dir() || stage.status == Status::Skipped {
+                continue;
+            }
+            let whole = stage
+                .partition
+                .as_ref()
+                .is_some_and(|p| p.whole_in.is_some());
+            let target = if whole {
+                out.join(dir)
+            } else {
+                out.join("partitions")
+                    .join(slice.partition.index.to_string())
+                    .join(dir)
+            };
+            copy_tree(&source, &target)
+                .with_context(|| format!("copying {source} into the merged report folder"))?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in from.read_dir_utf8()? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
