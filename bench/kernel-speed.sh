@@ -19,25 +19,13 @@ stages=("$@")
 channel=$(sed -n 's/^channel = "\(.*\)"/\1/p' pin/toolchain.toml)
 host=$(rustc -vV | sed -n 's/^host: //p')
 work=$repo/target/bench-crates
-crate=$work/bytes-1.11.1
 
 cargo build --release -q -p runner
 runner=$repo/target/release/runner
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 
-# The crate as published, as a workspace of its own, with runner's config for this benchmark.
-if [ ! -f "$crate/Cargo.toml" ]; then
-  mkdir -p "$work/fetch/src"
-  printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nbytes = "=1.11.1"\n[workspace]\n' >"$work/fetch/Cargo.toml"
-  : >"$work/fetch/src/lib.rs"
-  cargo fetch -q --manifest-path "$work/fetch/Cargo.toml"
-  source=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name bytes-1.11.1 | head -1)
-  cp -r "$source" "$crate"
-  chmod -R u+w "$crate"
-  grep -q '^\[workspace\]' "$crate/Cargo.toml" || printf '\n[workspace]\n' >>"$crate/Cargo.toml"
-  printf '\n[package.metadata.runner.sanitizers]\nenabled = ["address"]\n' >>"$crate/Cargo.toml"
-fi
+crate=$("$repo/bench/fetch-bytes.sh")
 out=$work/out
 results=()
 report() { results+=("$(printf '%-11s runner %7.1f s   by hand %7.1f s   ratio %.2f' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)")"); echo "${results[-1]}"; }

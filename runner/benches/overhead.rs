@@ -101,7 +101,7 @@ fn finding(index: usize, error: &MiriError) -> Finding {
         fingerprint: format!("{index:016x}"),
         stage: StageName::Miri,
         category: error.category,
-        kind: error.kind.to_owned(),
+        kind: error.kind.clone(),
         severity: if error.category == Category::Unsupported {
             Severity::Info
         } else {
@@ -124,6 +124,7 @@ fn finding(index: usize, error: &MiriError) -> Finding {
             message: error.message.clone(),
         }],
         note: None,
+        first_found_in: None,
     }
 }
 

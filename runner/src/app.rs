@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command, RunArgs, SetupArgs, StageName};
+use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs, StageName};
 use crate::environment::{self, Toolchain};
 use crate::exit::Exit;
 use crate::pin::Pin;
@@ -50,6 +50,17 @@ pub fn run(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Doctor => doctor::run(&toolchain),
         Command::Setup(args) => setup(args, &toolchain, &progress),
+        Command::Cache(args) => {
+            let workspace = Workspace::load(&args.workspace)?;
+            println!(
+                "{}",
+                match args.action {
+                    CacheAction::Stats => crate::cache::stats(&workspace),
+                    CacheAction::Clear => crate::cache::clear(&workspace)?,
+                }
+            );
+            Ok(Exit::Passed)
+        }
         Command::Plan(args) => plan(args, toolchain, progress),
         Command::All(args) => {
             let workspace = Workspace::load(&args.workspace)?;
@@ -103,6 +114,25 @@ fn analyse(
     analyse_loaded(command, args, selected, workspace, toolchain, progress)
 }
 
+/// What a run needs once it has its id: the result cache, and a slice's durations file.
+fn prepare_run(ctx: &mut Context, args: &RunArgs, run_id: &str) -> Result<()> {
+    if !args.no_cache {
+        ctx.cache = Some(crate::cache::Cache::open(
+            &ctx.workspace,
+            &ctx.out_dir,
+            run_id,
+        )?);
+    }
+    if ctx.partition.is_some() {
+        // Every slice must split by the same file, so a slice never writes it: it starts a
+        // copy in its report folder, adds its measurements there, and `runner merge` joins
+        // the copies into the file the next run splits by.
+        let history = std::fs::read(&ctx.durations_file).unwrap_or_else(|_| b"{}".to_vec());
+        crate::atomic::write(&ctx.durations_written(), &history)?;
+    }
+    Ok(())
+}
+
 fn analyse_loaded(
     command: &str,
     args: &RunArgs,
@@ -134,13 +164,7 @@ fn analyse_loaded(
         &ctx.progress,
     )?;
     let run_id = write::new_run_id();
-    if ctx.partition.is_some() {
-        // Every slice must split by the same file, so a slice never writes it: it starts a
-        // copy in its report folder, adds its measurements there, and `runner merge` joins
-        // the copies into the file the next run splits by.
-        let history = std::fs::read(&ctx.durations_file).unwrap_or_else(|_| b"{}".to_vec());
-        crate::atomic::write(&ctx.durations_written(), &history)?;
-    }
+    prepare_run(&mut ctx, args, &run_id)?;
     warn_about_shell_flags(&ctx.progress);
     let previous = match baseline::locate(args.baseline.as_deref(), &ctx.workspace.root) {
         Some(path) => Some(Baseline {

@@ -55,10 +55,29 @@ pub enum Command {
     Doctor,
     /// Install the pinned toolchain, components and cargo tools the stages need.
     Setup(SetupArgs),
+    /// Show or empty the result cache (`<target-dir>/runner-cache`).
+    Cache(CacheArgs),
     /// Join the report folders of the jobs of a `--partition K/N` run into one report.
     Merge(MergeArgs),
     /// Print how a durations file would split across 1, 2, 4, 8 and 16 CI jobs.
     Partitions(PartitionsArgs),
+}
+
+/// `runner cache stats|clear`.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    #[arg(value_enum)]
+    pub action: CacheAction,
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheAction {
+    /// How many results the cache holds and its size.
+    Stats,
+    /// Remove every stored result.
+    Clear,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,6 +142,10 @@ pub struct RunArgs {
     /// Never install anything: a missing tool is an error naming its install command.
     #[arg(long)]
     pub no_provision: bool,
+    /// Run every test again instead of reporting unchanged results from the result cache
+    /// (nothing is read from or written to it).
+    #[arg(long, env = "RUNNER_NO_CACHE")]
+    pub no_cache: bool,
     /// Time limit per stage, like 90s, 10m or 1h [default: 60m, or config `timeout`].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,

@@ -45,6 +45,8 @@ pub struct Config {
     pub soak: crate::stages::soak::SoakConfig,
     #[serde(default)]
     pub docker: DockerConfig,
+    #[serde(default)]
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// `[workspace.metadata.runner.docker]`: limits for the container of `--in docker`.

@@ -212,6 +212,7 @@ impl NewFinding {
             stack,
             repro: self.repro,
             note: self.note,
+            first_found_in: None,
         }
     }
 }

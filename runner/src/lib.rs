@@ -3,6 +3,7 @@
 
 pub(crate) mod app;
 pub(crate) mod atomic;
+pub(crate) mod cache;
 pub(crate) mod cargo_config;
 pub(crate) mod cargo_output;
 pub(crate) mod cli;

@@ -52,6 +52,8 @@ pub struct Context {
     pub fuzz_corpus_dir: Option<camino::Utf8PathBuf>,
     /// `--test-timeout`: the per-test limit, over config.
     pub test_timeout: Option<Duration>,
+    /// The result cache, unless `--no-cache` (opened once the run has its id).
+    pub cache: Option<crate::cache::Cache>,
     /// `--partition K/N`: this job runs only its slice of the work.
     pub partition: Option<Partition>,
     /// Where the measured durations are read from and added to.
@@ -127,6 +129,7 @@ impl Context {
             fuzz_mode: args.mode,
             fuzz_corpus_dir: args.corpus_dir.clone(),
             test_timeout,
+            cache: None,
         })
     }
 

@@ -96,6 +96,7 @@ fn finding(line: &str) -> Finding {
             column: None,
         }],
         repro: Some(format!("runner {stage} demo -- {test}")),
+        first_found_in: None,
         evidence: vec![Evidence {
             tool: tool.to_owned(),
             message,
@@ -731,6 +732,9 @@ fn the_workflow_builds_the_image_runs_runner_in_it_and_uploads_report_and_sarif(
         "pull_request) mode=pr",
         "mode=batch",
         "mode=prune",
+        "actions/cache@v4",
+        "target/runner-cache",
+        "pin/toolchain.toml",
     ] {
         assert!(text.contains(needle), "the workflow lacks `{needle}`");
     }

@@ -348,7 +348,7 @@ mod tests {
     /// A tool whose reports are a name, a timing and a stack naming a function.
     struct Fake;
 
-    #[derive(Debug, Clone, PartialEq)]
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Report {
         at_exit: bool,
         /// Only the record of the signal the process ended by.

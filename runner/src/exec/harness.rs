@@ -5,12 +5,13 @@
 //! makes at exit (a leak) or that names no test is attributed by re-running the group's tests
 //! in halves until each report has its test. Every test runs; every finding names its test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::attribute::{self, UnitResult};
+use super::cached::{self, Answered};
 use super::clock::TestClock;
 use super::durations::Durations;
 use super::partition::{self, Partition};
@@ -70,6 +71,8 @@ pub struct Outcome<R> {
     pub partition: Option<StagePartition>,
     /// Stage target → tests the split gave to other slices.
     pub elsewhere: BTreeMap<String, u64>,
+    /// What the result cache answered instead of a run.
+    pub cache: Answered,
 }
 
 impl<R> Outcome<R> {
@@ -91,6 +94,7 @@ impl<R> Default for Outcome<R> {
             errors: Vec::new(),
             partition: None,
             elsewhere: BTreeMap::new(),
+            cache: Answered::default(),
         }
     }
 }
@@ -113,14 +117,19 @@ pub fn run<T: Tool>(
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
     let slice = slice(ctx.partition, binaries, known, limits.stage);
-    let units = plan_units(ctx.jobs, &slice.binaries, &slice.here, known, limits);
+    let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
+    let binaries = lookup.binaries.as_slice();
+    let mut units = plan_units(ctx.jobs, binaries, &slice.here, known, limits);
+    units.retain(|unit| lookup.runs(unit));
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
     let mut outcome = Outcome {
         elsewhere: slice.elsewhere,
-        ..Outcome::default()
+        ..answered
     };
     let started = Instant::now();
     let mut done_tests = 0u64;
+    // Binaries a process of which hit a stage error: none of their results are stored.
+    let mut unfinished = BTreeSet::new();
     let execute =
         |unit: Unit, sequence: usize| run_unit(ctx, tool, binaries, limits, unit, sequence);
     let mut merge = |result: UnitResult<T::Report>, left: usize| {
@@ -134,6 +143,9 @@ pub fn run<T: Tool>(
             if result.unit.mode == Mode::Run || !outcome.found.contains(&found) {
                 outcome.found.push(found);
             }
+        }
+        if result.error.is_some() {
+            unfinished.insert(result.unit.binary);
         }
         outcome.errors.extend(result.error);
         ctx.progress.status(&format!(
@@ -162,6 +174,9 @@ pub fn run<T: Tool>(
     });
     if crate::process::interrupted() && outcome.errors.is_empty() {
         outcome.errors.push("interrupted".to_owned());
+    }
+    if !crate::process::interrupted() {
+        cached::store::<T>(ctx, &lookup, &outcome, &unfinished, limits);
     }
     outcome
 }
@@ -238,7 +253,7 @@ fn slice(
         }
     }
     let slices = partition::assign(&items, partition.count);
-    let mut sliced: Vec<Binary> = binaries
+    let mut narrowed: Vec<Binary> = binaries
         .iter()
         .map(|binary| Binary {
             tests: Vec::new(),
@@ -253,14 +268,14 @@ fn slice(
             here[index] = true;
             units_here += 1;
             if let Some(test) = test {
-                sliced[index].tests.push(test.to_owned());
+                narrowed[index].tests.push(test.to_owned());
             }
         } else {
             *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
         }
     }
     Slice {
-        binaries: sliced,
+        binaries: narrowed,
         here,
         elsewhere,
         record: Some(StagePartition {
@@ -353,7 +368,12 @@ fn plan_units(
     weighted.into_iter().map(|(_, unit)| unit).collect()
 }
 
-fn record<R>(outcome: &mut Outcome<R>, stage: &str, binary: &Binary, result: &UnitResult<R>) {
+pub(super) fn record<R>(
+    outcome: &mut Outcome<R>,
+    stage: &str,
+    binary: &Binary,
+    result: &UnitResult<R>,
+) {
     let tally = outcome.tallies.entry(binary.target.clone()).or_default();
     let label = binary.unit.label();
     let timed_out: Vec<&str> = result

@@ -4,6 +4,7 @@
 //! one way to tell how a test ended. See ARCHITECTURE.md for its keep-going rules.
 
 mod attribute;
+pub mod cached;
 pub mod clock;
 pub mod durations;
 pub mod failure;
@@ -15,4 +16,4 @@ pub mod tool;
 
 pub use durations::Durations;
 pub use harness::{Limits, Outcome, Tally};
-pub use tool::{Attributed, Binary, Cause, Reading, Tool, When, NATIVE_TEST_TIMEOUT};
+pub use tool::{Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT};

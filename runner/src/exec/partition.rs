@@ -256,7 +256,13 @@ mod tests {
         }
         // 36 s over 3: the ideal is 12; longest-first gives 13 at worst here (its bound is
         // 4/3 of the optimum).
-        assert_eq!(load, [13.0, 12.0, 11.0]);
+        let expected = [13.0, 12.0, 11.0];
+        assert!(
+            load.iter()
+                .zip(expected)
+                .all(|(l, e): (&f64, f64)| (l - e).abs() < 1e-9),
+            "{load:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::inventory::{TestUnit, UnitKind};
 use crate::process::{Cmd, Finished, Termination};
@@ -68,7 +70,8 @@ pub struct Reading<R> {
 
 /// What a stage tells the kernel about its tool.
 pub trait Tool: Sync {
-    type Report: Clone + Send + PartialEq;
+    /// Stored in the result cache as it is, so it reads back as the same report.
+    type Report: Clone + Send + PartialEq + Serialize + DeserializeOwned;
 
     /// The process that runs `tests` of `binary` one after another with libtest's JSON
     /// events on stdout (`-Zunstable-options --format json --report-time`); an empty list
@@ -119,10 +122,30 @@ pub trait Tool: Sync {
     fn exit_checks_ran(&self, termination: &Termination) -> bool {
         matches!(termination, Termination::Exited(_))
     }
+
+    /// What a binary's results depend on besides a test's name, seed and stage target, for
+    /// the result cache; `None` (the default) never caches them. Only a tool whose result
+    /// is a function of these inputs may answer: fuzzing, benchmarks and soaks never do.
+    fn cache_inputs(&self, _binary: &Binary) -> Option<KeyInputs> {
+        None
+    }
+}
+
+/// The inputs of a binary's cache key that the stage knows of. The command a unit runs
+/// (its argv and environment, which carry every flag and option) is always part of the key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyInputs {
+    /// Files whose bytes decide the result: the test executable, Miri's compiled crates and
+    /// the sources it interprets, a suppression file.
+    pub files: Vec<Utf8PathBuf>,
+    /// Commands whose output names a tool's version (`rustc -vV`, `valgrind --version`).
+    pub versions: Vec<Cmd>,
+    /// Anything else that decides the result, as text (Miri's recorded rustc invocation).
+    pub values: Vec<String>,
 }
 
 /// Why a test is reported, before it becomes a finding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Cause<R> {
     /// The tool reported a problem.
     Report(R),

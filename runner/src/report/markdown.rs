@@ -249,6 +249,18 @@ fn render_stage(out: &mut String, stage: &StageReport, baseline: Option<&Baselin
     if let Some(dir) = &stage.artifacts_dir {
         let _ = writeln!(out, "- Raw logs: `{dir}`");
     }
+    if let Some(cache) = &stage.cache {
+        let _ = write!(
+            out,
+            "- From the result cache: {} test runs, {} of test time not spent again",
+            cache.tests,
+            duration::human(std::time::Duration::from_millis(cache.saved_ms))
+        );
+        if cache.corrupt > 0 {
+            let _ = write!(out, " ({} damaged entries ran again)", cache.corrupt);
+        }
+        out.push('\n');
+    }
     if let Some(share) = &stage.partition {
         match share.whole_in {
             Some(slice) => {
@@ -382,6 +394,9 @@ fn render_finding(
         out.push('\n');
     }
     let _ = writeln!(out, "- Failure: {}", finding.message);
+    if let Some(run) = &finding.first_found_in {
+        let _ = writeln!(out, "- From the result cache: first found in run `{run}`");
+    }
     if let Some(note) = &finding.note {
         let _ = writeln!(out, "- Note: {note}");
     }

@@ -153,6 +153,9 @@ pub struct StageReport {
     /// with this run's like a baseline's. Only for completing the report; not written.
     #[serde(skip)]
     pub known: Option<Known>,
+    /// What the result cache answered instead of a run; absent when it answered nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
 }
 
 /// A stage's own record of findings from earlier runs, and where it is kept.
@@ -160,6 +163,26 @@ pub struct StageReport {
 pub struct Known {
     pub file: Utf8PathBuf,
     pub findings: Vec<Finding>,
+}
+
+/// A stage's use of the result cache: its results count and gate like fresh ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheUse {
+    /// Test runs (a test on one target and seed) answered from the cache.
+    pub tests: u64,
+    /// The recorded times of those tests added up (under Miri: its virtual clock).
+    pub saved_ms: u64,
+    /// Entries that failed their checksum and ran again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub corrupt: u64,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Report {
@@ -222,6 +245,7 @@ impl StageReport {
             tests: Vec::new(),
             partition: None,
             known: None,
+            cache: None,
         }
     }
 
@@ -359,6 +383,9 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// Extra context, such as "fails only on s390x-unknown-linux-gnu".
     pub note: Option<String>,
+    /// For a result from the cache: the run that found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_found_in: Option<String>,
 }
 
 /// A place in the workspace; `file` is relative to the workspace root.

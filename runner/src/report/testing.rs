@@ -21,6 +21,7 @@ pub fn finding(stage: StageName, fingerprint: &str) -> Finding {
         repro: None,
         evidence: Vec::new(),
         note: None,
+        first_found_in: None,
     }
 }
 

@@ -19,7 +19,12 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The runner binary with a clean environment for its children.
 pub fn runner() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
-    command.env_remove("RUNNER_HERMETIC").env("CI", "true");
+    // Fixtures are analysed in place, again and again: results come from a run, not the
+    // result cache, unless a test asks for it (`tests/cache.rs`).
+    command
+        .env_remove("RUNNER_HERMETIC")
+        .env("CI", "true")
+        .env("RUNNER_NO_CACHE", "true");
     command
 }
 

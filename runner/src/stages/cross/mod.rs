@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::exec::{self, Binary, Cause, Durations, Limits, Reading, Tally, Tool, When};
+use crate::exec::{self, Binary, Cause, Durations, KeyInputs, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
 use crate::plan::{Context, StagePlan};
@@ -200,13 +200,26 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         &finished,
         &format!("building the tests for {}", settings.target),
     )?;
+    let tool = Emulated {
+        ctx,
+        settings: &settings,
+    };
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
     for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id)) {
         if unit.kind == UnitKind::Doc {
             continue;
         }
-        match list(ctx, &settings, &unit, &logs, deadline) {
+        // Listing starts the harness under qemu: cached by the binary's key like its results.
+        let probe = Binary {
+            target: settings.target.clone(),
+            unit: unit.clone(),
+            tests: Vec::new(),
+        };
+        let listed = exec::cached::test_list(ctx, &tool, &probe, StageName::Cross.as_str(), || {
+            list(ctx, &settings, &unit, &logs, deadline)
+        });
+        match listed {
             Ok(tests) if tests.is_empty() => {}
             Ok(tests) => binaries.push(Binary {
                 target: settings.target.clone(),
@@ -219,10 +232,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
     let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
-    let tool = Emulated {
-        ctx,
-        settings: &settings,
-    };
     let limits = Limits {
         stage: StageName::Cross.as_str(),
         test_timeout: settings.test_timeout,
@@ -242,6 +251,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
     report.partition.clone_from(&outcome.partition);
     report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
+    outcome.cache.mark(&mut report.findings);
+    report.cache = outcome.cache.summary();
     report.notes.push(format!(
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
         settings.linker, settings.emulator
@@ -331,6 +342,15 @@ impl Tool for Emulated<'_> {
         run_command(self.settings, &executable, tests).cwd(package_dir(self.ctx, &binary.unit))
     }
 
+    /// A big-endian binary under the same emulator gives the same results.
+    fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        Some(KeyInputs {
+            files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
+            versions: vec![Cmd::new(self.settings.emulator.as_str()).arg("--version")],
+        })
+    }
+
     fn read(&self, _: &Binary, _: &Finished, _: &Utf8Path) -> Reading<Never> {
         Reading {
             reports: Vec::new(),
@@ -348,5 +368,5 @@ impl Tool for Emulated<'_> {
 }
 
 /// The cross stage's tool makes no reports of its own: failures and crashes are the tests'.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Never {}

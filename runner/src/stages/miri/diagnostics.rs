@@ -5,13 +5,13 @@ use serde::Deserialize;
 use crate::report::{Category, Frame};
 
 /// One error Miri reported, classified.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MiriError {
     /// Miri's headline, such as `Undefined Behavior: memory access failed: ...`.
     pub message: String,
     pub category: Category,
     /// The precise kind, such as `out-of-bounds`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Innermost first, from Miri's `stack backtrace` note (or the primary span).
     pub frames: Vec<Frame>,
     /// The libtest thread the error happened on, which names the test.
@@ -89,7 +89,7 @@ fn to_error(diagnostic: &Diagnostic) -> MiriError {
     MiriError {
         message: diagnostic.message.clone(),
         category,
-        kind,
+        kind: kind.to_owned(),
         frames,
         thread,
     }
@@ -266,11 +266,14 @@ mod tests {
     #[test]
     fn leak_and_unsupported_are_not_undefined_behaviour() {
         let leak = only_error(capture!("leaks.stderr"));
-        assert_eq!((leak.category, leak.kind), (Category::Leak, "memory-leak"));
+        assert_eq!(
+            (leak.category, leak.kind.as_str()),
+            (Category::Leak, "memory-leak")
+        );
         assert!(leak.frames.iter().any(|f| f.function == "tests::leaks"));
         let ffi = only_error(capture!("ffi_call.stderr"));
         assert_eq!(
-            (ffi.category, ffi.kind),
+            (ffi.category, ffi.kind.as_str()),
             (Category::Unsupported, "unsupported-operation")
         );
         assert!(ffi.message.contains("getloadavg"));

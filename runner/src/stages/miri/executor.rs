@@ -6,7 +6,7 @@ use camino::Utf8Path;
 
 use super::diagnostics::{self, MiriError};
 use super::{shard_command, Settings};
-use crate::exec::{Binary, Reading, Tool, When};
+use crate::exec::{Binary, KeyInputs, Reading, Tool, When};
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, Termination};
 use crate::report::{Category, Frame};
@@ -72,5 +72,24 @@ impl Tool for Miri<'_> {
     /// when `main` returns (after which it exits 1 when it found some).
     fn exit_checks_ran(&self, termination: &Termination) -> bool {
         matches!(termination, Termination::Exited(code) if *code != LIBTEST_FAILED)
+    }
+
+    /// Miri with a fixed seed is deterministic: a result holds while the harness's sources,
+    /// the crates it links, the flags and Miri itself are the same.
+    fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        let made = binary
+            .unit
+            .executable
+            .as_deref()
+            .map(super::artifacts::inputs)
+            .unwrap_or_default();
+        Some(KeyInputs {
+            files: made.files,
+            versions: vec![
+                super::version(&self.ctx.toolchain).1,
+                self.ctx.toolchain.rustc().arg("-vV"),
+            ],
+            values: vec![made.invocation],
+        })
     }
 }

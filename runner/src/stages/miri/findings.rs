@@ -85,7 +85,7 @@ fn to_finding(
             NewFinding::new(
                 StageName::Miri,
                 error.category,
-                error.kind,
+                error.kind.clone(),
                 error.message.clone(),
             )
             .frames(error.frames.clone())

@@ -1,6 +1,7 @@
 //! Miri stage: every test and doctest interpreted on each target (host and big-endian s390x
 //! by default), sharded across cores, every UB collected, findings typed.
 
+mod artifacts;
 mod config;
 pub mod diagnostics;
 mod executor;
@@ -352,6 +353,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.tests.sort_by(|a, b| {
         (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
     });
+    outcome.cache.mark(&mut report.findings);
+    report.cache = outcome.cache.summary();
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
 
     let mut errors = unit_errors;
@@ -408,6 +411,7 @@ fn prepare_target(
     // Listing starts each harness under Miri (seconds each): on the kernel's queue, `--jobs`
     // at a time, in the units' order.
     let list_command = cargo_miri_test(ctx, settings, target, None, true);
+    let tool = executor::Miri { ctx, settings };
     let mut listed: Vec<(usize, TestUnit, Result<Vec<String>>)> = Vec::new();
     exec::pool::run(
         ctx.jobs,
@@ -418,7 +422,15 @@ fn prepare_target(
                 log_stem: Some(logs.join(format!("{slug}-{}-list", unit.slug()))),
                 ..RunOptions::default()
             };
-            let tests = inventory::list_tests(&list_command, &unit, &ctx.filters, &options);
+            let probe = Binary {
+                target: target.to_owned(),
+                unit: unit.clone(),
+                tests: Vec::new(),
+            };
+            let tests =
+                exec::cached::test_list(ctx, &tool, &probe, StageName::Miri.as_str(), || {
+                    inventory::list_tests(&list_command, &unit, &ctx.filters, &options)
+                });
             exec::pool::Done::with((index, unit, tests))
         },
         &mut |item, _| listed.push(item),

@@ -9,7 +9,7 @@ use super::commands;
 use super::options::Settings;
 use super::report_parser::{self, SanitizerReport};
 use super::sanitizer::Sanitizer;
-use crate::exec::{self, Binary, Reading, Tool, When};
+use crate::exec::{self, Binary, KeyInputs, Reading, Tool, When};
 use crate::plan::Context;
 use crate::process::{Cmd, Finished};
 use crate::report::Frame;
@@ -86,6 +86,20 @@ impl Tool for Runtime<'_> {
     /// A sanitizer's verdict on a test is its report, whatever libtest said.
     fn reports_fail_the_test(&self) -> bool {
         true
+    }
+
+    /// Address, memory and leak checks of a test give the same reports for the same binary
+    /// and options; `ThreadSanitizer`'s schedules vary, so it is cached only when asked.
+    fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        let thread_allowed = self.ctx.cache.as_ref().is_some_and(|cache| cache.thread);
+        if self.sanitizer == Sanitizer::Thread && !thread_allowed {
+            return None;
+        }
+        Some(KeyInputs {
+            files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
+            versions: vec![self.ctx.toolchain.rustc().arg("-vV")],
+        })
     }
 }
 

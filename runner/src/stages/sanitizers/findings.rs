@@ -308,6 +308,7 @@ mod tests {
             fuzz_mode: None,
             fuzz_corpus_dir: None,
             test_timeout: None,
+            cache: None,
             partition: None,
             durations_file: format!("{root}/.runner/durations.json").into(),
         }

@@ -118,6 +118,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let mut measured = Vec::new();
+    let mut cached = exec::cached::Answered::default();
     for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
         if let Err(reason) = applies {
             ctx.progress
@@ -128,7 +129,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
         let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline, &known);
         measured.push(outcome.durations);
-        let found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
+        let mut found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
+        outcome.cache.mark(&mut found);
+        cached.absorb(outcome.cache);
         let mut counts = outcome.tally.counts();
         counts.insert("findings".to_owned(), found.len() as u64);
         report.tests.extend(outcome.tests);
@@ -154,6 +157,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         Durations::save_merged(&ctx.durations_written(), durations);
     }
     crate::report::model::sort_findings(&mut report.findings);
+    report.cache = cached.summary();
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
     Ok(report)
 }
@@ -194,6 +198,7 @@ struct Outcome {
     tests: Vec<TestRun>,
     durations: Durations,
     errors: Vec<String>,
+    cache: exec::cached::Answered,
     partition: Option<StagePartition>,
     /// No test ran here nor in another slice of a partitioned run.
     found_no_tests: bool,
@@ -304,6 +309,7 @@ fn run_sanitizer(
         tests: kernel.tests,
         durations: kernel.durations,
         errors,
+        cache: kernel.cache,
         partition: kernel.partition,
         found_no_tests,
     }

@@ -6,7 +6,7 @@ use super::frames::parse_frame;
 use super::sanitizer::Sanitizer;
 use crate::report::Frame;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SanitizerReport {
     /// The runtime that reported it; leaks are always `LeakSanitizer`'s, also inside `ASan`.
     pub runtime: Sanitizer,
@@ -23,7 +23,7 @@ pub struct SanitizerReport {
     pub leak: Option<LeakSize>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RelatedStack {
     /// The runtime's heading, like `freed by thread T1 here` or `Previous write of size 8
     /// by thread T1`.
@@ -31,7 +31,7 @@ pub struct RelatedStack {
     pub frames: Vec<Frame>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeakSize {
     pub bytes: u64,
     pub allocations: u64,

@@ -13,7 +13,7 @@ use super::fds::{self, OpenFd};
 use super::settings::{ProgramConfig, Settings};
 use super::xml::{self, FatalSignal, MemcheckError, MemcheckLog};
 use crate::exec::pool::{self, Done};
-use crate::exec::{self, Binary, Cause, Reading, Tool, When};
+use crate::exec::{self, Binary, Cause, KeyInputs, Reading, Tool, When};
 use crate::inventory::TestUnit;
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, RunOptions, Termination};
@@ -145,7 +145,7 @@ pub fn execute_programs(
 }
 
 /// What memcheck reported in one process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MemcheckReport {
     Error(MemcheckError),
     /// A descriptor the program opened and left open, with where it opened it.
@@ -164,6 +164,16 @@ pub struct Memcheck<'a> {
 
 impl Tool for Memcheck<'_> {
     type Report = MemcheckReport;
+
+    /// Memcheck of the same binary with the same flags and suppressions reports the same
+    /// errors for a single-threaded test.
+    fn cache_inputs(&self, binary: &Binary) -> Option<KeyInputs> {
+        Some(KeyInputs {
+            files: binary.unit.executable.iter().cloned().collect(),
+            values: Vec::new(),
+            versions: vec![super::version(&self.ctx.toolchain).1],
+        })
+    }
 
     fn command(&self, binary: &Binary, tests: &[String], _: Option<u32>, stem: &Utf8Path) -> Cmd {
         let executable = binary.unit.executable.clone().unwrap_or_default();

@@ -4,7 +4,7 @@
 use crate::report::Frame;
 
 /// One descriptor valgrind listed as open at exit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenFd {
     pub fd: i32,
     /// The path, or the socket's description; empty when valgrind knows neither.

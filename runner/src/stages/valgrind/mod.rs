@@ -130,6 +130,10 @@ fn find_valgrind() -> Result<Utf8PathBuf> {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one stage's sequence: build, list, run, cache, findings, report"
+)]
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = ctx.stage_deadline();
     if !ctx.host.contains("-linux") {
@@ -171,7 +175,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         ctx.partition,
         "valgrind program",
         programs,
-        |program| program.label(),
+        executor::Job::label,
         Some(1.0),
     );
     let durations_path = ctx.durations_file.clone();
@@ -188,7 +192,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         logs: &logs,
         seeds: &[None],
     };
-    let kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    let mut kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    let cached = std::mem::take(&mut kernel.cache);
     Durations::save_merged(&ctx.durations_written(), &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
     let partition = StagePartition::combine(kernel.partition.clone(), programs_share);
@@ -229,6 +234,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     notes.extend(built.notes);
     report.notes = notes;
     report.findings = built.findings;
+    cached.mark(&mut report.findings);
+    report.cache = cached.summary();
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
     let ran = report.count("tests_run") + report.count("programs_run");
     if ran == 0 && elsewhere == 0 && errors.is_empty() {

@@ -8,7 +8,7 @@ use roxmltree::{Document, Node};
 use crate::report::Frame;
 
 /// One error memcheck reported.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemcheckError {
     /// Valgrind's kind: `InvalidRead`, `UninitCondition`, `Leak_DefinitelyLost`, ...
     pub kind: String,
@@ -24,14 +24,14 @@ pub struct MemcheckError {
     pub suppression: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Aux {
     pub text: String,
     pub stack: Vec<Frame>,
 }
 
 /// The signal that killed the program, when one did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FatalSignal {
     pub name: String,
     pub stack: Vec<Frame>,

@@ -1,0 +1,186 @@
+//! Cache keys: SHA-256 over length-prefixed parts, so ("ab", "c") never hashes like ("a",
+//! "bc"), and the bytes of files, each read once per run however many keys name it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+
+/// Builds one key from its parts.
+pub struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    /// A key of one kind (`binary`, `test`, `list`): keys of different kinds never meet.
+    pub fn new(kind: &str) -> KeyHasher {
+        let mut hasher = KeyHasher(Sha256::new());
+        hasher.part(kind.as_bytes());
+        hasher
+    }
+
+    pub fn part(&mut self, bytes: &[u8]) -> &mut KeyHasher {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn text(&mut self, text: &str) -> &mut KeyHasher {
+        self.part(text.as_bytes())
+    }
+
+    pub fn finish(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// File digests of one run: Miri's keys name the same dependency artifacts many times.
+#[derive(Default)]
+pub struct FileDigests(Mutex<HashMap<Utf8PathBuf, String>>);
+
+impl FileDigests {
+    /// The digest of the file's bytes; a file that cannot be read is keyed as absent, which
+    /// changes the key when it appears.
+    pub fn of(&self, path: &Utf8Path) -> String {
+        if let Some(known) = self.lock().get(path) {
+            return known.clone();
+        }
+        let value = std::fs::read(path).map_or_else(|_| "absent".to_owned(), |b| digest(&b));
+        self.lock().insert(path.to_owned(), value.clone());
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Utf8PathBuf, String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Package folders that hold other harnesses, never the library's doctests.
+const OTHER_HARNESSES: &[&str] = &["tests", "benches", "examples", "fuzz"];
+
+/// Every file of a package the library (and so its doctests) may be built from: all of the
+/// package folder but build output, hidden folders and the folders of other harnesses, so an
+/// edit to an integration test leaves doctest results standing. Sorted.
+pub fn library_files(package: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![package.to_owned()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let other_harness = folder == package && OTHER_HARNESSES.contains(&name);
+            if kind.is_dir() {
+                if name != "target" && !name.starts_with('.') && !other_harness {
+                    pending.push(entry.path().to_owned());
+                }
+            } else if kind.is_file() {
+                found.push(entry.path().to_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The files matching the user's `cache.inputs` globs, relative to `root`, sorted; a matched
+/// folder stands for every file under it (`tests/data/**` matches folders only).
+pub fn declared(root: &Utf8Path, globs: &[String]) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut found = Vec::new();
+    for pattern in globs {
+        // glob's trailing `**` matches folders below, not the files in them.
+        let full = if pattern.ends_with("**") {
+            root.join(pattern).join("*")
+        } else {
+            root.join(pattern)
+        };
+        let paths = glob::glob(full.as_str()).map_err(|error| {
+            anyhow::anyhow!("invalid runner config key `cache.inputs`: `{pattern}`: {error}")
+        })?;
+        let mut pending: Vec<std::path::PathBuf> = paths.flatten().collect();
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    pending.extend(entries.flatten().map(|entry| entry.path()));
+                }
+            } else if let Ok(path) = Utf8PathBuf::from_path_buf(path) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_keep_their_boundaries() {
+        let mut a = KeyHasher::new("k");
+        a.text("ab").text("c");
+        let mut b = KeyHasher::new("k");
+        b.text("a").text("bc");
+        assert_ne!(a.finish(), b.finish());
+        assert_eq!(digest(b"").len(), 64);
+    }
+
+    #[test]
+    fn library_files_leave_out_other_harnesses_and_build_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        for file in [
+            "src/lib.rs",
+            "README.md",
+            "tests/api.rs",
+            "target/x",
+            ".git/y",
+            "src/tests/z.rs",
+        ] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        let names: Vec<String> = library_files(root)
+            .iter()
+            .map(|path| path.strip_prefix(root).unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["README.md", "src/lib.rs", "src/tests/z.rs"]);
+    }
+
+    #[test]
+    fn declared_inputs_follow_globs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("tests/data/deep")).unwrap();
+        std::fs::write(root.join("tests/data/a.txt"), "a").unwrap();
+        std::fs::write(root.join("tests/data/deep/b.txt"), "b").unwrap();
+        std::fs::write(root.join("other.txt"), "c").unwrap();
+        let found = declared(root, &["tests/data/**/*".to_owned()]).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(
+            declared(root, &["tests/data/**".to_owned()]).unwrap(),
+            found
+        );
+        assert!(declared(root, &["[".to_owned()]).is_err());
+    }
+}
