@@ -38,6 +38,7 @@ use settings::Settings;
 use crate::exec::pool::{self, Done};
 use crate::plan::Context;
 use crate::provision::Needs;
+use crate::report::model::StagePartition;
 use crate::report::{gate, Finding, Known, StageReport, Status, TargetSummary};
 use crate::stages::StageName;
 
@@ -75,6 +76,31 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     run_in(ctx, &settings, &dir, &logs, deadline)
 }
 
+/// Under `--partition` each target is a unit of the split, and a slice builds only its own;
+/// every target has the same budget, so the slices get equal numbers of them.
+fn this_slice(
+    ctx: &Context,
+    targets: Vec<discover::FuzzTarget>,
+) -> (Vec<discover::FuzzTarget>, Option<StagePartition>) {
+    crate::exec::partition::keep(
+        ctx.partition,
+        StageName::Fuzz.as_str(),
+        targets,
+        |target| target.label.clone(),
+        Some(1.0),
+    )
+}
+
+/// A slice no target fell to: it passes, and the others' reports hold the targets.
+fn empty_slice(share: Option<StagePartition>) -> StageReport {
+    let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
+    report.partition = share;
+    report
+        .notes
+        .push("no fuzz target fell to this slice".to_owned());
+    report
+}
+
 fn run_in(
     ctx: &Context,
     settings: &Settings,
@@ -97,22 +123,9 @@ fn run_in(
         };
         return super::not_applicable(ctx, StageName::Fuzz, reason);
     }
-    // Under `--partition` each target is a unit of the split, and a slice builds only its
-    // own; every target has the same budget, so the slices get equal numbers of them.
-    let (targets, share) = crate::exec::partition::keep(
-        ctx.partition,
-        StageName::Fuzz.as_str(),
-        targets,
-        |target| target.label.clone(),
-        Some(1.0),
-    );
+    let (targets, share) = this_slice(ctx, targets);
     if targets.is_empty() {
-        let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
-        report.partition = share;
-        report
-            .notes
-            .push("no fuzz target fell to this slice".to_owned());
-        return Ok(report);
+        return Ok(empty_slice(share));
     }
     // Corpus coverage builds its own, coverage-instrumented binaries.
     if settings.mode != Mode::Coverage || settings.check_only {
