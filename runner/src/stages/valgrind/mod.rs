@@ -221,6 +221,13 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.artifacts_dir = Some(Utf8PathBuf::from("valgrind"));
     report.partition = partition;
     report.counts = findings::counts(&jobs, &results, &built.findings);
+    let suppressed: u64 = results.iter().map(|result| result.log.suppressed).sum();
+    if suppressed > 0 {
+        notes.push(format!(
+            "memcheck suppressed {suppressed} errors in the processes this run started (std's \
+             own, listed in valgrind/runner-std.supp, and those of `valgrind.suppressions`)"
+        ));
+    }
     report.tests = findings::test_runs(&jobs, &results);
     if !built.suppressions.is_empty() {
         suppressions::write_generated(&generated, &built.suppressions)?;
