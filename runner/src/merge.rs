@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::plan::DURATIONS_COPY;
 use crate::progress::Progress;
 use crate::report::assemble::{self, Baseline, GateSettings};
-use crate::report::model::{Finding, PartitionInfo, StageReport, Status, TargetSummary};
+use crate::report::model::{CacheUse, Finding, PartitionInfo, StageReport, Status, TargetSummary};
 use crate::report::{baseline, gate, write, Report};
 
 /// What `runner merge` was asked to do.
@@ -249,6 +249,16 @@ fn join_stage(
             }
         }
         stage.tests.extend(part.tests.iter().cloned());
+        if let Some(used) = &part.cache {
+            let total = stage.cache.get_or_insert(CacheUse {
+                tests: 0,
+                saved_ms: 0,
+                corrupt: 0,
+            });
+            total.tests += used.tests;
+            total.saved_ms += used.saved_ms;
+            total.corrupt += used.corrupt;
+        }
         if stage.tables.is_empty() {
             stage.tables.clone_from(&part.tables);
         }
