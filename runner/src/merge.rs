@@ -268,36 +268,9 @@ fn join_stage(
     stage.tests.sort_by(|a, b| {
         (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
     });
-    let errors: Vec<&str> = ran
-        .iter()
-        .filter(|p| p.status == Status::Error)
-        .filter_map(|p| p.reason.as_deref())
-        .collect();
-    stage.status = if !errors.is_empty() {
-        let mut reasons: Vec<&str> = Vec::new();
-        for reason in errors {
-            if !reasons.contains(&reason) {
-                reasons.push(reason);
-            }
-        }
-        stage.reason = Some(reasons.join("; "));
-        Status::Error
-    } else if ran.iter().all(|p| p.status == Status::Skipped) {
-        stage.reason.clone_from(&ran[0].reason);
-        Status::Skipped
-    } else {
-        stage.reason = ran
-            .iter()
-            .find(|p| p.status != Status::Skipped)
-            .and_then(|p| p.reason.clone());
-        let status = gate::status_from_findings(&stage.findings, fail_on);
-        // A slice may fail on something that is not a finding (a bench regression table).
-        if ran.iter().any(|p| p.status == Status::Fail) {
-            Status::Fail
-        } else {
-            status
-        }
-    };
+    let (status, reason) = merged_status(&ran, &stage.findings, fail_on);
+    stage.status = status;
+    stage.reason = reason;
     let slowest = parts
         .iter()
         .filter_map(|p| p.partition.as_ref())
@@ -310,6 +283,42 @@ fn join_stage(
         ));
     }
     stage
+}
+
+/// A stage's status over its slices: ERROR if one could not be evaluated, SKIPPED if none
+/// applied, else from the union of findings (FAIL also when a slice failed on something that
+/// is not a finding, such as a bench regression table).
+fn merged_status(
+    ran: &[&StageReport],
+    findings: &[Finding],
+    fail_on: crate::report::Severity,
+) -> (Status, Option<String>) {
+    let mut errors: Vec<&str> = Vec::new();
+    for reason in ran
+        .iter()
+        .filter(|p| p.status == Status::Error)
+        .filter_map(|p| p.reason.as_deref())
+    {
+        if !errors.contains(&reason) {
+            errors.push(reason);
+        }
+    }
+    if !errors.is_empty() {
+        return (Status::Error, Some(errors.join("; ")));
+    }
+    if ran.iter().all(|p| p.status == Status::Skipped) {
+        return (Status::Skipped, ran[0].reason.clone());
+    }
+    let reason = ran
+        .iter()
+        .find(|p| p.status != Status::Skipped)
+        .and_then(|p| p.reason.clone());
+    let status = if ran.iter().any(|p| p.status == Status::Fail) {
+        Status::Fail
+    } else {
+        gate::status_from_findings(findings, fail_on)
+    };
+    (status, reason)
 }
 
 /// Units are disjoint, so a finding in two slices is one seen before the split (a build
