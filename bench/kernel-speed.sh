@@ -7,9 +7,11 @@
 #               both with the tests already built                        target ratio <= 1.3
 #   miri        runner miri vs `cargo miri test` per target, one after another, warm builds
 #                                                                        target ratio <= 0.6
-# Prints the figures and ratios side by side. runner balances shards with the durations of the
-# previous run (`.runner/durations.json` in the crate); the first run splits by test count. Miri takes the longest (about 15 min per target
-# and side on 2 cores); MIRI_TARGETS=host limits it to the host.
+# runner runs with --no-cache: this measures the kernel, not the result cache (that is
+# bench/cache-speed.sh). runner balances shards with the durations of the previous run
+# (`.runner/durations.json` in the crate); the first run splits by test count. Prints the
+# figures and ratios side by side. Miri takes the longest (about 15 min per target and side
+# on 2 cores); MIRI_TARGETS=host limits it to the host.
 # Usage: bench/kernel-speed.sh [sanitizers] [valgrind] [miri]   (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ for stage in "${stages[@]}"; do
     asan=(detect_leaks=1 fast_unwind_on_malloc=0 detect_stack_use_after_return=1 symbolize=1)
     rm -rf "$crate/target/runner-build/sanitizers-address" "$work/asan-by-hand"
     start=$(now)
-    "$runner" sanitizers "$crate" -q --no-provision --out "$out/sanitizers" >/dev/null 2>&1 || true
+    "$runner" sanitizers "$crate" -q --no-provision --no-cache --out "$out/sanitizers" >/dev/null 2>&1 || true
     with_runner=$(elapsed "$start")
     start=$(now)
     (cd "$crate" && RUSTFLAGS=-Zsanitizer=address RUSTDOCFLAGS=-Zsanitizer=address \
@@ -47,7 +49,7 @@ for stage in "${stages[@]}"; do
     ;;
   valgrind)
     # Build first (both sides then run warm), and list the executables for the hand side.
-    "$runner" valgrind "$crate" -q --no-provision --out "$out/valgrind-warm" -- __no_such_test__ >/dev/null 2>&1 || true
+    "$runner" valgrind "$crate" -q --no-provision --no-cache --out "$out/valgrind-warm" -- __no_such_test__ >/dev/null 2>&1 || true
     executables=$(cd "$crate" && cargo "+$channel" test --no-run --message-format=json \
       --target-dir "$crate/target/runner-build/valgrind" 2>/dev/null |
       python3 -c 'import json,sys
@@ -56,7 +58,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
         print(m["executable"])')
     start=$(now)
-    "$runner" valgrind "$crate" -q --no-provision --out "$out/valgrind" >/dev/null 2>&1 || true
+    "$runner" valgrind "$crate" -q --no-provision --no-cache --out "$out/valgrind" >/dev/null 2>&1 || true
     with_runner=$(elapsed "$start")
     mkdir -p "$work/valgrind-by-hand"
     start=$(now)
@@ -76,12 +78,12 @@ for line in sys.stdin:
       printf '\n[package.metadata.runner.miri]\ntargets = %s\n' "$config_targets" >>"$crate/Cargo.toml"
     sed -i "s/^targets = .*/targets = $config_targets/" "$crate/Cargo.toml"
     # Warm both sides' builds (runner's with a filter that matches no test).
-    "$runner" miri "$crate" -q --no-provision --out "$out/miri-warm" -- __no_such_test__ >/dev/null 2>&1 || true
+    "$runner" miri "$crate" -q --no-provision --no-cache --out "$out/miri-warm" -- __no_such_test__ >/dev/null 2>&1 || true
     for target in "${targets[@]}"; do
       (cd "$crate" && cargo "+$channel" miri test -q --no-run --target "$target" --target-dir "$work/miri-by-hand" >/dev/null 2>&1) || true
     done
     start=$(now)
-    "$runner" miri "$crate" -q --no-provision --out "$out/miri" >/dev/null 2>&1 || true
+    "$runner" miri "$crate" -q --no-provision --no-cache --out "$out/miri" >/dev/null 2>&1 || true
     with_runner=$(elapsed "$start")
     start=$(now)
     for target in "${targets[@]}"; do

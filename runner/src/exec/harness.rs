@@ -116,6 +116,8 @@ pub fn run<T: Tool>(
     known: &Durations,
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
+    // How many tests each harness has in all, before the split and the cache narrow it.
+    let listed: Vec<usize> = binaries.iter().map(|binary| binary.tests.len()).collect();
     let slice = slice(ctx.partition, binaries, known, limits.stage);
     let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
     let binaries = lookup.binaries.as_slice();
@@ -130,8 +132,10 @@ pub fn run<T: Tool>(
     let mut done_tests = 0u64;
     // Binaries a process of which hit a stage error: none of their results are stored.
     let mut unfinished = BTreeSet::new();
-    let execute =
-        |unit: Unit, sequence: usize| run_unit(ctx, tool, binaries, limits, unit, sequence);
+    let execute = |unit: Unit, sequence: usize| {
+        let every_test = holds_every_test(&unit, listed[unit.binary], &ctx.filters);
+        run_unit(ctx, tool, binaries, limits, unit, every_test, sequence)
+    };
     let mut merge = |result: UnitResult<T::Report>, left: usize| {
         let binary = &binaries[result.unit.binary];
         if result.unit.mode == Mode::Run {
@@ -425,12 +429,21 @@ pub(super) fn record<R>(
 }
 
 /// Runs one unit's process and works out what it means.
+/// The unit holds all `listed` tests of its harness, and no filter narrowed that list.
+fn holds_every_test(unit: &Unit, listed: usize, filters: &[String]) -> bool {
+    filters.is_empty() && !unit.tests.is_empty() && unit.tests.len() == listed
+}
+
+/// `every_test`: the unit holds every test of its harness (and no filter narrowed the list),
+/// so the process runs the harness without naming them. libtest compares each of its tests
+/// with each name given, which under Miri takes 19 s for a harness of 820 tests.
 fn run_unit<T: Tool>(
     ctx: &Context,
     tool: &T,
     binaries: &[Binary],
     limits: &Limits<'_>,
     unit: Unit,
+    every_test: bool,
     sequence: usize,
 ) -> Done<Unit, UnitResult<T::Report>> {
     let binary = &binaries[unit.binary];
@@ -455,7 +468,8 @@ fn run_unit<T: Tool>(
         return fail(unit, error);
     }
     let stem = log_stem(limits.logs, sequence, binary);
-    let cmd = tool.command(binary, &unit.tests, unit.seed, &stem);
+    let names: &[String] = if every_test { &[] } else { &unit.tests };
+    let cmd = tool.command(binary, names, unit.seed, &stem);
     ctx.progress.verbose(&cmd.to_string());
     let clock = TestClock::new(limits.test_timeout);
     let observe = |line: &str| clock.observe(line);
@@ -522,4 +536,28 @@ fn log_stem(logs: &Utf8Path, sequence: usize, binary: &Binary) -> Utf8PathBuf {
         .target
         .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     logs.join(format!("{sequence:04}-{target}-{}", binary.unit.slug()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(tests: &[&str]) -> Unit {
+        Unit {
+            binary: 0,
+            tests: tests.iter().map(|t| (*t).to_owned()).collect(),
+            seed: None,
+            mode: Mode::Run,
+        }
+    }
+
+    #[test]
+    fn only_a_unit_with_every_listed_test_and_no_filter_runs_unnamed() {
+        assert!(holds_every_test(&unit(&["a", "b"]), 2, &[]));
+        // A shard, a resume after a death, or a list a filter narrowed names its tests.
+        assert!(!holds_every_test(&unit(&["a"]), 2, &[]));
+        assert!(!holds_every_test(&unit(&["a", "b"]), 2, &["a".to_owned()]));
+        // A whole-run harness (doctests) has no names to leave out.
+        assert!(!holds_every_test(&unit(&[]), 0, &[]));
+    }
 }

@@ -74,7 +74,7 @@ pub trait Tool: Sync {
     type Report: Clone + Send + PartialEq + Serialize + DeserializeOwned;
 
     /// The process that runs `tests` of `binary` one after another with libtest's JSON
-    /// events on stdout (`-Zunstable-options --format json --report-time`); an empty list
+    /// events on stdout (`-Zunstable-options --format json`); an empty list
     /// runs the whole harness. Logs go to `<log_stem>.out` / `.err`, and the tool may write
     /// its own files next to them.
     fn command(
