@@ -395,15 +395,6 @@ mod tests {
         }
     }
 
-    fn unit(tests: &[&str]) -> Unit {
-        Unit {
-            binary: 0,
-            tests: tests.iter().map(|t| (*t).to_owned()).collect(),
-            seed: None,
-            mode: Mode::Run,
-        }
-    }
-
     fn events(lines: &[(&str, &str)]) -> String {
         use std::fmt::Write as _;
         lines.iter().fold(String::new(), |mut text, (name, event)| {
@@ -442,7 +433,7 @@ mod tests {
         let done = interpret(
             &Fake,
             &binary(),
-            unit(&["a", "b", "c"]),
+            Unit::running(&["a", "b", "c"]),
             &finished(Termination::Signalled("SIGSEGV".into()), stdout),
             Vec::new(),
             None,
@@ -469,7 +460,7 @@ mod tests {
         let done = interpret(
             &Fake,
             &binary(),
-            unit(&["a", "b"]),
+            Unit::running(&["a", "b"]),
             &finished(Termination::Stopped, stdout),
             Vec::new(),
             Some(&overdue),
@@ -493,7 +484,7 @@ mod tests {
         let done = interpret(
             &Fake,
             &binary(),
-            unit(&["a", "b"]),
+            Unit::running(&["a", "b"]),
             &finished(Termination::Stopped, stdout),
             vec![echo],
             Some(&overdue),
@@ -522,7 +513,7 @@ mod tests {
         let done = interpret(
             &Fake,
             &binary(),
-            unit(&["a", "b"]),
+            Unit::running(&["a", "b"]),
             &finished(Termination::Stopped, stdout),
             vec![read],
             Some(&overdue),
@@ -548,7 +539,7 @@ mod tests {
         let named = interpret(
             &Fake,
             &binary(),
-            unit(&["tests::a", "tests::b"]),
+            Unit::running(&["tests::a", "tests::b"]),
             &finished(Termination::Exited(0), stdout.clone()),
             vec![leak("p::tests::b::{closure#0}")],
             None,
@@ -558,7 +549,7 @@ mod tests {
         let anonymous = interpret(
             &Fake,
             &binary(),
-            unit(&["tests::a", "tests::b"]),
+            Unit::running(&["tests::a", "tests::b"]),
             &finished(Termination::Exited(0), stdout),
             vec![leak("alloc::alloc")],
             None,

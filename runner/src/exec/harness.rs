@@ -428,15 +428,14 @@ pub(super) fn record<R>(
     }
 }
 
-/// Runs one unit's process and works out what it means.
 /// The unit holds all `listed` tests of its harness, and no filter narrowed that list.
 fn holds_every_test(unit: &Unit, listed: usize, filters: &[String]) -> bool {
     filters.is_empty() && !unit.tests.is_empty() && unit.tests.len() == listed
 }
 
-/// `every_test`: the unit holds every test of its harness (and no filter narrowed the list),
-/// so the process runs the harness without naming them. libtest compares each of its tests
-/// with each name given, which under Miri takes 19 s for a harness of 820 tests.
+/// Runs one unit's process and works out what it means. With `every_test` (see
+/// [`holds_every_test`]) the process runs the harness without naming its tests: libtest
+/// compares each of its tests with each name given, 19 s for a harness of 820 under Miri.
 fn run_unit<T: Tool>(
     ctx: &Context,
     tool: &T,
@@ -542,22 +541,17 @@ fn log_stem(logs: &Utf8Path, sequence: usize, binary: &Binary) -> Utf8PathBuf {
 mod tests {
     use super::*;
 
-    fn unit(tests: &[&str]) -> Unit {
-        Unit {
-            binary: 0,
-            tests: tests.iter().map(|t| (*t).to_owned()).collect(),
-            seed: None,
-            mode: Mode::Run,
-        }
-    }
-
     #[test]
     fn only_a_unit_with_every_listed_test_and_no_filter_runs_unnamed() {
-        assert!(holds_every_test(&unit(&["a", "b"]), 2, &[]));
+        assert!(holds_every_test(&Unit::running(&["a", "b"]), 2, &[]));
         // A shard, a resume after a death, or a list a filter narrowed names its tests.
-        assert!(!holds_every_test(&unit(&["a"]), 2, &[]));
-        assert!(!holds_every_test(&unit(&["a", "b"]), 2, &["a".to_owned()]));
+        assert!(!holds_every_test(&Unit::running(&["a"]), 2, &[]));
+        assert!(!holds_every_test(
+            &Unit::running(&["a", "b"]),
+            2,
+            &["a".to_owned()]
+        ));
         // A whole-run harness (doctests) has no names to leave out.
-        assert!(!holds_every_test(&unit(&[]), 0, &[]));
+        assert!(!holds_every_test(&Unit::running(&[]), 0, &[]));
     }
 }

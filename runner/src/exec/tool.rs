@@ -42,6 +42,19 @@ pub struct Unit {
     pub mode: Mode,
 }
 
+#[cfg(test)]
+impl Unit {
+    /// A `Run` unit of binary 0 with `tests`, for the kernel's unit tests.
+    pub fn running(tests: &[&str]) -> Unit {
+        Unit {
+            binary: 0,
+            tests: tests.iter().map(|t| (*t).to_owned()).collect(),
+            seed: None,
+            mode: Mode::Run,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Run the tests and record how each ended.

@@ -117,7 +117,7 @@ fn cargo_miri_test(
 
 /// Lists a unit's tests (with the unit's selection and `-- --list` added by the caller).
 /// Which tests exist does not depend on Miri's checks: without validity checking and the
-/// leak check at exit, listing a harness of 900 tests takes 8 s instead of 13 s under Miri.
+/// leak check at exit, listing a harness of 820 tests takes 8 s instead of 13 s under Miri.
 /// The borrow tracker stays on, since Tree Borrows options refuse to run without one.
 fn list_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
     let flags = format!(
