@@ -9,9 +9,11 @@
 #                                                                        target ratio <= 0.6
 # runner runs with --no-cache: this measures the kernel, not the result cache (that is
 # bench/cache-speed.sh). runner balances shards with the durations of the previous run
-# (`.runner/durations.json` in the crate); the first run splits by test count. Prints the
-# figures and ratios side by side. Miri takes the longest (about 15 min per target and side
-# on 2 cores); MIRI_TARGETS=host limits it to the host.
+# (`.runner/durations.json` in the crate). For miri, runner runs twice against the one
+# by-hand figure: first with no durations at all (a first run: a fresh durations file), then
+# balanced by the durations that first run measured (targets <= 0.75 and <= 0.5).
+# Prints the figures and ratios side by side. Miri takes the longest (about 15 min per target
+# and side on 2 cores); MIRI_TARGETS=host limits it to the host.
 # Usage: bench/kernel-speed.sh [sanitizers] [valgrind] [miri]   (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,8 +84,15 @@ for line in sys.stdin:
     for target in "${targets[@]}"; do
       (cd "$crate" && cargo "+$channel" miri test -q --no-run --target "$target" --target-dir "$work/miri-by-hand" >/dev/null 2>&1) || true
     done
+    # A durations file of this run's own: the first runner run finds it absent, the second
+    # splits by what the first measured.
+    durations=$work/miri-durations.json
+    rm -f "$durations"
     start=$(now)
-    "$runner" miri "$crate" -q --no-provision --no-cache --out "$out/miri" >/dev/null 2>&1 || true
+    "$runner" miri "$crate" -q --no-provision --no-cache --durations "$durations" --out "$out/miri-first" >/dev/null 2>&1 || true
+    first_run=$(elapsed "$start")
+    start=$(now)
+    "$runner" miri "$crate" -q --no-provision --no-cache --durations "$durations" --out "$out/miri" >/dev/null 2>&1 || true
     with_runner=$(elapsed "$start")
     start=$(now)
     for target in "${targets[@]}"; do
@@ -94,6 +103,7 @@ for line in sys.stdin:
     by_hand=$(elapsed "$start")
     cat "$work"/miri-by-hand-*.log | sed -n 's/^test result: .*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' |
       awk '{p+=$1; f+=$2} END {printf "by hand: %d tests passed, %d failed\n", p, f}'
+    report "miri first" "$first_run" "$by_hand"
     report "miri" "$with_runner" "$by_hand"
     ;;
   *) echo "unknown stage $stage (sanitizers, valgrind, miri)" >&2; exit 2 ;;

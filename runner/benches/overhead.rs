@@ -117,6 +117,7 @@ fn finding(index: usize, error: &MiriError) -> Finding {
         test: Some(format!("tests::t{index}")),
         target: Some("x86_64-unknown-linux-gnu".into()),
         seed: None,
+        borrow_model: None,
         stack: error.frames.clone(),
         repro: Some("cargo miri test -- --exact tests::t".into()),
         evidence: vec![Evidence {

@@ -1,5 +1,9 @@
 //! The user's runner config from `[workspace.metadata.runner]` (or `[package.metadata.runner]`),
-//! checked strictly: an unknown key or a wrong type is an error that names the key.
+//! checked strictly: an unknown key or a wrong type is an error that names the key. A member's
+//! own `[package.metadata.runner]` in a workspace holds that package's settings, checked the
+//! same way and limited to the keys that can differ between packages.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -47,7 +51,33 @@ pub struct Config {
     pub docker: DockerConfig,
     #[serde(default)]
     pub cache: crate::cache::CacheConfig,
+    /// Per stage, the packages it analyses: `packages` and `exclude-packages` of its table,
+    /// read for every stage alike before the stage's own keys.
+    #[serde(skip)]
+    pub package_filters: BTreeMap<StageName, PackageFilter>,
 }
+
+/// A stage's `packages = [...]` and `exclude-packages = [...]`: package specs as cargo's
+/// `-p` takes them (`name`, `name@version`, a glob such as `crossbeam-*`, a package id).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageFilter {
+    /// Only these packages (of those the command line selects).
+    pub packages: Option<Vec<String>>,
+    /// Never these packages.
+    #[serde(default)]
+    pub exclude_packages: Vec<String>,
+}
+
+/// The keys a member's own table may set, as dotted paths: they apply to that package's
+/// harnesses. Everything else applies to the whole run and belongs to the workspace's table.
+const PER_PACKAGE_KEYS: &[&str] = &[
+    "skip",
+    "miri.flags",
+    "miri.borrow-model",
+    "miri.models",
+    "miri.doctests",
+];
 
 /// `[workspace.metadata.runner.docker]`: limits for the container of `--in docker`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -74,21 +104,127 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
+        Config::from_table(table, origin)
+    }
+
+    /// A workspace member's own table: the same schema, limited to the per-package keys.
+    pub fn for_member(table: &serde_json::Value) -> anyhow::Result<Config> {
+        let config = Config::from_table(table, "")?;
+        if let Some((stage, _)) = config.package_filters.iter().next() {
+            anyhow::bail!(
+                "`{stage}.packages` and `{stage}.exclude-packages` choose among the workspace's \
+                 packages: set them in [workspace.metadata.runner]"
+            );
+        }
+        for key in dotted_keys(table) {
+            let allowed = PER_PACKAGE_KEYS
+                .iter()
+                .any(|allowed| key == *allowed || key.starts_with(&format!("{allowed}.")));
+            if !allowed {
+                anyhow::bail!(
+                    "`{key}` applies to the whole run, not to one package: set it in \
+                     [workspace.metadata.runner] (a package's own table takes {})",
+                    PER_PACKAGE_KEYS.join(", ")
+                );
+            }
+        }
+        Ok(config)
+    }
+
+    fn from_table(table: &serde_json::Value, origin: &str) -> anyhow::Result<Config> {
+        let origin = if origin.is_empty() {
+            String::new()
+        } else {
+            format!(" {origin}")
+        };
         crate::limits::no_nulls(table, "")
-            .map_err(|error| anyhow::anyhow!("{error} in {origin}"))?;
-        let deserializer = table.clone();
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            .map_err(|error| anyhow::anyhow!("{error}{}", in_origin(&origin)))?;
+        let mut table = table.clone();
+        let package_filters = take_package_filters(&mut table)
+            .map_err(|error| anyhow::anyhow!("{error}{}", in_origin(&origin)))?;
+        let mut config: Config = serde_path_to_error::deserialize(table).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
             if path == "." {
-                anyhow::anyhow!("invalid runner config {origin}: {inner}")
+                anyhow::anyhow!("invalid runner config{origin}: {inner}")
             } else {
-                anyhow::anyhow!("invalid runner config {origin} key `{path}`: {inner}")
+                anyhow::anyhow!("invalid runner config{origin} key `{path}`: {inner}")
             }
         })?;
-        crate::limits::check(&config).map_err(|error| anyhow::anyhow!("{error:#} in {origin}"))?;
+        config.package_filters = package_filters;
+        crate::limits::check(&config)
+            .map_err(|error| anyhow::anyhow!("{error:#}{}", in_origin(&origin)))?;
         Ok(config)
     }
+}
+
+fn in_origin(origin: &str) -> String {
+    if origin.is_empty() {
+        String::new()
+    } else {
+        format!(" in{origin}")
+    }
+}
+
+/// Removes `packages` and `exclude-packages` from every stage's table and reads them, so that
+/// each stage's own keys are checked as before and the package choice is read one way.
+fn take_package_filters(
+    table: &mut serde_json::Value,
+) -> anyhow::Result<BTreeMap<StageName, PackageFilter>> {
+    let mut filters = BTreeMap::new();
+    for stage in StageName::ALL {
+        let Some(stage_table) = table
+            .get_mut(stage.as_str())
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        let mut filter_table = serde_json::Map::new();
+        for key in ["packages", "exclude-packages"] {
+            if let Some(value) = stage_table.remove(key) {
+                filter_table.insert(key.to_owned(), value);
+            }
+        }
+        if filter_table.is_empty() {
+            continue;
+        }
+        let filter: PackageFilter = serde_path_to_error::deserialize(serde_json::Value::Object(
+            filter_table,
+        ))
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "invalid runner config key `{stage}.{}`: {}",
+                error.path(),
+                error.inner()
+            )
+        })?;
+        filters.insert(stage, filter);
+    }
+    Ok(filters)
+}
+
+/// The dotted paths of a table's leaf keys (`miri.flags`); arrays are leaves.
+fn dotted_keys(table: &serde_json::Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pending: Vec<(String, &serde_json::Value)> = vec![(String::new(), table)];
+    while let Some((prefix, value)) = pending.pop() {
+        match value.as_object() {
+            Some(object) if !object.is_empty() => {
+                for (key, inner) in object {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    pending.push((path, inner));
+                }
+            }
+            _ if !prefix.is_empty() => keys.push(prefix),
+            _ => {}
+        }
+    }
+    keys.sort();
+    keys
 }
 
 #[cfg(test)]
@@ -111,6 +247,46 @@ mod tests {
         let package = json!({"runner": {"miri": {"flags": ["-Zmiri-strict-provenance"]}}});
         let config = Config::from_metadata(&json!(null), Some(&package)).unwrap();
         assert_eq!(config.miri.flags, ["-Zmiri-strict-provenance"]);
+    }
+
+    #[test]
+    fn stage_tables_choose_packages_alike() {
+        let workspace = json!({"runner": {
+            "miri": {"exclude-packages": ["crossbeam-epoch"], "seeds": 2},
+            "valgrind": {"packages": ["a", "b@0.1.0"]}
+        }});
+        let config = Config::from_metadata(&workspace, None).unwrap();
+        assert_eq!(config.miri.seeds, Some(2));
+        assert_eq!(
+            config.package_filters[&StageName::Miri].exclude_packages,
+            ["crossbeam-epoch"]
+        );
+        assert_eq!(
+            config.package_filters[&StageName::Valgrind].packages,
+            Some(vec!["a".to_owned(), "b@0.1.0".to_owned()])
+        );
+        let wrong = json!({"runner": {"miri": {"packages": "a"}}});
+        let error = Config::from_metadata(&wrong, None).unwrap_err().to_string();
+        assert!(error.contains("`miri.packages`"), "{error}");
+    }
+
+    #[test]
+    fn a_member_table_takes_only_per_package_keys() {
+        let table = json!({"miri": {"flags": ["-Zmiri-ignore-leaks"], "borrow-model": "none"}, "skip": ["valgrind"]});
+        let config = Config::for_member(&table).unwrap();
+        assert_eq!(config.miri.flags, ["-Zmiri-ignore-leaks"]);
+        let bogus = Config::for_member(&json!({"bogus": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(bogus.contains("`bogus`"), "{bogus}");
+        let whole_run = Config::for_member(&json!({"timeout": "1h"}))
+            .unwrap_err()
+            .to_string();
+        assert!(whole_run.contains("whole run"), "{whole_run}");
+        let filter = Config::for_member(&json!({"miri": {"exclude-packages": ["x"]}}))
+            .unwrap_err()
+            .to_string();
+        assert!(filter.contains("workspace.metadata.runner"), "{filter}");
     }
 
     #[test]

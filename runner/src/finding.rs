@@ -24,6 +24,7 @@ pub struct NewFinding {
     subject: Option<String>,
     target: Option<String>,
     seed: Option<u64>,
+    borrow_model: Option<String>,
     severity: Option<Severity>,
     repro: Option<String>,
     tool: Option<String>,
@@ -51,6 +52,7 @@ impl NewFinding {
             subject: None,
             target: None,
             seed: None,
+            borrow_model: None,
             severity: None,
             repro: None,
             tool: None,
@@ -147,6 +149,13 @@ impl NewFinding {
         self
     }
 
+    /// Under Miri: the aliasing model the test ran under.
+    #[must_use]
+    pub fn borrow_model(mut self, model: impl Into<String>) -> Self {
+        self.borrow_model = Some(model.into());
+        self
+    }
+
     #[must_use]
     pub fn note(mut self, note: Option<String>) -> Self {
         if let Some(note) = note {
@@ -209,6 +218,7 @@ impl NewFinding {
             test: self.test,
             target: self.target,
             seed: self.seed,
+            borrow_model: self.borrow_model,
             stack,
             repro: self.repro,
             note: self.note,

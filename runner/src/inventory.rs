@@ -9,8 +9,9 @@ use crate::libtest;
 use crate::process::{Cmd, RunOptions};
 
 /// What a test unit is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UnitKind {
+    #[default]
     Lib,
     Bin,
     Test,
@@ -20,20 +21,28 @@ pub enum UnitKind {
 }
 
 /// One test harness: a package's lib, one of its integration tests, its doctests, ...
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TestUnit {
+    /// The package's name, as reports show it.
     pub package: String,
+    /// cargo's id of the package, which selects it even when a dependency is a published
+    /// copy of the same crate (`--package itoa` is then ambiguous).
+    pub package_id: String,
     pub kind: UnitKind,
     /// The cargo target name (the package name for lib and doc units).
     pub name: String,
     /// The built harness; doctests have none (rustdoc compiles them when they run).
     pub executable: Option<Utf8PathBuf>,
+    /// How a stage runs this harness when it runs it more than one way (Miri's borrow model
+    /// for a package checked under several): part of the label, so each way is a unit of its
+    /// own for durations, the cache, partitions and the report.
+    pub variant: Option<String>,
 }
 
 impl TestUnit {
     /// The cargo arguments that select exactly this unit.
     pub fn selection(&self) -> Vec<String> {
-        let mut args = vec!["--package".to_owned(), self.package.clone()];
+        let mut args = vec!["--package".to_owned(), self.package_id.clone()];
         match self.kind {
             UnitKind::Lib => args.push("--lib".to_owned()),
             UnitKind::Doc => args.push("--doc".to_owned()),
@@ -45,16 +54,32 @@ impl TestUnit {
         args
     }
 
-    /// A short human label: `miri-bugs lib`, `miri-bugs test parse`.
+    /// A short human label: `miri-bugs lib`, `miri-bugs doctests`, and for named targets
+    /// cargo's own flag, `miri-bugs --test parse` (an integration test named `test` would
+    /// otherwise read `itoa test test`).
     pub fn label(&self) -> String {
-        match self.kind {
+        let base = match self.kind {
             UnitKind::Lib => format!("{} lib", self.package),
             UnitKind::Doc => format!("{} doctests", self.package),
-            UnitKind::Bin => format!("{} bin {}", self.package, self.name),
-            UnitKind::Test => format!("{} test {}", self.package, self.name),
-            UnitKind::Bench => format!("{} bench {}", self.package, self.name),
-            UnitKind::Example => format!("{} example {}", self.package, self.name),
+            UnitKind::Bin => format!("{} --bin {}", self.package, self.name),
+            UnitKind::Test => format!("{} --test {}", self.package, self.name),
+            UnitKind::Bench => format!("{} --bench {}", self.package, self.name),
+            UnitKind::Example => format!("{} --example {}", self.package, self.name),
+        };
+        match &self.variant {
+            Some(variant) => format!("{base} ({variant})"),
+            None => base,
         }
+    }
+
+    /// The label of the harness itself, whichever way the stage runs it: what names a test
+    /// in a finding's fingerprint, so one bug seen several ways is one issue.
+    pub fn harness_label(&self) -> String {
+        TestUnit {
+            variant: None,
+            ..self.clone()
+        }
+        .label()
     }
 
     /// A file-name-safe form of the label, for log names.
@@ -73,7 +98,7 @@ impl TestUnit {
 }
 
 /// Reads the test harnesses cargo built from its JSON messages. `package_name` maps a
-/// package id to its name (only workspace members are analysed).
+/// package id to its name (only workspace members are analysed); the id itself selects it.
 pub fn units_from_messages(
     messages: &str,
     package_name: impl Fn(&str) -> Option<String>,
@@ -113,9 +138,11 @@ pub fn units_from_messages(
         };
         units.push(TestUnit {
             package,
+            package_id: artifact.package_id.repr.clone(),
             kind,
             name: artifact.target.name.clone(),
             executable: artifact.executable.clone(),
+            variant: None,
         });
     }
     units.sort();
@@ -130,9 +157,11 @@ pub fn doc_units(units: &[TestUnit]) -> Vec<TestUnit> {
         .filter(|unit| unit.kind == UnitKind::Lib)
         .map(|unit| TestUnit {
             package: unit.package.clone(),
+            package_id: unit.package_id.clone(),
             kind: UnitKind::Doc,
             name: unit.package.clone(),
             executable: None,
+            variant: None,
         })
         .collect()
 }
@@ -175,12 +204,7 @@ fn run_listing(
 ) -> Result<Vec<String>> {
     let finished = cmd.run(options)?;
     if !finished.termination.success() {
-        let reason = finished
-            .stderr
-            .lines()
-            .rev()
-            .find(|line| line.trim_start().starts_with("error"))
-            .unwrap_or("no error message");
+        let reason = crate::cargo_output::first_error(&finished);
         bail!(
             "listing the tests of {} failed ({}): {reason}",
             unit.label(),
@@ -201,13 +225,19 @@ mod tests {
     #[test]
     fn selection_names_exactly_one_unit() {
         let unit = TestUnit {
-            package: "p".into(),
+            package: "itoa".into(),
+            package_id: "path+file:///w#itoa@1.0.19".into(),
             kind: UnitKind::Test,
-            name: "parse".into(),
+            name: "test".into(),
             executable: None,
+            variant: None,
         };
-        assert_eq!(unit.selection(), ["--package", "p", "--test", "parse"]);
-        assert_eq!(unit.slug(), "p-test-parse");
+        assert_eq!(
+            unit.selection(),
+            ["--package", "path+file:///w#itoa@1.0.19", "--test", "test"]
+        );
+        assert_eq!(unit.label(), "itoa --test test");
+        assert_eq!(unit.slug(), "itoa---test-test");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub(crate) mod limits;
 pub(crate) mod locate;
 pub(crate) mod lock;
 pub(crate) mod merge;
+pub(crate) mod packages;
 pub(crate) mod pin;
 pub(crate) mod plan;
 pub(crate) mod process;

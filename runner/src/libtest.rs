@@ -2,12 +2,44 @@
 
 use serde::Deserialize;
 
+use crate::process::Cmd;
 use crate::report::Frame;
 
 /// The harness arguments for the JSON events every stage reads. Without `--report-time`: the
 /// kernel times each test by the wall clock between its events, and libtest's float
 /// formatting of every `exec_time` costs seconds per thousand tests under Miri.
 pub const JSON_EVENTS: [&str; 3] = ["-Zunstable-options", "--format", "json"];
+
+/// Variables of the user's shell that change how libtest runs or what a panic costs, which
+/// runner decides for every test process instead. A backtrace is captured only when a
+/// finding needs one (the kernel re-runs that one failed test with `RUST_BACKTRACE=1`):
+/// under `MemorySanitizer` or Miri, unwinding for a backtrace at every panic turns a
+/// `should_panic` test of a tenth of a second into minutes. Every other variable of the
+/// user's environment reaches the tests unchanged.
+pub const CONTROLLED_ENVIRONMENT: [(&str, Option<&str>); 9] = [
+    ("RUST_BACKTRACE", Some("0")),
+    ("RUST_LIB_BACKTRACE", Some("0")),
+    // The kernel passes `--test-threads`, runs tests in its own order and reads captured
+    // output from the JSON events: the user's choices for these would break that.
+    ("RUST_TEST_THREADS", None),
+    ("RUST_TEST_NOCAPTURE", None),
+    ("RUST_TEST_SHUFFLE", None),
+    ("RUST_TEST_SHUFFLE_SEED", None),
+    ("RUST_TEST_TIME_UNIT", None),
+    ("RUST_TEST_TIME_INTEGRATION", None),
+    ("RUST_TEST_TIME_DOCTEST", None),
+];
+
+/// A test command with the environment runner decides (see [`CONTROLLED_ENVIRONMENT`]).
+pub fn test_environment(mut cmd: Cmd) -> Cmd {
+    for (name, value) in CONTROLLED_ENVIRONMENT {
+        cmd = match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.unset(name),
+        };
+    }
+    cmd
+}
 
 /// What happened to one test in a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,9 +100,11 @@ pub fn parse_event(line: &str) -> Option<Event> {
             let outcome = match result {
                 "ok" => Outcome::Passed,
                 "ignored" => Outcome::Ignored,
-                "failed" | "timeout" => Outcome::Failed {
+                "failed" => Outcome::Failed {
                     output: raw.stdout.unwrap_or_default(),
                 },
+                // "timeout" is libtest's warning that a test has run for over 60 s; the test
+                // goes on and reports its own end later. The kernel's clock keeps the limit.
                 _ => return None,
             };
             Some(Event::Finished(TestResult {
@@ -185,6 +219,19 @@ mod tests {
 { "type": "test", "name": "tests::b", "event": "failed", "stdout": "\nthread 'tests::b' (1001) panicked at src/lib.rs:135:9:\nassertion `left == right` failed\n  left: 16777216\n right: 1\nnote: run with `RUST_BACKTRACE=1`\n" }
 { "type": "test", "event": "started", "name": "tests::c" }
 "#;
+
+    #[test]
+    fn the_sixty_second_warning_is_not_a_result() {
+        // libtest prints it for a test still running after 60 s, then the test's own end.
+        let slow = r#"{ "type": "test", "event": "started", "name": "Slab<T>::key_of (line 9)" }
+{ "type": "test", "event": "timeout", "name": "Slab<T>::key_of (line 9)" }
+{ "type": "test", "name": "Slab<T>::key_of (line 9)", "event": "ok" }
+"#;
+        let events = parse_events(slow);
+        assert_eq!(events.results.len(), 1);
+        assert_eq!(events.results[0].outcome, Outcome::Passed);
+        assert!(events.unfinished.is_empty());
+    }
 
     #[test]
     fn folds_events_and_finds_the_test_that_died() {

@@ -11,7 +11,7 @@ use crate::exec::partition::Partition;
 use crate::process::{self, Cmd};
 use crate::progress::Progress;
 use crate::report::Severity;
-use crate::workspace::Workspace;
+use crate::workspace::{Member, Workspace};
 
 /// A partitioned run's durations, in its report folder.
 pub const DURATIONS_COPY: &str = "durations.json";
@@ -58,6 +58,9 @@ pub struct Context {
     pub partition: Option<Partition>,
     /// Where the measured durations are read from and added to.
     pub durations_file: Utf8PathBuf,
+    /// The package ids of the members the command line selects (`-p`, `--workspace`,
+    /// `--exclude`, else cargo's default members).
+    pub selected: Vec<String>,
 }
 
 impl Context {
@@ -109,7 +112,15 @@ impl Context {
             .durations
             .clone()
             .unwrap_or_else(|| crate::exec::durations::path(&workspace.root));
+        crate::packages::check_filters(&workspace, |stage| {
+            crate::stages::registry::of(stage).analyses_packages
+        })?;
+        let selected = crate::packages::selected(&workspace, &args.cargo)?
+            .into_iter()
+            .map(|member| member.id.clone())
+            .collect();
         Ok(Context {
+            selected,
             partition,
             durations_file,
             fail_on: config.fail_on.unwrap_or(Severity::High),
@@ -168,6 +179,28 @@ impl Context {
         } else {
             self.durations_file.clone()
         }
+    }
+
+    /// The members `stage` analyses: the command line's selection, narrowed by the stage's
+    /// `packages` / `exclude-packages` and by members that skip it.
+    pub fn stage_members(&self, stage: StageName) -> Vec<&Member> {
+        let selected: Vec<&Member> = self
+            .workspace
+            .members
+            .iter()
+            .filter(|member| self.selected.contains(&member.id))
+            .collect();
+        crate::packages::for_stage(&self.workspace, &selected, stage)
+    }
+
+    /// cargo's arguments that select everything `stage` analyses, each package by its id
+    /// (the dispatcher never runs a stage that has no package left).
+    pub fn package_selection(&self, stage: StageName) -> Vec<String> {
+        crate::packages::cargo_args(
+            self.stage_members(stage)
+                .iter()
+                .map(|member| member.id.as_str()),
+        )
     }
 
     /// The stage's folder for raw logs and artifacts, created on demand.

@@ -15,11 +15,26 @@ pub struct Workspace {
     pub config: Config,
 }
 
-/// A workspace member and the kinds of targets it has.
-#[derive(Debug, Clone)]
+/// A workspace member, and what it says of itself for runner.
+#[derive(Debug, Clone, Default)]
 pub struct Member {
     pub name: String,
+    pub version: String,
+    /// cargo's package id (`path+file:///w/a#alpha@0.1.0`): the one package spec a published
+    /// copy of the same crate in the dependency graph can never make ambiguous.
+    pub id: String,
     pub manifest_path: Utf8PathBuf,
+    /// One of the packages cargo selects when none is named (its default members).
+    pub default: bool,
+    /// The member's own `[package.metadata.runner]`, applied to it over the workspace's.
+    pub config: Option<Config>,
+}
+
+impl Member {
+    /// The package's folder, where cargo runs its harnesses.
+    pub fn dir(&self) -> &Utf8Path {
+        self.manifest_path.parent().unwrap_or(&self.manifest_path)
+    }
 }
 
 impl Workspace {
@@ -36,17 +51,38 @@ impl Workspace {
                     summarise_cargo_error(&error)
                 )
             })?;
-        let root_package_metadata = metadata.root_package().map(|package| &package.metadata);
+        let root_package = metadata.root_package();
+        let root_package_metadata = root_package.map(|package| &package.metadata);
         let config = Config::from_metadata(&metadata.workspace_metadata, root_package_metadata)
             .with_context(|| format!("in {}", metadata.workspace_root.join("Cargo.toml")))?;
-        let members = metadata
-            .workspace_packages()
-            .iter()
-            .map(|package| Member {
+        // The root package's table is the workspace's config when the workspace has none.
+        let root_table_is_workspace_config = metadata.workspace_metadata.get("runner").is_none();
+        let defaults: Vec<&cargo_metadata::PackageId> =
+            if metadata.workspace_default_members.is_available() {
+                metadata.workspace_default_members.iter().collect()
+            } else {
+                metadata.workspace_members.iter().collect()
+            };
+        let mut members = Vec::new();
+        for package in metadata.workspace_packages() {
+            let is_root = root_package.is_some_and(|root| root.id == package.id);
+            let config = match package.metadata.get("runner") {
+                Some(table) if !(is_root && root_table_is_workspace_config) => {
+                    Some(Config::for_member(table).with_context(|| {
+                        format!("in {} [package.metadata.runner]", package.manifest_path)
+                    })?)
+                }
+                _ => None,
+            };
+            members.push(Member {
                 name: package.name.to_string(),
+                version: package.version.to_string(),
+                id: package.id.repr.clone(),
                 manifest_path: package.manifest_path.clone(),
-            })
-            .collect();
+                default: defaults.contains(&&package.id),
+                config,
+            });
+        }
         Ok(Workspace {
             root: metadata.workspace_root.clone(),
             manifest_path: metadata.workspace_root.join("Cargo.toml"),
@@ -74,6 +110,16 @@ impl Workspace {
             .iter()
             .find(|member| member.manifest_path.parent() == Some(Utf8Path::new(&dir)))
             .map(|member| member.name.clone())
+    }
+
+    /// The member named `name`.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|member| member.name == name)
+    }
+
+    /// The folder of the member named `name`, where cargo runs its harnesses.
+    pub fn package_dir(&self, name: &str) -> Option<&Utf8Path> {
+        self.member(name).map(Member::dir)
     }
 
     /// The build directory reserved for one stage, so stages never invalidate each other.
@@ -179,6 +225,7 @@ mod tests {
             members: vec![Member {
                 name: "alpha".into(),
                 manifest_path: "/w/a/Cargo.toml".into(),
+                ..Member::default()
             }],
             config: Config::default(),
         };
@@ -204,6 +251,7 @@ mod tests {
             members: vec![Member {
                 name: "p".into(),
                 manifest_path: "/t/it's a $(touch x) dir/p/Cargo.toml".into(),
+                ..Member::default()
             }],
             config: Config::default(),
         };

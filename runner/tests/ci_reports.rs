@@ -89,6 +89,7 @@ fn finding(line: &str) -> Finding {
         test: some(test),
         target: some(target),
         seed: None,
+        borrow_model: None,
         stack: vec![Frame {
             function: "demo::checksum".into(),
             file: Some("src/lib.rs".into()),

@@ -158,7 +158,7 @@ impl<T: Tool> Process<'_, T> {
                 LibtestOutcome::Passed => TestOutcome::Passed,
                 LibtestOutcome::Ignored => TestOutcome::Ignored,
                 LibtestOutcome::Failed { output } => {
-                    if self.unit.mode == Mode::Run {
+                    if matches!(self.unit.mode, Mode::Run | Mode::Backtrace) {
                         let inner = self.tool.reports_in_failure(output);
                         if inner.is_empty() {
                             let output = output.clone();
@@ -362,10 +362,7 @@ mod tests {
             Cmd::new("true")
         }
         fn read(&self, _: &Binary, _: &Finished, _: &camino::Utf8Path) -> Reading<Report> {
-            Reading {
-                reports: Vec::new(),
-                fatal: None,
-            }
+            Reading::reports(Vec::new())
         }
         fn when(&self, report: &Report) -> When {
             if report.at_exit {
@@ -387,9 +384,11 @@ mod tests {
             target: "t".into(),
             unit: TestUnit {
                 package: "p".into(),
+                package_id: "p".into(),
                 kind: UnitKind::Lib,
                 name: "p".into(),
                 executable: Some("/p".into()),
+                variant: None,
             },
             tests: Vec::new(),
         }

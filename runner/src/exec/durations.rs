@@ -37,6 +37,37 @@ impl Durations {
             .copied()
     }
 
+    /// The mean measured duration of a stage's tests: what a test not measured yet is
+    /// expected to take next to measured ones.
+    pub fn mean(&self, stage: &str) -> Option<f64> {
+        let tests = self.stages.get(stage).filter(|tests| !tests.is_empty())?;
+        #[allow(clippy::cast_precision_loss, reason = "a mean of durations")]
+        Some(tests.values().sum::<f64>() / tests.len() as f64)
+    }
+
+    /// Where the test last finished on its own (in any stage, on any target), with its
+    /// time: the quickest such measurement. A test that ended its process there does not
+    /// count. Tells a test too slow for one tool from a test that never ends.
+    pub fn finished_elsewhere(&self, unit: &str, test: &str) -> Option<(String, String, f64)> {
+        let suffix = format!(" {unit} {test}");
+        let mut quickest: Option<(String, String, f64)> = None;
+        for (stage, tests) in &self.stages {
+            let ended = self.ended_process.get(stage);
+            for (key, seconds) in tests {
+                let Some(target) = key.strip_suffix(&suffix) else {
+                    continue;
+                };
+                if target.contains(' ') || ended.is_some_and(|ended| ended.contains(key)) {
+                    continue;
+                }
+                if quickest.as_ref().is_none_or(|(_, _, best)| seconds < best) {
+                    quickest = Some((stage.clone(), target.to_owned(), *seconds));
+                }
+            }
+        }
+        quickest
+    }
+
     /// Whether the test ended its process the last time it ran.
     pub fn ended_process(&self, stage: &str, target: &str, unit: &str, test: &str) -> bool {
         self.ended_process

@@ -29,6 +29,8 @@ pub struct Tally {
     pub passed: u64,
     pub failed: u64,
     pub timed_out: u64,
+    /// Tests the harness skipped (`#[ignore]`, `#[cfg_attr(miri, ignore)]`): not run.
+    pub ignored: u64,
 }
 
 impl Tally {
@@ -39,6 +41,7 @@ impl Tally {
             ("tests_run".to_owned(), self.tests_run),
             ("passed".to_owned(), self.passed),
             ("failed".to_owned(), self.failed),
+            ("ignored".to_owned(), self.ignored),
         ]);
         if self.timed_out > 0 {
             counts.insert("timed_out".to_owned(), self.timed_out);
@@ -53,6 +56,7 @@ impl Tally {
             passed: self.passed + other.passed,
             failed: self.failed + other.failed,
             timed_out: self.timed_out + other.timed_out,
+            ignored: self.ignored + other.ignored,
         }
     }
 }
@@ -121,7 +125,14 @@ pub fn run<T: Tool>(
     let slice = slice(ctx.partition, binaries, known, limits.stage);
     let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
     let binaries = lookup.binaries.as_slice();
-    let mut units = plan_units(ctx.jobs, binaries, &slice.here, known, limits);
+    let mut units = plan_units(
+        ctx.jobs,
+        binaries,
+        &slice.here,
+        known,
+        limits,
+        tool.min_chunk(),
+    );
     units.retain(|unit| lookup.runs(unit));
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
     let mut outcome = Outcome {
@@ -138,6 +149,10 @@ pub fn run<T: Tool>(
     };
     let mut merge = |result: UnitResult<T::Report>, left: usize| {
         let binary = &binaries[result.unit.binary];
+        if result.unit.mode == Mode::Backtrace {
+            with_backtraces(&mut outcome.found, result.found);
+            return;
+        }
         if result.unit.mode == Mode::Run {
             done_tests += result.ran.len() as u64;
             record(&mut outcome, limits.stage, binary, &result);
@@ -172,6 +187,9 @@ pub fn run<T: Tool>(
     if tool.reports_fail_the_test() {
         fail_reported_tests(&mut outcome, binaries);
     }
+    // What this run and earlier ones measured, this stage's slice copy included.
+    let measured = Durations::load(&ctx.durations_written());
+    too_slow_here(&mut outcome, binaries, limits.stage, &measured);
     // Completion order depends on scheduling; reports list tests in a stable order.
     outcome.tests.sort_by(|a, b| {
         (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
@@ -179,10 +197,128 @@ pub fn run<T: Tool>(
     if crate::process::interrupted() && outcome.errors.is_empty() {
         outcome.errors.push("interrupted".to_owned());
     }
+    // Every worker stopped by the same cause says so once.
+    let mut seen = BTreeSet::new();
+    outcome.errors.retain(|error| seen.insert(error.clone()));
     if !crate::process::interrupted() {
         cached::store::<T>(ctx, &lookup, &outcome, &unfinished, limits);
     }
     outcome
+}
+
+/// Gives each failure a backtrace re-run found the output with the stack; a re-run that
+/// did not fail the same way leaves the first output.
+fn with_backtraces<R>(found: &mut [Attributed<R>], rerun: Vec<Attributed<R>>) {
+    for again in rerun {
+        let Cause::Failed { output } = again.cause else {
+            continue;
+        };
+        let first = found.iter_mut().find(|first| {
+            first.binary == again.binary
+                && first.test == again.test
+                && first.seed == again.seed
+                && matches!(first.cause, Cause::Failed { .. })
+        });
+        if let Some(first) = first {
+            first.cause = Cause::Failed { output };
+        }
+    }
+}
+
+/// A `Backtrace` unit for each failure of `result` whose stack is worth a re-run.
+fn backtrace_reruns<R>(
+    result: &UnitResult<R>,
+    workspace: &crate::workspace::Workspace,
+) -> Vec<Unit> {
+    result
+        .found
+        .iter()
+        .filter(|found| {
+            matches!(&found.cause, Cause::Failed { output } if needs_backtrace(output, workspace))
+        })
+        .map(|found| Unit {
+            binary: result.unit.binary,
+            tests: vec![found.test.clone()],
+            seed: found.seed,
+            mode: Mode::Backtrace,
+        })
+        .collect()
+}
+
+/// A failure whose panic happened outside the workspace (in a dependency or std) and came
+/// without a stack: only a backtrace names the user's frame that led there.
+fn needs_backtrace(output: &str, workspace: &crate::workspace::Workspace) -> bool {
+    if output.contains("stack backtrace:") {
+        return false;
+    }
+    match crate::libtest::panic_location(output) {
+        Some((file, _, _)) => workspace.relative(camino::Utf8Path::new(&file)).is_none(),
+        None => output.contains("panicked at"),
+    }
+}
+
+/// A test past its limit that finished on its own elsewhere (natively, under a faster
+/// tool) is slow under this tool, not stuck: no `timeout` finding, which would claim the
+/// code hangs, but an error of the stage (the test was not evaluated here), naming where it
+/// finished and the setting that gives it more time.
+fn too_slow_here<R>(
+    outcome: &mut Outcome<R>,
+    binaries: &[Binary],
+    stage: &str,
+    measured: &Durations,
+) {
+    let mut errors = Vec::new();
+    let mut not_evaluated = Vec::new();
+    outcome.found.retain(|found| {
+        let Cause::TimedOut { limit, .. } = &found.cause else {
+            return true;
+        };
+        let binary = &binaries[found.binary];
+        let label = binary.unit.label();
+        let Some((where_stage, target, seconds)) = measured
+            .finished_elsewhere(&label, &found.test)
+            .filter(|(where_stage, target, _)| {
+                (where_stage.as_str(), target.as_str()) != (stage, binary.target.as_str())
+            })
+        else {
+            return true;
+        };
+        errors.push(format!(
+            "`{}` ({label}) did not finish within its limit of {} on {}, though it finished in {:.1} s under {where_stage} on {target}: too slow under this tool, not a hang; give it more time with config `{stage}.test-timeout`",
+            found.test,
+            crate::duration::human(*limit),
+            binary.target,
+            seconds
+        ));
+        not_evaluated.push((
+            binary.target.clone(),
+            label,
+            found.test.clone(),
+            found.seed.map(u64::from),
+        ));
+        false
+    });
+    // Not evaluated here: neither a result nor a timeout in the counts.
+    for (target, label, test, seed) in not_evaluated {
+        outcome.tests.retain(|run| {
+            (
+                run.target.as_deref(),
+                run.unit.as_deref(),
+                run.name.as_str(),
+                run.seed,
+            ) != (
+                Some(target.as_str()),
+                Some(label.as_str()),
+                test.as_str(),
+                seed,
+            )
+        });
+        if let Some(tally) = outcome.tallies.get_mut(&target) {
+            tally.tests_run = tally.tests_run.saturating_sub(1);
+            tally.timed_out = tally.timed_out.saturating_sub(1);
+        }
+    }
+    outcome.errors.extend(errors);
 }
 
 /// Tests libtest passed but the tool reported on count as failed.
@@ -251,6 +387,7 @@ fn slice(
             let name = test.unwrap_or("(whole harness)");
             items.push(partition::Item {
                 identity: format!("{stage} {} {label} {name}", binary.target),
+                family: format!("{stage} {} {}", binary.target, shards::family(name)),
                 expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
             });
             owners.push((index, test));
@@ -292,14 +429,24 @@ fn slice(
     }
 }
 
-/// One unit per shard of each binary and seed, longest expected first so the last
-/// processes to start are short ones. Binaries with nothing in this job's slice are left out.
+/// A test expected to take longer than this runs in a process of its own: under Miri a long
+/// process slows down as it goes (two tests of about 74 s each alone took 99 s and 119 s one
+/// after the other in one process), while a process start costs a few seconds at most.
+const ALONE_AFTER_SECONDS: f64 = 20.0;
+
+/// The units of this job's work, longest expected first so the last processes to start are
+/// short ones. A test that ended its process last time, or is expected to be long, runs
+/// alone; a binary with measured durations is cut into shards of equal expected time; the
+/// binaries without any (a first run) are cut by guided self-scheduling into chunks that
+/// shrink as the work left shrinks, never under the tool's `min_chunk` tests. Binaries with
+/// nothing in this job's slice are left out.
 fn plan_units(
     jobs: usize,
     binaries: &[Binary],
     here: &[bool],
     known: &Durations,
     limits: &Limits<'_>,
+    min_chunk: usize,
 ) -> Vec<Unit> {
     // A binary gets shards in proportion to its share of the expected work, so the many small
     // harnesses of a crate run in one process each and only the long ones are split.
@@ -317,57 +464,61 @@ fn plan_units(
         })
         .collect();
     let grand_total: f64 = expected.iter().sum();
+    let measured_mean = known.mean(limits.stage).unwrap_or(1.0);
+    let unit = |binary: usize, tests: Vec<String>, seed: Option<u32>| Unit {
+        binary,
+        tests,
+        seed,
+        mode: Mode::Run,
+    };
     let mut weighted: Vec<(f64, Unit)> = Vec::new();
+    let mut first_run: Vec<(usize, Vec<String>)> = Vec::new();
     for (index, binary) in binaries.iter().enumerate() {
         if !here[index] {
             continue;
         }
+        if binary.runs_whole() {
+            for seed in limits.seeds {
+                weighted.push((f64::MAX, unit(index, Vec::new(), *seed)));
+            }
+            continue;
+        }
         let label = binary.unit.label();
         let duration_of = |test: &str| known.get(limits.stage, &binary.target, &label, test);
+        // A test that ended its process last time runs alone: with others, its end would
+        // cost them a new process and a re-run for the checks it kept from running.
+        let (alone, grouped): (Vec<String>, Vec<String>) =
+            binary.tests.iter().cloned().partition(|test| {
+                known.ended_process(limits.stage, &binary.target, &label, test)
+                    || duration_of(test).is_some_and(|seconds| seconds > ALONE_AFTER_SECONDS)
+            });
+        for test in alone {
+            let weight = duration_of(&test).unwrap_or(measured_mean);
+            for seed in limits.seeds {
+                weighted.push((weight, unit(index, vec![test.clone()], *seed)));
+            }
+        }
+        if grouped.iter().all(|test| duration_of(test).is_none()) {
+            if !grouped.is_empty() {
+                first_run.push((index, grouped));
+            }
+            continue;
+        }
         let shard_count = shards::count_for(expected[index], grand_total, jobs);
-        for seed in limits.seeds {
-            if binary.runs_whole() {
-                weighted.push((
-                    f64::MAX,
-                    Unit {
-                        binary: index,
-                        tests: Vec::new(),
-                        seed: *seed,
-                        mode: Mode::Run,
-                    },
-                ));
-                continue;
-            }
-            // A test that ended its process last time runs alone: with others, its end
-            // would cost them a new process and a re-run for the checks it kept from running.
-            let (alone, grouped): (Vec<String>, Vec<String>) =
-                binary.tests.iter().cloned().partition(|test| {
-                    known.ended_process(limits.stage, &binary.target, &label, test)
-                });
-            for test in alone {
-                weighted.push((
-                    duration_of(&test).unwrap_or(0.0),
-                    Unit {
-                        binary: index,
-                        tests: vec![test],
-                        seed: *seed,
-                        mode: Mode::Run,
-                    },
-                ));
-            }
-            for shard in shards::split(&grouped, shard_count, duration_of) {
-                weighted.push((
-                    shard.weight,
-                    Unit {
-                        binary: index,
-                        tests: shard.tests,
-                        seed: *seed,
-                        mode: Mode::Run,
-                    },
-                ));
+        for shard in shards::split(&grouped, shard_count, duration_of) {
+            for seed in limits.seeds {
+                weighted.push((shard.weight, unit(index, shard.tests.clone(), *seed)));
             }
         }
     }
+    #[allow(clippy::cast_precision_loss, reason = "a count of tests")]
+    for (binary, chunk) in shards::guided(&first_run, jobs, min_chunk) {
+        let weight = chunk.len() as f64 * measured_mean;
+        for seed in limits.seeds {
+            weighted.push((weight, unit(binary, chunk.clone(), *seed)));
+        }
+    }
+    // Stable: chunks of equal weight keep the order they were cut in.
     weighted.sort_by(|a, b| b.0.total_cmp(&a.0));
     weighted.into_iter().map(|(_, unit)| unit).collect()
 }
@@ -393,7 +544,7 @@ pub(super) fn record<R>(
     }
     for (name, test_outcome, seconds) in &result.ran {
         match test_outcome {
-            TestOutcome::Ignored => {}
+            TestOutcome::Ignored => tally.ignored += 1,
             TestOutcome::Passed => {
                 tally.tests_run += 1;
                 tally.passed += 1;
@@ -468,7 +619,10 @@ fn run_unit<T: Tool>(
     }
     let stem = log_stem(limits.logs, sequence, binary);
     let names: &[String] = if every_test { &[] } else { &unit.tests };
-    let cmd = tool.command(binary, names, unit.seed, &stem);
+    let mut cmd = crate::libtest::test_environment(tool.command(binary, names, unit.seed, &stem));
+    if unit.mode == Mode::Backtrace {
+        cmd = cmd.env("RUST_BACKTRACE", "1");
+    }
     ctx.progress.verbose(&cmd.to_string());
     let clock = TestClock::new(limits.test_timeout);
     let observe = |line: &str| clock.observe(line);
@@ -522,10 +676,47 @@ fn run_unit<T: Tool>(
             *seconds = Some(*wall);
         }
     }
-    if let Some(fatal) = reading.fatal {
+    conclude(done, binary, reading.fatal, reading.broken, &ctx.workspace)
+}
+
+/// What a unit's process means beyond its tests: a failure to re-run for its stack, only the
+/// output of a `Backtrace` re-run, or the tool's own failure (for every process after, or
+/// for this one only).
+fn conclude<R>(
+    mut done: Done<Unit, UnitResult<R>>,
+    binary: &Binary,
+    fatal: Option<String>,
+    broken: Option<String>,
+    workspace: &crate::workspace::Workspace,
+) -> Done<Unit, UnitResult<R>> {
+    match done.result.unit.mode {
+        Mode::Run if !binary.runs_whole() => {
+            let reruns = backtrace_reruns(&done.result, workspace);
+            done.follow_up.extend(reruns);
+        }
+        Mode::Backtrace => {
+            // Only the failure's output is wanted from this process.
+            done.follow_up.clear();
+            done.result.ran.clear();
+            done.result.culprit = None;
+            done.result.error = None;
+            return done;
+        }
+        _ => {}
+    }
+    if let Some(fatal) = fatal {
         done.result.error = Some(fatal);
         done.follow_up.clear();
         done.stop = true;
+    } else if let Some(broken) = broken {
+        // The tool's end of the process is not the test's: no death, no result for it.
+        if let Some(culprit) = done.result.culprit.take() {
+            done.result.ran.retain(|(name, _, _)| *name != culprit);
+            done.result.found.retain(|found| {
+                found.test != culprit || !matches!(found.cause, Cause::Died { .. })
+            });
+        }
+        done.result.error = Some(broken);
     }
     done
 }
@@ -540,6 +731,43 @@ fn log_stem(logs: &Utf8Path, sequence: usize, binary: &Binary) -> Utf8PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_panic_outside_the_workspace_without_a_stack_asks_for_a_backtrace() {
+        let workspace = crate::workspace::Workspace {
+            root: "/w".into(),
+            manifest_path: "/w/Cargo.toml".into(),
+            target_dir: "/w/target".into(),
+            members: Vec::new(),
+            config: crate::config::Config::default(),
+        };
+        let in_dependency = "thread 't' panicked at /home/u/.cargo/registry/src/x/dep-1.0.0/src/lib.rs:9:5:\nboom\n";
+        assert!(needs_backtrace(in_dependency, &workspace));
+        let in_workspace = "thread 't' panicked at src/lib.rs:9:5:\nboom\n";
+        assert!(!needs_backtrace(in_workspace, &workspace));
+        let with_stack = format!("{in_dependency}stack backtrace:\n   0: t\n");
+        assert!(!needs_backtrace(&with_stack, &workspace));
+        assert!(!needs_backtrace(
+            "assertion failed without a panic line",
+            &workspace
+        ));
+    }
+
+    #[test]
+    fn a_backtrace_rerun_replaces_only_the_same_failure() {
+        let failed = |test: &str, output: &str| Attributed::<()> {
+            binary: 0,
+            test: test.to_owned(),
+            seed: None,
+            cause: Cause::Failed {
+                output: output.to_owned(),
+            },
+        };
+        let mut found = vec![failed("a", "first"), failed("b", "first")];
+        with_backtraces(&mut found, vec![failed("a", "with a stack")]);
+        assert_eq!(found[0], failed("a", "with a stack"));
+        assert_eq!(found[1], failed("b", "first"));
+    }
 
     #[test]
     fn only_a_unit_with_every_listed_test_and_no_filter_runs_unnamed() {

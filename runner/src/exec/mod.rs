@@ -16,4 +16,7 @@ pub mod tool;
 
 pub use durations::Durations;
 pub use harness::{Limits, Outcome, Tally};
-pub use tool::{Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT};
+pub use tool::{
+    Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT,
+    SLOW_TOOL_TEST_TIMEOUT,
+};

@@ -1,8 +1,11 @@
 //! Splitting a stage's work across CI machines (`--partition K/N`): every job computes the same
 //! split on its own from the same inputs. Work with a recorded duration goes longest first
-//! onto the least-loaded slice; work without one goes by a stable hash of its identity, so a
-//! new test moves only itself. A digest of the whole plan lets `runner merge` refuse slices
-//! that were cut from different plans.
+//! onto the least-loaded slice. Work without one (a first run) is dealt out by family: tests
+//! whose names end alike (`heavy_01`, `outer_heavy_02`; `*_large`) tend to cost alike, so each
+//! family is spread evenly over the slices, from a slice its hash picks, instead of leaving it
+//! to chance where the long ones land; a new test moves only the later members of its own
+//! family. A digest of the whole plan lets `runner merge` refuse slices that were cut from
+//! different plans.
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,12 +53,24 @@ impl fmt::Display for Partition {
     }
 }
 
-/// One piece of work to place: its identity (stage, target, harness, test) and how long it
-/// took last time, when known.
+/// One piece of work to place: its identity (stage, target, harness, test), the family it is
+/// dealt with when it has no duration, and how long it took last time, when known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub identity: String,
+    pub family: String,
     pub expected: Option<f64>,
+}
+
+impl Item {
+    /// An item that is a family of its own (a fuzz target, a program).
+    pub fn single(identity: String, expected: Option<f64>) -> Item {
+        Item {
+            family: identity.clone(),
+            identity,
+            expected,
+        }
+    }
 }
 
 /// The slice (0-based) each item goes to, in the items' order.
@@ -80,9 +95,19 @@ pub fn assign(items: &[Item], count: usize) -> Vec<usize> {
         load[lightest] += seconds;
         slice_of[at] = lightest;
     }
+    // Without durations: each family in identity order, dealt round from its own start.
+    let mut families: std::collections::BTreeMap<&str, Vec<usize>> =
+        std::collections::BTreeMap::new();
     for (at, item) in items.iter().enumerate() {
         if item.expected.is_none() {
-            slice_of[at] = stable_slot(&item.identity, count);
+            families.entry(item.family.as_str()).or_default().push(at);
+        }
+    }
+    for (family, mut members) in families {
+        members.sort_by(|a, b| items[*a].identity.cmp(&items[*b].identity));
+        let start = stable_slot(family, count);
+        for (rank, at) in members.into_iter().enumerate() {
+            slice_of[at] = (start + rank) % count;
         }
     }
     slice_of
@@ -132,10 +157,7 @@ pub fn keep<T>(
     };
     let items: Vec<Item> = all
         .iter()
-        .map(|entry| Item {
-            identity: format!("{stage} {}", identity(entry)),
-            expected,
-        })
+        .map(|entry| Item::single(format!("{stage} {}", identity(entry)), expected))
         .collect();
     let slices = assign(&items, partition.count);
     let total = all.len() as u64;
@@ -155,10 +177,18 @@ pub fn keep<T>(
     (kept, Some(share))
 }
 
-/// The makespan figures of splitting `items` into `count` slices: the ideal (total ÷ N),
-/// the planned (the slowest slice) and the floor (the longest single item). Items without a
-/// duration count as the mean of the others.
-pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
+/// Each slice's planned seconds when `items` are split into `count` slices (items without a
+/// duration count as the mean of the others).
+pub fn loads(items: &[Item], count: usize) -> Vec<f64> {
+    let seconds = expected_seconds(items);
+    let mut load = vec![0.0_f64; count.max(1)];
+    for (slice, secs) in assign(items, count).into_iter().zip(&seconds) {
+        load[slice] += secs;
+    }
+    load
+}
+
+fn expected_seconds(items: &[Item]) -> Vec<f64> {
     let known: Vec<f64> = items.iter().filter_map(|item| item.expected).collect();
     #[allow(clippy::cast_precision_loss, reason = "a mean of durations")]
     let mean = if known.is_empty() {
@@ -166,15 +196,19 @@ pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
     } else {
         known.iter().sum::<f64>() / known.len() as f64
     };
-    let seconds: Vec<f64> = items
+    items
         .iter()
         .map(|item| item.expected.unwrap_or(mean))
-        .collect();
+        .collect()
+}
+
+/// The makespan figures of splitting `items` into `count` slices: the ideal (total ÷ N),
+/// the planned (the slowest slice) and the floor (the longest single item). Items without a
+/// duration count as the mean of the others.
+pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
+    let seconds = expected_seconds(items);
     let total: f64 = seconds.iter().sum();
-    let mut load = vec![0.0_f64; count.max(1)];
-    for (slice, secs) in assign(items, count).into_iter().zip(&seconds) {
-        load[slice] += secs;
-    }
+    let load = loads(items, count);
     #[allow(clippy::cast_precision_loss, reason = "a few slices")]
     let ideal = total / count.max(1) as f64;
     let planned = load.iter().copied().fold(0.0, f64::max);
@@ -182,33 +216,55 @@ pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
     (ideal, planned, floor)
 }
 
+/// The job counts `runner partitions` plans for.
+const JOB_COUNTS: [usize; 5] = [1, 2, 4, 8, 16];
+
 /// `runner partitions FILE`: for 1, 2, 4, 8 and 16 jobs, each stage's ideal makespan
-/// (total ÷ N), the planned one (the slowest slice) and the floor (the longest single test).
+/// (total ÷ N), the planned one (the slowest slice) and the floor (the longest single test);
+/// then the planned wall time of the slowest job over every stage, since a job runs its
+/// slice of each stage one after another.
 pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
     let durations: Durations =
         serde_json::from_str(&text).with_context(|| format!("{file} is not a durations file"))?;
     let mut printed = false;
+    // Per job count, each slice's seconds over all stages.
+    let mut jobs_total: Vec<Vec<f64>> = JOB_COUNTS.iter().map(|n| vec![0.0; *n]).collect();
+    let mut floor_total = 0.0_f64;
     for (stage, tests) in durations.stages() {
         if only.is_some_and(|wanted| wanted.as_str() != stage) {
             continue;
         }
         let items: Vec<Item> = tests
             .iter()
-            .map(|(key, secs)| Item {
-                identity: format!("{stage} {key}"),
-                expected: Some(*secs),
-            })
+            .map(|(key, secs)| Item::single(format!("{stage} {key}"), Some(*secs)))
             .collect();
         let total: f64 = tests.iter().map(|(_, secs)| secs).sum();
         println!("stage {stage}: {} tests, {total:.1} s in all", items.len());
         println!("  jobs  ideal (s)  planned (s)  planned/ideal  longest test (s)");
-        for jobs in [1, 2, 4, 8, 16] {
+        for (at, jobs) in JOB_COUNTS.into_iter().enumerate() {
             let (ideal, planned, floor) = makespan(&items, jobs);
             let ratio = if ideal > 0.0 { planned / ideal } else { 1.0 };
             println!("  {jobs:>4}  {ideal:>9.1}  {planned:>11.1}  {ratio:>13.2}  {floor:>16.1}");
+            for (slice, seconds) in loads(&items, jobs).into_iter().enumerate() {
+                jobs_total[at][slice] += seconds;
+            }
+            floor_total = floor_total.max(floor);
         }
         printed = true;
+    }
+    if printed && only.is_none() {
+        println!("every stage, one after another in each job (tests only; builds and listing add to it):");
+        println!("  jobs  ideal (s)  slowest job (s)  slowest/ideal  longest test (s)");
+        for (at, jobs) in JOB_COUNTS.into_iter().enumerate() {
+            let slowest = jobs_total[at].iter().copied().fold(0.0, f64::max);
+            #[allow(clippy::cast_precision_loss, reason = "a few jobs")]
+            let ideal = jobs_total[at].iter().sum::<f64>() / jobs as f64;
+            let ratio = if ideal > 0.0 { slowest / ideal } else { 1.0 };
+            println!(
+                "  {jobs:>4}  {ideal:>9.1}  {slowest:>15.1}  {ratio:>13.2}  {floor_total:>16.1}"
+            );
+        }
     }
     if !printed {
         bail!(
@@ -226,6 +282,7 @@ mod tests {
     fn item(name: &str, expected: Option<f64>) -> Item {
         Item {
             identity: name.to_owned(),
+            family: super::super::shards::family(name).to_owned(),
             expected,
         }
     }
@@ -266,17 +323,33 @@ mod tests {
     }
 
     #[test]
-    fn a_new_test_without_history_moves_only_itself() {
-        let mut items: Vec<Item> = (0..40)
-            .map(|n| item(&format!("tests::t{n:02}"), None))
+    fn without_history_each_family_is_spread_over_the_slices() {
+        let mut items: Vec<Item> = (0..20)
+            .map(|n| item(&format!("tests::cheap_{n:02}"), None))
             .collect();
-        let before = assign(&items, 4);
-        items.insert(17, item("tests::brand_new", None));
-        let mut after = assign(&items, 4);
-        after.remove(17);
+        items.extend((0..6).map(|n| item(&format!("tests::heavy_{n:02}"), None)));
+        items.extend((0..3).map(|n| item(&format!("more::outer_heavy_{n:02}"), None)));
+        let slices = assign(&items, 3);
+        let per_slice = |family: &str| -> Vec<usize> {
+            (0..3)
+                .map(|slice| {
+                    items
+                        .iter()
+                        .zip(&slices)
+                        .filter(|(item, at)| **at == slice && item.family == family)
+                        .count()
+                })
+                .collect()
+        };
+        assert_eq!(per_slice("heavy"), [3, 3, 3]);
+        let cheap = per_slice("cheap");
+        assert!(cheap.iter().all(|n| (6..=7).contains(n)), "{cheap:?}");
+        // A new test moves only later members of its own family.
+        let before = assign(&items, 3);
+        items.insert(20, item("tests::brand_new", None));
+        let mut after = assign(&items, 3);
+        after.remove(20);
         assert_eq!(before, after);
-        // And the hash spreads them: no slice is empty.
-        assert!((0..4).all(|slice| before.contains(&slice)));
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Splitting a binary's tests into shards of about equal expected duration, with the
-//! longest-processing-time-first rule.
+//! Splitting a binary's tests into processes. With measured durations: shards of about equal
+//! expected duration, by the longest-processing-time-first rule. Without them (a first run):
+//! guided self-scheduling, chunks that shrink as the work left shrinks, so the last
+//! processes to start are short and no unlucky shard holds the run hostage; tests of one
+//! name family (`*_large`, `heavy_*`) are spread over the chunks rather than packed together.
 
 /// Some tests to run in one process, and how long they are expected to take.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +84,78 @@ pub fn split(
     groups
 }
 
+/// The family a test's name suggests: the last word of its last path segment, without
+/// digits (`test_slice_buf_mut_large` -> `large`, `heavy_03` -> `heavy`). Tests of one family
+/// tend to cost alike, so a first run spreads each family instead of packing it together.
+pub fn family(test: &str) -> &str {
+    let name = test.rsplit("::").next().unwrap_or(test);
+    let trimmed = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
+    let word = trimmed.rsplit('_').next().unwrap_or(trimmed);
+    if word.is_empty() {
+        name
+    } else {
+        word
+    }
+}
+
+/// `tests` reordered so that members of one family are as far apart as possible: the
+/// families dealt out in turn, each in name order.
+pub fn dealt(tests: &[String]) -> Vec<String> {
+    let mut families: std::collections::BTreeMap<&str, Vec<&String>> =
+        std::collections::BTreeMap::new();
+    for test in tests {
+        families.entry(family(test)).or_default().push(test);
+    }
+    for members in families.values_mut() {
+        members.sort();
+        members.reverse();
+    }
+    let mut order = Vec::with_capacity(tests.len());
+    while order.len() < tests.len() {
+        for members in families.values_mut() {
+            if let Some(test) = members.pop() {
+                order.push(test.clone());
+            }
+        }
+    }
+    order
+}
+
+/// Guided self-scheduling over several binaries whose tests have no measured durations:
+/// chunks cut from the binary with the most work left, each `remaining ÷ (2 × jobs)` long
+/// (never under `min_chunk` tests), so chunk sizes fall as the run goes. Returns (binary,
+/// tests) in the order they were cut, largest first.
+pub fn guided(
+    binaries: &[(usize, Vec<String>)],
+    jobs: usize,
+    min_chunk: usize,
+) -> Vec<(usize, Vec<String>)> {
+    let mut left: Vec<(usize, std::collections::VecDeque<String>)> = binaries
+        .iter()
+        .map(|(binary, tests)| (*binary, dealt(tests).into()))
+        .collect();
+    let mut remaining: usize = left.iter().map(|(_, tests)| tests.len()).sum();
+    let mut chunks = Vec::new();
+    let divisor = 2 * jobs.max(1);
+    while remaining > 0 {
+        let Some((binary, tests)) = left
+            .iter_mut()
+            .filter(|(_, tests)| !tests.is_empty())
+            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(&a.0)))
+        else {
+            break;
+        };
+        let size = remaining
+            .div_ceil(divisor)
+            .max(min_chunk.max(1))
+            .min(tests.len());
+        let chunk: Vec<String> = tests.drain(..size).collect();
+        remaining -= chunk.len();
+        chunks.push((*binary, chunk));
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +185,42 @@ mod tests {
         assert_eq!(count_for(60.0, 100.0, 2), 2);
         assert_eq!(count_for(100.0, 100.0, 4), 4);
         assert_eq!(count_for(5.0, 0.0, 2), 2);
+    }
+
+    #[test]
+    fn families_come_from_the_last_word() {
+        assert_eq!(family("test_buf_mut::test_slice_buf_mut_large"), "large");
+        assert_eq!(family("tests::heavy_03"), "heavy");
+        assert_eq!(family("outer_heavy_01"), "heavy");
+        assert_eq!(family("t1"), "t");
+        assert_eq!(family("src/lib.rs - f (line 5)"), "src/lib.rs - f (line 5)");
+    }
+
+    #[test]
+    fn dealing_spreads_each_family() {
+        let tests: Vec<String> = ["heavy_01", "heavy_02", "cheap_01", "cheap_02", "cheap_03"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(
+            dealt(&tests),
+            ["cheap_01", "heavy_01", "cheap_02", "heavy_02", "cheap_03"]
+        );
+    }
+
+    #[test]
+    fn guided_chunks_shrink_and_cover_every_test_once() {
+        let big: Vec<String> = names(100);
+        let small: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+        let chunks = guided(&[(0, big.clone()), (1, small.clone())], 2, 3);
+        let sizes: Vec<usize> = chunks.iter().map(|(_, tests)| tests.len()).collect();
+        assert_eq!(sizes[0], 28, "{sizes:?}");
+        assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
+        assert!(*sizes.last().unwrap() <= 3, "{sizes:?}");
+        let mut all: Vec<String> = chunks.into_iter().flat_map(|(_, tests)| tests).collect();
+        all.sort();
+        let mut expected: Vec<String> = big.into_iter().chain(small).collect();
+        expected.sort();
+        assert_eq!(all, expected);
     }
 
     #[test]

@@ -12,8 +12,13 @@ use crate::inventory::{TestUnit, UnitKind};
 use crate::process::{Cmd, Finished, Termination};
 use crate::report::Frame;
 
-/// The per-test limit of native runs (sanitizers, valgrind, cross) unless configured.
+/// The per-test limit of native runs (`AddressSanitizer`, cross) unless configured.
 pub const NATIVE_TEST_TIMEOUT: Duration = Duration::from_mins(5);
+
+/// The per-test limit under tools that slow a test down 10 to 50 times (valgrind,
+/// `ThreadSanitizer` and `MemorySanitizer` with an instrumented std) unless configured: a test
+/// of seconds natively must not become a timeout there.
+pub const SLOW_TOOL_TEST_TIMEOUT: Duration = Duration::from_mins(15);
 
 /// A test harness on one stage target (a triple, a sanitizer), with the tests to run.
 #[derive(Debug, Clone)]
@@ -62,6 +67,10 @@ pub enum Mode {
     /// Re-run tests that already ran, only to learn which of them a report without a test
     /// belongs to (nothing is counted again).
     Attribute,
+    /// Re-run one failed test with `RUST_BACKTRACE=1`, only for the stack its finding
+    /// needs: test processes run without backtraces, which cost minutes per panic under
+    /// `MemorySanitizer` and Miri (nothing is counted again).
+    Backtrace,
 }
 
 /// When the tool made a report, which decides how it finds its test.
@@ -79,6 +88,22 @@ pub struct Reading<R> {
     /// The tool itself failed in a way every later process would too (a sanitizer runtime
     /// that cannot start): the stage target stops with this error.
     pub fatal: Option<String>,
+    /// The tool broke down in this process only (one of its own limits, an internal error):
+    /// what the process did says nothing about the code, so the test it ended in is neither
+    /// a finding nor a result; the stage reports this error and the tests not reached still
+    /// run.
+    pub broken: Option<String>,
+}
+
+impl<R> Reading<R> {
+    /// What the tool reported, with nothing wrong on its side.
+    pub fn reports(reports: Vec<R>) -> Reading<R> {
+        Reading {
+            reports,
+            fatal: None,
+            broken: None,
+        }
+    }
 }
 
 /// What a stage tells the kernel about its tool.
@@ -134,6 +159,13 @@ pub trait Tool: Sync {
     /// `exit(101)`), and none run after a death.
     fn exit_checks_ran(&self, termination: &Termination) -> bool {
         matches!(termination, Termination::Exited(_))
+    }
+
+    /// The fewest tests worth a process of their own when nothing is known of their
+    /// durations (a first run cuts harnesses into chunks that shrink towards this): a tool
+    /// slow to start (Miri, valgrind) wants more tests per start.
+    fn min_chunk(&self) -> usize {
+        1
     }
 
     /// What a binary's results depend on besides a test's name, seed and stage target, for

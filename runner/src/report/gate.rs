@@ -122,6 +122,7 @@ pub fn evaluate(stages: &[StageReport], policy: Policy, interrupted: bool) -> (G
             fail_on,
             new_only: policy.tolerated.is_some(),
             reasons,
+            not_evaluated: exit == Exit::NotEvaluated,
             provisional: false,
         },
         exit,

@@ -41,7 +41,13 @@ pub fn summary(report: &Report) -> String {
 }
 
 fn render_gate(out: &mut String, report: &Report) {
-    let verdict = if report.gate.passed { "PASS" } else { "FAIL" };
+    let verdict = if report.gate.not_evaluated {
+        "NOT EVALUATED"
+    } else if report.gate.passed {
+        "PASS"
+    } else {
+        "FAIL"
+    };
     let (new, tolerated) = if report.gate.new_only {
         ("new ", "; findings already in the baseline are tolerated")
     } else {

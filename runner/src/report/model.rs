@@ -205,6 +205,7 @@ impl Report {
                 fail_on,
                 new_only: false,
                 reasons: Vec::new(),
+                not_evaluated: false,
                 provisional: false,
             },
             partial: true,
@@ -375,6 +376,9 @@ pub struct Finding {
     pub test: Option<String>,
     pub target: Option<String>,
     pub seed: Option<u64>,
+    /// Under Miri: the aliasing model the test ran under (`stacked`, `tree`, `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow_model: Option<String>,
     /// A short stack, innermost first.
     pub stack: Vec<Frame>,
     /// A command that re-runs just this case.
@@ -430,6 +434,10 @@ pub struct Evidence {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "report.json's gate fields, each a yes-or-no a reader asks"
+)]
 pub struct GateResult {
     pub passed: bool,
     /// Findings at or above this severity fail the gate.
@@ -438,6 +446,10 @@ pub struct GateResult {
     #[serde(default)]
     pub new_only: bool,
     pub reasons: Vec<String>,
+    /// Something could not be evaluated (a stage error, an interrupt, nothing applied): the
+    /// run exits 2 and the verdict is neither a pass nor a fail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_evaluated: bool,
     /// The report covers one slice of a partitioned run: only the merged report's gate is
     /// final.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -17,6 +17,7 @@ pub fn finding(stage: StageName, fingerprint: &str) -> Finding {
         test: None,
         target: None,
         seed: None,
+        borrow_model: None,
         stack: Vec::new(),
         repro: None,
         evidence: Vec::new(),

@@ -44,14 +44,25 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         .stage_started(stage.as_str(), Some(ctx.timeout));
     let entry = registry::of(stage);
     let whole_here = ctx.partition.is_none_or(|p| entry.splits || p.index == 1);
-    let result: Result<StageReport> = if whole_here {
-        (entry.run)(ctx)
-    } else {
-        Ok(StageReport::skipped(
-            stage,
-            "not split across partitions: it runs whole in partition 1",
-        ))
-    };
+    let result: Result<StageReport> =
+        if entry.analyses_packages && ctx.stage_members(stage).is_empty() {
+            not_applicable(
+                ctx,
+                stage,
+                format!(
+                    "no package is left for {stage}: the command line's -p/--exclude, config \
+                 `{stage}.packages` / `{stage}.exclude-packages` or the packages' own `skip` \
+                 leave out every one"
+                ),
+            )
+        } else if whole_here {
+            (entry.run)(ctx)
+        } else {
+            Ok(StageReport::skipped(
+                stage,
+                "not split across partitions: it runs whole in partition 1",
+            ))
+        };
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
     if let (Some(partition), false) = (ctx.partition, entry.splits) {
@@ -62,6 +73,9 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
             execution_ms: millis(started.elapsed()),
             whole_in: Some(1),
         });
+    }
+    if entry.analyses_packages {
+        report.notes.extend(left_out_packages(ctx, stage));
     }
     report.duration_ms = millis(started.elapsed());
     if let Some(share) = report.partition.as_mut().filter(|s| s.execution_ms == 0) {
@@ -102,5 +116,39 @@ fn own_cpu_time() -> Duration {
 }
 
 pub fn plan(stage: StageName, ctx: &Context) -> Result<StagePlan> {
-    (registry::of(stage).plan)(ctx)
+    let entry = registry::of(stage);
+    let mut plan = (entry.plan)(ctx)?;
+    if entry.analyses_packages {
+        let names: Vec<&str> = ctx
+            .stage_members(stage)
+            .iter()
+            .map(|member| member.name.as_str())
+            .collect();
+        plan.notes
+            .insert(0, format!("packages: {}", names.join(", ")));
+    }
+    Ok(plan)
+}
+
+/// The stage's note when it analysed only some of the workspace's members, naming the
+/// others: a reader must not take a PASS for the packages left out.
+fn left_out_packages(ctx: &Context, stage: StageName) -> Option<String> {
+    let analysed = ctx.stage_members(stage);
+    let left_out: Vec<&str> = ctx
+        .workspace
+        .members
+        .iter()
+        .filter(|member| !analysed.iter().any(|chosen| chosen.id == member.id))
+        .map(|member| member.name.as_str())
+        .collect();
+    if left_out.is_empty() || analysed.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = analysed.iter().map(|member| member.name.as_str()).collect();
+    Some(format!(
+        "analysed the packages {}; not {} (the command line's package selection, the stage's \
+         `packages` / `exclude-packages`, or the packages' own `skip`)",
+        names.join(", "),
+        left_out.join(", ")
+    ))
 }

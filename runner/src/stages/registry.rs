@@ -28,19 +28,22 @@ pub struct Stage {
     /// Whether `--partition` splits its work; a stage that does not split runs whole in the
     /// first slice.
     pub splits: bool,
+    /// Whether it analyses the workspace's packages (and so takes `packages` and
+    /// `exclude-packages`); fuzz runs its cargo-fuzz projects and soak a command.
+    pub analyses_packages: bool,
 }
 
 /// Every stage, in the order `all` runs them: one line each.
 #[rustfmt::skip]
 pub const STAGES: [Stage; 8] = [
-    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run, splits: true },
-    Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run, splits: true },
-    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run, splits: true },
-    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: true },
-    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run, splits: false },
-    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run, splits: true },
-    Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run, splits: false },
-    Stage { name: StageName::Soak, needs: soak::needs, version: None, plan: soak::plan, run: soak::run, splits: false },
+    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run, splits: true, analyses_packages: true },
+    Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run, splits: true, analyses_packages: true },
+    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run, splits: true, analyses_packages: true },
+    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: true, analyses_packages: false },
+    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run, splits: false, analyses_packages: true },
+    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run, splits: true, analyses_packages: true },
+    Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run, splits: false, analyses_packages: true },
+    Stage { name: StageName::Soak, needs: soak::needs, version: None, plan: soak::plan, run: soak::run, splits: false, analyses_packages: false },
 ];
 
 /// The registry's entry for a stage.

@@ -10,6 +10,7 @@ use super::discover::BenchTarget;
 use super::settings::Settings;
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, RunOptions};
+use crate::stages::StageName;
 
 /// A built benchmark binary and where cargo would run it from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,9 @@ pub struct BenchBinary {
     pub name: String,
     pub executable: Utf8PathBuf,
     pub package_dir: Utf8PathBuf,
+    /// Built with criterion 0.4 or later, which takes `--baseline-lenient` (0.3 knows only
+    /// `--baseline`, and panics on a benchmark the baseline lacks).
+    pub lenient_baseline: bool,
 }
 
 impl BenchBinary {
@@ -101,11 +105,8 @@ pub fn build_command(ctx: &Context, settings: &Settings, targets: &[BenchTarget]
             "--manifest-path",
         ])
         .arg(ctx.workspace.manifest_path.as_str())
-        .args(ctx.cargo.to_args());
-    // `--bench NAME` alone looks only in the default members of a virtual workspace.
-    if ctx.cargo.package.is_empty() && !ctx.cargo.workspace {
-        cmd = cmd.arg("--workspace");
-    }
+        .args(ctx.package_selection(StageName::Bench))
+        .args(ctx.cargo.build_args());
     let mut names: Vec<&str> = targets
         .iter()
         .filter(|target| target.criterion)
@@ -151,11 +152,24 @@ fn criterion(binary: &BenchBinary, settings: &Settings) -> Cmd {
 }
 
 /// The timed run, compared against the baseline where one exists (`--baseline-lenient`
-/// leaves benchmarks without one uncompared instead of failing). No plots: runner reads
-/// the JSON, and plotting is slow.
+/// leaves benchmarks without one uncompared instead of failing; with criterion 0.3, which
+/// lacks it, `--baseline` only once a baseline was restored). No plots: runner reads the
+/// JSON, and plotting is slow.
 pub fn wall_command(binary: &BenchBinary, settings: &Settings, filter: Option<&str>) -> Cmd {
+    let compare = if binary.lenient_baseline {
+        Some("--baseline-lenient")
+    } else if super::criterion::has_baseline(&settings.criterion_home, &settings.baseline) {
+        Some("--baseline")
+    } else {
+        None
+    };
     criterion(binary, settings)
-        .args(["--noplot", "--baseline-lenient", settings.baseline.as_str()])
+        .arg("--noplot")
+        .args(
+            compare
+                .into_iter()
+                .flat_map(|flag| [flag, settings.baseline.as_str()]),
+        )
         .args(filter)
 }
 
@@ -224,6 +238,9 @@ pub fn perf_script_command(data: &Utf8Path) -> Cmd {
 
 /// The benchmark binaries cargo built, matched to the criterion bench targets.
 pub fn binaries(messages: &str, targets: &[BenchTarget], ctx: &Context) -> Vec<BenchBinary> {
+    let lenient_baseline = criterion_versions(messages)
+        .iter()
+        .all(|(major, minor)| (*major, *minor) >= (0, 4));
     let units = crate::inventory::units_from_messages(messages, |id| ctx.workspace.member_of(id));
     units
         .into_iter()
@@ -236,14 +253,40 @@ pub fn binaries(messages: &str, targets: &[BenchTarget], ctx: &Context) -> Vec<B
                 name: unit.name,
                 executable: unit.executable?,
                 package_dir: target.package_dir.clone(),
+                lenient_baseline,
             })
         })
         .collect()
 }
 
+/// The (major, minor) versions of criterion the build compiled, from its package ids
+/// (`registry+https://...#criterion@0.3.6`).
+fn criterion_versions(messages: &str) -> Vec<(u64, u64)> {
+    let mut versions = Vec::new();
+    for message in cargo_metadata::Message::parse_stream(messages.as_bytes()).flatten() {
+        let cargo_metadata::Message::CompilerArtifact(artifact) = message else {
+            continue;
+        };
+        let Some((_, version)) = artifact.package_id.repr.split_once("#criterion@") else {
+            continue;
+        };
+        let mut parts = version.split('.').map(|part| part.parse::<u64>().ok());
+        if let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) {
+            versions.push((major, minor));
+        }
+    }
+    versions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn criterion_versions_come_from_the_package_ids() {
+        let messages = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#criterion@0.3.6","manifest_path":"/r/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"criterion","src_path":"/r/src/lib.rs","edition":"2018","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/t/libcriterion.rlib"],"executable":null,"fresh":true}"#;
+        assert_eq!(criterion_versions(messages), [(0, 3)]);
+    }
 
     #[test]
     fn filters_become_one_escaped_alternation() {

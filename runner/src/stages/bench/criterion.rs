@@ -98,6 +98,15 @@ pub fn restore(saved: &Utf8Path, home: &Utf8Path, name: &str) -> Result<usize> {
     Ok(restored)
 }
 
+/// Whether criterion's folder holds a baseline named `name` for any benchmark.
+pub fn has_baseline(home: &Utf8Path, name: &str) -> bool {
+    find_files(home, "benchmark.json").is_ok_and(|files| {
+        files
+            .iter()
+            .any(|file| file.parent().and_then(Utf8Path::file_name) == Some(name))
+    })
+}
+
 /// Saves this run's results of one benchmark as its baseline in `saved`.
 pub fn save(home: &Utf8Path, measured: &Measured, saved: &Utf8Path) -> Result<()> {
     let from = home.join(&measured.directory).join("new");

@@ -5,6 +5,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::plan::Context;
+use crate::stages::StageName;
 
 /// One `[[bench]]` target of a selected workspace member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,24 +25,32 @@ pub fn bench_targets(ctx: &Context) -> Result<Vec<BenchTarget>> {
         .exec()
         .map_err(|error| anyhow::anyhow!("cannot list the workspace's benchmarks: {error}"))?;
     let mut targets = Vec::new();
+    let selected: Vec<&str> = ctx
+        .stage_members(StageName::Bench)
+        .iter()
+        .map(|member| member.id.as_str())
+        .collect();
     for package in metadata.workspace_packages() {
-        if !selected(ctx, &package.name) {
+        if !selected.contains(&package.id.repr.as_str()) {
             continue;
         }
-        let criterion = package
+        let uses_criterion = package
             .dependencies
             .iter()
             .any(|dependency| dependency.name.contains("criterion"));
         let Some(package_dir) = package.manifest_path.parent() else {
             continue;
         };
+        // A criterion benchmark has its own `main` (`harness = false`); a bench target with
+        // libtest's harness (a helper module, a `#[bench]` file) rejects criterion's flags.
+        let own_main = harnessless_benches(&package.manifest_path);
         for target in &package.targets {
             if target.kind.iter().any(|kind| kind.to_string() == "bench") {
                 targets.push(BenchTarget {
                     package: package.name.to_string(),
                     name: target.name.clone(),
                     package_dir: package_dir.to_path_buf(),
-                    criterion,
+                    criterion: uses_criterion && own_main.contains(&target.name),
                 });
             }
         }
@@ -49,21 +58,24 @@ pub fn bench_targets(ctx: &Context) -> Result<Vec<BenchTarget>> {
     Ok(targets)
 }
 
-/// cargo's package selection (`-p`, `--exclude`), matched on the package name.
-fn selected(ctx: &Context, package: &str) -> bool {
-    let name_of = |spec: &String| spec.split('@').next().unwrap_or(spec).to_owned();
-    let wanted = ctx.cargo.package.is_empty()
-        || ctx
-            .cargo
-            .package
-            .iter()
-            .any(|spec| name_of(spec) == package);
-    wanted
-        && !ctx
-            .cargo
-            .exclude
-            .iter()
-            .any(|spec| name_of(spec) == package)
+/// The `[[bench]]` targets of a manifest with `harness = false`: libtest's harness is the
+/// default, and `cargo metadata` does not say which a target uses.
+fn harnessless_benches(manifest: &camino::Utf8Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    table
+        .get("bench")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|bench| bench.get("harness").and_then(toml::Value::as_bool) == Some(false))
+        .filter_map(|bench| bench.get("name").and_then(toml::Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Why the stage does not apply, or `None` when there is something to measure.
@@ -103,6 +115,21 @@ fn labels(targets: &[BenchTarget]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_benches_without_libtest_harness_are_criterion_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = camino::Utf8Path::from_path(dir.path())
+            .unwrap()
+            .join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"p\"\n[[bench]]\nname = \"bench\"\nharness = false\n\
+             [[bench]]\nname = \"setup\"\n",
+        )
+        .unwrap();
+        assert_eq!(harnessless_benches(&manifest), ["bench"]);
+    }
 
     fn target(name: &str, criterion: bool) -> BenchTarget {
         BenchTarget {

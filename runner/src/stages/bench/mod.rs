@@ -56,6 +56,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
         name: "<bench>".into(),
         executable: "<bench binary>".into(),
         package_dir: ctx.workspace.root.clone(),
+        lenient_baseline: true,
     };
     let filter = commands::filter(&ctx.filters);
     let mut steps = vec![(

@@ -36,18 +36,34 @@ pub fn thresholds(
     for threshold in thresholds {
         let name = threshold.metric;
         let Some(percent) = totals.get(&name).and_then(|metric| metric.percent()) else {
-            notes.push(format!(
-                "the {} threshold ({} %) was not checked: {tool} measured no {}",
-                name.singular(),
-                threshold.percent,
-                name.as_str()
-            ));
+            if threshold.configured {
+                notes.push(format!(
+                    "the {} threshold ({} %) was not checked: {tool} measured no {}",
+                    name.singular(),
+                    threshold.percent,
+                    name.as_str()
+                ));
+            }
             continue;
         };
         if percent >= threshold.percent {
             continue;
         }
         let metric = totals[&name];
+        if !threshold.configured {
+            notes.push(format!(
+                "{} coverage {} is below the {} % runner suggests ({} of {} {} covered); \
+                 `coverage.{}-threshold` in the config makes a minimum that gates",
+                name.singular(),
+                format_percent(percent),
+                threshold.percent,
+                metric.covered,
+                metric.count,
+                name.as_str(),
+                name.singular()
+            ));
+            continue;
+        }
         let kind = format!("{}-threshold", name.singular());
         let message = format!(
             "{} coverage {} is below the threshold of {} % ({} of {} {} covered)",
@@ -246,14 +262,17 @@ mod tests {
             Threshold {
                 metric: MetricName::Lines,
                 percent: 80.0,
+                configured: true,
             },
             Threshold {
                 metric: MetricName::Branches,
                 percent: 50.0,
+                configured: true,
             },
             Threshold {
                 metric: MetricName::Regions,
                 percent: 10.0,
+                configured: true,
             },
         ];
         let mut notes = Vec::new();

@@ -13,6 +13,7 @@ use super::{critical, Artifacts};
 use crate::coverage_data::llvm_json;
 use crate::plan::Context;
 use crate::process::Cmd;
+use crate::stages::StageName;
 
 pub const TOOL: &str = "cargo-llvm-cov";
 
@@ -63,11 +64,12 @@ pub fn clean_command(ctx: &Context, settings: &Settings) -> Cmd {
 
 /// Runs the tests once under instrumentation, every failure reported as a libtest JSON event.
 pub fn test_command(ctx: &Context, settings: &Settings) -> Cmd {
-    cargo_llvm_cov(ctx, settings)
+    crate::libtest::test_environment(cargo_llvm_cov(ctx, settings))
         .args(["test", "--no-report", "--no-fail-fast"])
         .args(measured(settings))
         .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
-        .args(ctx.cargo.to_args())
+        .args(ctx.package_selection(StageName::Coverage))
+        .args(ctx.cargo.build_args())
         .args(["--", "-Zunstable-options", "--format", "json"])
         .args(ctx.filters.iter().cloned())
 }
@@ -77,7 +79,8 @@ fn repro_command(ctx: &Context, settings: &Settings) -> Cmd {
     cargo_llvm_cov(ctx, settings)
         .args(measured(settings))
         .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
-        .args(ctx.cargo.to_args())
+        .args(ctx.package_selection(StageName::Coverage))
+        .args(ctx.cargo.build_args())
         .arg("--show-missing-lines")
 }
 
@@ -90,13 +93,11 @@ pub enum Format {
 
 /// Writes one report format from the profiles the test run left.
 pub fn report_command(ctx: &Context, settings: &Settings, format: Format, out: &Utf8Path) -> Cmd {
-    let mut cmd = cargo_llvm_cov(ctx, settings)
+    let cmd = cargo_llvm_cov(ctx, settings)
         .arg("report")
         .args(measured(settings))
-        .args(["--manifest-path", ctx.workspace.manifest_path.as_str()]);
-    for package in &ctx.cargo.package {
-        cmd = cmd.args(["--package", package.as_str()]);
-    }
+        .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
+        .args(ctx.package_selection(StageName::Coverage));
     match format {
         Format::Json => cmd.args(["--json", "--output-path", out.as_str()]),
         Format::Lcov => cmd.args(["--lcov", "--output-path", out.as_str()]),

@@ -51,6 +51,9 @@ pub enum Engine {
 pub struct Threshold {
     pub metric: MetricName,
     pub percent: f64,
+    /// Set by the user: a miss fails the gate. runner's own suggestion (80 % of lines, 70 %
+    /// of branches) is only a note: a number nobody chose is not a finding about the code.
+    pub configured: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -68,20 +71,36 @@ impl Settings {
     pub fn from_context(ctx: &Context) -> Settings {
         let config = &ctx.workspace.config.coverage;
         let engine = config.engine.unwrap_or(Engine::LlvmCov);
+        let suggested = |configured: Option<f64>, default: f64| match configured {
+            Some(percent) => Some((percent, true)),
+            None => Some((default, false)),
+        };
         let thresholds = [
             (
                 MetricName::Lines,
-                Some(config.line_threshold.unwrap_or(DEFAULT_LINE_THRESHOLD)),
+                suggested(config.line_threshold, DEFAULT_LINE_THRESHOLD),
             ),
             (
                 MetricName::Branches,
-                Some(config.branch_threshold.unwrap_or(DEFAULT_BRANCH_THRESHOLD)),
+                suggested(config.branch_threshold, DEFAULT_BRANCH_THRESHOLD),
             ),
-            (MetricName::Functions, config.function_threshold),
-            (MetricName::Regions, config.region_threshold),
+            (
+                MetricName::Functions,
+                config.function_threshold.map(|percent| (percent, true)),
+            ),
+            (
+                MetricName::Regions,
+                config.region_threshold.map(|percent| (percent, true)),
+            ),
         ]
         .into_iter()
-        .filter_map(|(metric, percent)| percent.map(|percent| Threshold { metric, percent }))
+        .filter_map(|(metric, chosen)| {
+            chosen.map(|(percent, configured)| Threshold {
+                metric,
+                percent,
+                configured,
+            })
+        })
         .collect();
         let stage_dir = match engine {
             Engine::LlvmCov => "coverage",
@@ -142,7 +161,10 @@ impl Settings {
         let thresholds: Vec<String> = self
             .thresholds
             .iter()
-            .map(|t| format!("{} {} %", t.metric.as_str(), t.percent))
+            .map(|t| {
+                let suggested = if t.configured { "" } else { " suggested" };
+                format!("{} {} %{suggested}", t.metric.as_str(), t.percent)
+            })
             .collect();
         let critical: Vec<String> = self
             .critical_paths
@@ -174,6 +196,7 @@ mod tests {
             thresholds: vec![Threshold {
                 metric: MetricName::Lines,
                 percent: line,
+                configured: true,
             }],
             critical_paths: Vec::new(),
             critical_functions: functions.iter().map(|f| (*f).to_owned()).collect(),

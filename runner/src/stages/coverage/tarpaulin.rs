@@ -13,6 +13,7 @@ use crate::coverage_data::summary::{FileSummary, Metric, MetricName, Metrics, Su
 use crate::libtest::{Outcome, TestResult};
 use crate::plan::Context;
 use crate::process::Cmd;
+use crate::stages::StageName;
 
 pub const TOOL: &str = "cargo-tarpaulin";
 
@@ -42,12 +43,13 @@ fn base_command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cm
     if let Some(flags) = crate::cargo_config::stage_rustflags(&ctx.workspace, &ctx.host, &[]) {
         cmd = cmd.env("RUSTFLAGS", flags);
     }
-    cmd.args(ctx.cargo.to_args())
+    cmd.args(ctx.package_selection(StageName::Coverage))
+        .args(ctx.cargo.build_args())
 }
 
 /// The run, every test reported as a libtest JSON event.
 pub fn command(ctx: &Context, settings: &Settings, artifacts: &Artifacts) -> Cmd {
-    base_command(ctx, settings, artifacts)
+    crate::libtest::test_environment(base_command(ctx, settings, artifacts))
         .args(["--", "-Zunstable-options", "--format", "json"])
         .args(ctx.filters.iter().cloned())
 }

@@ -1,7 +1,7 @@
 //! Findings of the cross stage: tests that fail, crash or hang natively on the big-endian
 //! target.
 
-use super::{emulated, package_dir, Never, Settings};
+use super::{emulated, Never, Settings};
 use crate::exec::{failure, Attributed, Binary, Cause};
 use crate::finding::NewFinding;
 use crate::plan::Context;
@@ -28,7 +28,7 @@ fn to_finding(
     binary: &Binary,
     item: &Attributed<Never>,
 ) -> Finding {
-    let run_dir = package_dir(ctx, &binary.unit);
+    let run_dir = super::package_dir(ctx, &binary.unit);
     let relative_dir = ctx
         .workspace
         .relative(&run_dir)
@@ -49,6 +49,7 @@ fn to_finding(
     };
     let repro = binary.unit.executable.as_deref().map(|exe| {
         emulated(settings, exe)
+            .env("RUST_BACKTRACE", "1")
             .args(["--exact", item.test.as_str(), "--nocapture"])
             .cwd(run_dir.clone())
             .pasteable()

@@ -107,7 +107,8 @@ fn cargo_test(ctx: &Context, settings: &Settings) -> Cmd {
         .cargo()
         .args(["test", "-Zbuild-std", "--target", settings.target.as_str()])
         .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
-        .args(ctx.cargo.to_args())
+        .args(ctx.package_selection(StageName::Cross))
+        .args(ctx.cargo.build_args())
         .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
         .env(
             target_env(&settings.target, "LINKER"),
@@ -125,13 +126,13 @@ fn build_command(ctx: &Context, settings: &Settings) -> Cmd {
     cargo_test(ctx, settings).args(["--no-run", "--message-format=json"])
 }
 
-/// A test harness under qemu-user, with libtest's JSON events and a backtrace on panic.
+/// A test harness under qemu-user.
 fn emulated(settings: &Settings, executable: &Utf8Path) -> Cmd {
     let mut cmd = Cmd::new(settings.emulator.as_str());
     if let Some(sysroot) = &settings.sysroot {
         cmd = cmd.args(["-L", sysroot.as_str()]);
     }
-    cmd.arg(executable.as_str()).env("RUST_BACKTRACE", "1")
+    cmd.arg(executable.as_str())
 }
 
 /// What the stage needs installed.
@@ -318,13 +319,10 @@ fn list(
 }
 
 /// Harnesses run in their package's directory, as under `cargo test`.
-pub fn package_dir(ctx: &Context, unit: &TestUnit) -> Utf8PathBuf {
+fn package_dir(ctx: &Context, unit: &TestUnit) -> Utf8PathBuf {
     ctx.workspace
-        .members
-        .iter()
-        .find(|m| m.name == unit.package)
-        .and_then(|m| m.manifest_path.parent().map(Utf8Path::to_path_buf))
-        .unwrap_or_else(|| ctx.workspace.root.clone())
+        .package_dir(&unit.package)
+        .map_or_else(|| ctx.workspace.root.clone(), Utf8Path::to_path_buf)
 }
 
 /// The target's harnesses under qemu-user as a tool of the execution kernel: a native crash
@@ -352,10 +350,7 @@ impl Tool for Emulated<'_> {
     }
 
     fn read(&self, _: &Binary, _: &Finished, _: &Utf8Path) -> Reading<Never> {
-        Reading {
-            reports: Vec::new(),
-            fatal: None,
-        }
+        Reading::reports(Vec::new())
     }
 
     fn when(&self, report: &Never) -> When {

@@ -170,6 +170,7 @@ mod tests {
             members: vec![Member {
                 name: "m".into(),
                 manifest_path: root.join("member/Cargo.toml"),
+                ..Member::default()
             }],
             config: Config::default(),
         };

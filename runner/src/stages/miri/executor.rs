@@ -45,10 +45,7 @@ impl Tool for Miri<'_> {
         finished: &Finished,
         _log_stem: &Utf8Path,
     ) -> Reading<MiriError> {
-        Reading {
-            reports: diagnostics::parse(&finished.stderr),
-            fatal: None,
-        }
+        Reading::reports(diagnostics::parse(&finished.stderr))
     }
 
     /// Doctests run Miri in a child of rustdoc: its diagnostics are in the failure's output.
@@ -62,6 +59,11 @@ impl Tool for Miri<'_> {
         } else {
             When::During
         }
+    }
+
+    /// A Miri process takes about 3 s to start and a typical test a few tenths of a second.
+    fn min_chunk(&self) -> usize {
+        8
     }
 
     fn frames<'r>(&self, report: &'r MiriError) -> &'r [Frame] {

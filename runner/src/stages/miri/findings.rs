@@ -20,6 +20,7 @@ pub fn empty_counts() -> BTreeMap<String, u64> {
         "tests_run",
         "passed",
         "failed",
+        "ignored",
         "ub",
         "leaks",
         "unsupported",
@@ -29,23 +30,31 @@ pub fn empty_counts() -> BTreeMap<String, u64> {
     .collect()
 }
 
-/// Builds findings, one per problem per target: when several seeds hit the same problem the
-/// first seed is kept.
+/// Builds findings, one per problem per target and borrow model: when several seeds hit the
+/// same problem the first seed is kept.
 pub fn build(
     ctx: &Context,
     settings: &Settings,
     binaries: &[Binary],
     found: &[Attributed<MiriError>],
+    notes: &mut Vec<String>,
 ) -> Vec<Finding> {
     let mut seen = BTreeSet::new();
     let mut findings = Vec::new();
+    let mut packages = Vec::new();
     for item in found {
         let binary = &binaries[item.binary];
         let finding = to_finding(ctx, settings, binary, item);
-        if seen.insert((finding.fingerprint.clone(), binary.target.clone())) {
+        if seen.insert((
+            finding.fingerprint.clone(),
+            binary.target.clone(),
+            finding.borrow_model.clone(),
+        )) {
             findings.push(finding);
+            packages.push(binary.unit.package_id.clone());
         }
     }
+    mark_model_specific(&mut findings, &packages, settings, notes);
     crate::report::model::sort_findings(&mut findings);
     findings
 }
@@ -111,11 +120,18 @@ fn to_finding(
         &item.test,
         item.seed,
     );
+    let model = settings
+        .package(&binary.unit.package_id)
+        .map_or(super::BorrowModel::Stacked, |package| {
+            package.model_of(binary.unit.variant.as_deref())
+        });
+    // The harness's own label: one bug seen under two models is one issue.
     new.test(
         item.test.clone(),
-        format!("{} {}", binary.unit.label(), item.test),
+        format!("{} {}", binary.unit.harness_label(), item.test),
     )
     .target(binary.target.clone())
+    .borrow_model(model.as_str())
     .seed(item.seed.map(u64::from))
     .repro(repro.pasteable())
     .tool("miri")
@@ -151,6 +167,60 @@ pub fn mark_target_specific(findings: &mut [Finding], targets: &[String], notes:
         if already_noted.insert(finding.fingerprint.clone()) {
             notes.push(format!(
                 "`{}` {text} ({}): a target-specific failure, such as a byte-order or pointer-width bug.",
+                finding.test.as_deref().unwrap_or("?"),
+                finding.kind
+            ));
+        }
+        finding.note = Some(match finding.note.take() {
+            Some(existing) => format!("{text}. {existing}"),
+            None => text,
+        });
+    }
+}
+
+/// Marks problems a package checked under several borrow models saw under some of them
+/// only: what a user asks for when running both models. `packages` holds each finding's
+/// package id.
+fn mark_model_specific(
+    findings: &mut [Finding],
+    packages: &[String],
+    settings: &Settings,
+    notes: &mut Vec<String>,
+) {
+    let mut seen_under: BTreeMap<(String, Option<String>), BTreeSet<String>> = BTreeMap::new();
+    for finding in findings.iter() {
+        if let Some(model) = &finding.borrow_model {
+            seen_under
+                .entry((finding.fingerprint.clone(), finding.target.clone()))
+                .or_default()
+                .insert(model.clone());
+        }
+    }
+    let mut already_noted = BTreeSet::new();
+    for (finding, package) in findings.iter_mut().zip(packages) {
+        let Some(package) = settings
+            .package(package)
+            .filter(|package| package.models.len() > 1)
+        else {
+            continue;
+        };
+        let Some(models) = seen_under.get(&(finding.fingerprint.clone(), finding.target.clone()))
+        else {
+            continue;
+        };
+        if models.len() == package.models.len() {
+            continue;
+        }
+        let titles: Vec<&str> = package
+            .models
+            .iter()
+            .filter(|model| models.contains(model.as_str()))
+            .map(|model| model.title())
+            .collect();
+        let text = format!("seen only under {}", titles.join(", "));
+        if already_noted.insert(finding.fingerprint.clone()) {
+            notes.push(format!(
+                "`{}` {text} ({}): the borrow models disagree on this code.",
                 finding.test.as_deref().unwrap_or("?"),
                 finding.kind
             ));

@@ -6,8 +6,10 @@ mod config;
 pub mod diagnostics;
 mod executor;
 mod findings;
+mod settings;
 
-pub use config::MiriConfig;
+pub use config::{BorrowModel, MiriConfig};
+pub use settings::{PackageSettings, Settings, BIG_ENDIAN_TARGET};
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -25,73 +27,8 @@ use crate::provision::Needs;
 use crate::report::{gate, StageReport, TargetSummary};
 use crate::stages::StageName;
 
-/// A test under Miri runs 10 to 100 times slower than natively.
-const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(15);
-
-/// The big-endian target every run includes by default.
-pub const BIG_ENDIAN_TARGET: &str = "s390x-unknown-linux-gnu";
-
-/// The stage's settings, from config with defaults.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub targets: Vec<String>,
-    pub seeds: u32,
-    /// The user's MIRIFLAGS from config, kept in order after runner's own.
-    pub user_flags: Vec<String>,
-    pub doctests: bool,
-    pub target_dir: Utf8PathBuf,
-    pub test_timeout: std::time::Duration,
-}
-
-impl Settings {
-    pub fn from_context(ctx: &Context) -> Result<Settings> {
-        let config = &ctx.workspace.config.miri;
-        Ok(Settings {
-            targets: config.targets.as_ref().map_or_else(
-                || vec![ctx.host.clone(), BIG_ENDIAN_TARGET.to_owned()],
-                |targets| {
-                    targets
-                        .iter()
-                        .map(|t| {
-                            if t == "host" {
-                                ctx.host.clone()
-                            } else {
-                                t.clone()
-                            }
-                        })
-                        .collect()
-                },
-            ),
-            seeds: config.seeds.unwrap_or(1).max(1),
-            user_flags: config.flags.clone(),
-            doctests: config.doctests.unwrap_or(true),
-            target_dir: ctx.workspace.stage_target_dir("miri"),
-            test_timeout: ctx.test_timeout(config.test_timeout.as_deref(), DEFAULT_TEST_TIMEOUT)?,
-        })
-    }
-
-    /// MIRIFLAGS: runner's JSON diagnostics, the user's flags, then the seed under test.
-    fn miriflags(&self, seed: Option<u32>, json: bool) -> String {
-        let mut flags = Vec::new();
-        if json {
-            flags.push("--error-format=json".to_owned());
-        }
-        flags.extend(self.user_flags.iter().cloned());
-        if let Some(seed) = seed {
-            flags.push(format!("-Zmiri-seed={seed}"));
-        }
-        flags.join(" ")
-    }
-}
-
 /// `cargo miri test` for one target, with the stage's target dir and flags.
-fn cargo_miri_test(
-    ctx: &Context,
-    settings: &Settings,
-    target: &str,
-    seed: Option<u32>,
-    json: bool,
-) -> Cmd {
+fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, miriflags: &str) -> Cmd {
     let mut cmd = ctx
         .toolchain
         .cargo()
@@ -105,7 +42,6 @@ fn cargo_miri_test(
         .args(ctx.cargo.build_args())
         .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
         .cwd(ctx.workspace.root.clone());
-    let miriflags = settings.miriflags(seed, json);
     if !miriflags.is_empty() {
         cmd = cmd.env("MIRIFLAGS", miriflags);
     }
@@ -115,16 +51,30 @@ fn cargo_miri_test(
     cmd
 }
 
+/// The package's flags and the model a unit runs under, as MIRIFLAGS.
+fn unit_miriflags(settings: &Settings, unit: &TestUnit, seed: Option<u32>, json: bool) -> String {
+    match settings.package(&unit.package_id) {
+        Some(package) => settings::miriflags(
+            &package.flags,
+            Some(package.model_of(unit.variant.as_deref())),
+            seed,
+            json,
+        ),
+        None => settings::miriflags(&settings.user_flags, None, seed, json),
+    }
+}
+
 /// Lists a unit's tests (with the unit's selection and `-- --list` added by the caller).
-/// Which tests exist does not depend on Miri's checks: without validity checking and the
-/// leak check at exit, listing a harness of 820 tests takes 8 s instead of 13 s under Miri.
-/// The borrow tracker stays on, since Tree Borrows options refuse to run without one.
-fn list_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
+/// Which tests exist does not depend on Miri's checks: without
+/// validity checking and the leak check at exit, listing a harness of 820 tests takes 8 s
+/// instead of 13 s under Miri. The borrow tracker stays on, since Tree Borrows options refuse
+/// to run without one.
+fn list_command(ctx: &Context, settings: &Settings, target: &str, unit: &TestUnit) -> Cmd {
     let flags = format!(
         "{} -Zmiri-disable-validation -Zmiri-ignore-leaks",
-        settings.miriflags(None, true)
+        unit_miriflags(settings, unit, None, true)
     );
-    cargo_miri_test(ctx, settings, target, None, true).env("MIRIFLAGS", flags)
+    cargo_miri_test(ctx, settings, target, &flags)
 }
 
 fn setup_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
@@ -156,14 +106,12 @@ pub fn prepare_sysroot(toolchain: &Toolchain, target: &str, progress: &Progress)
     ))
 }
 
+/// Builds every harness of the stage's packages (each named by its package id).
 fn build_command(ctx: &Context, settings: &Settings, target: &str) -> Cmd {
-    cargo_miri_test(ctx, settings, target, None, true)
-        .args(
-            ctx.cargo
-                .to_args()
-                .into_iter()
-                .filter(|a| !ctx.cargo.build_args().contains(a)),
-        )
+    let flags = settings::miriflags(&settings.user_flags, None, None, true);
+    let ids = settings.packages.iter().map(|package| package.id.as_str());
+    cargo_miri_test(ctx, settings, target, &flags)
+        .args(crate::packages::cargo_args(ids))
         .args(["--no-run", "--message-format=json"])
 }
 
@@ -179,7 +127,8 @@ fn shard_command(
     tests: &[String],
     seed: Option<u32>,
 ) -> Cmd {
-    let cmd = cargo_miri_test(ctx, settings, target, seed, true)
+    let flags = unit_miriflags(settings, unit, seed, true);
+    let cmd = cargo_miri_test(ctx, settings, target, &flags)
         .args(unit.selection())
         .arg("--")
         .args(crate::libtest::JSON_EVENTS);
@@ -214,7 +163,8 @@ fn repro_command(
     test: &str,
     seed: Option<u32>,
 ) -> Cmd {
-    let cmd = cargo_miri_test(ctx, settings, target, seed, false)
+    let flags = unit_miriflags(settings, unit, seed, false);
+    let cmd = cargo_miri_test(ctx, settings, target, &flags)
         .args(unit.selection())
         .arg("--");
     if unit.kind == UnitKind::Doc {
@@ -225,8 +175,21 @@ fn repro_command(
 }
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let mut steps = Vec::new();
+    // The commands of the first package stand for every package's (their flags differ only
+    // as the package settings below say).
+    let example = settings
+        .packages
+        .first()
+        .map_or_else(TestUnit::default, |package| TestUnit {
+            package: package.name.clone(),
+            package_id: package.id.clone(),
+            kind: UnitKind::Lib,
+            name: package.name.clone(),
+            executable: None,
+            variant: None,
+        });
     for target in &settings.targets {
         steps.push((
             format!("sysroot for {target}"),
@@ -236,15 +199,9 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
             format!("build tests for {target}"),
             build_command(ctx, &settings, target),
         ));
-        let example = TestUnit {
-            package: "<package>".into(),
-            kind: UnitKind::Lib,
-            name: "<package>".into(),
-            executable: None,
-        };
         steps.push((
             format!("list tests of each unit ({target})"),
-            list_command(ctx, &settings, target)
+            list_command(ctx, &settings, target, &example)
                 .args(example.selection())
                 .args(["--", "--list"]),
         ));
@@ -261,13 +218,13 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
         ));
     }
     let mut notes = vec![format!(
-        "targets: {}; seeds per test: {}; doctests: {}; parallel Miri processes: {}; time limit per test: {}",
+        "targets: {}; seeds per test: {}; parallel Miri processes: {}; time limit per test: {}",
         settings.targets.join(", "),
         settings.seeds,
-        settings.doctests,
         ctx.jobs,
         crate::duration::human(settings.test_timeout)
     )];
+    notes.extend(settings.packages.iter().map(PackageSettings::describe));
     if settings.seeds > 1 {
         notes.push(format!(
             "each shard runs once per seed 0..{}",
@@ -284,7 +241,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = ctx.stage_deadline();
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let dir = ctx.stage_dir(StageName::Miri)?;
     let logs = dir.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
@@ -297,11 +254,15 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         for (unit, listed) in units {
             match listed {
                 Ok(tests) if tests.is_empty() => {}
-                Ok(tests) => binaries.push(Binary {
-                    target: target.clone(),
-                    unit,
-                    tests,
-                }),
+                Ok(tests) => {
+                    for unit in per_model(&settings, unit) {
+                        binaries.push(Binary {
+                            target: target.clone(),
+                            unit,
+                            tests: tests.clone(),
+                        });
+                    }
+                }
                 Err(error) => {
                     unit_errors.push(format!("{target}: {}", crate::exit::one_line(&error)));
                 }
@@ -333,7 +294,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let mut report = StageReport::new(StageName::Miri, crate::report::Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
     report.partition.clone_from(&outcome.partition);
-    let mut stage_findings = findings::build(ctx, &settings, &binaries, &outcome.found);
+    report.tables.extend(settings.table());
+    let mut stage_findings =
+        findings::build(ctx, &settings, &binaries, &outcome.found, &mut report.notes);
     findings::mark_target_specific(&mut stage_findings, &settings.targets, &mut report.notes);
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = outcome
         .tallies
@@ -385,6 +348,22 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
 type Listed = Vec<(TestUnit, Result<Vec<String>>)>;
 
+/// The harness once per borrow model its package runs under: a package checked under
+/// several models gets a unit for each, named by the model.
+fn per_model(settings: &Settings, unit: TestUnit) -> Vec<TestUnit> {
+    match settings.package(&unit.package_id) {
+        Some(package) if package.models.len() > 1 => package
+            .models
+            .iter()
+            .map(|model| TestUnit {
+                variant: Some(model.title().to_owned()),
+                ..unit.clone()
+            })
+            .collect(),
+        _ => vec![unit],
+    }
+}
+
 /// Builds the target's sysroot and tests, then lists every unit's tests.
 fn prepare_target(
     ctx: &Context,
@@ -416,13 +395,14 @@ fn prepare_target(
     crate::cargo_output::require_success(&finished, &format!("building the tests for {target}"))?;
     let mut units =
         inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
-    if settings.doctests {
-        let doctests = inventory::doc_units(&units);
-        units.extend(doctests);
-    }
+    let doctests = inventory::doc_units(&units).into_iter().filter(|unit| {
+        settings
+            .package(&unit.package_id)
+            .is_none_or(|package| package.doctests)
+    });
+    units.extend(doctests.collect::<Vec<_>>());
     // Listing starts each harness under Miri (seconds each): on the kernel's queue, `--jobs`
     // at a time, in the units' order.
-    let list_command = list_command(ctx, settings, target);
     let tool = executor::Miri { ctx, settings };
     let mut listed: Vec<(usize, TestUnit, Result<Vec<String>>)> = Vec::new();
     exec::pool::run(
@@ -439,6 +419,7 @@ fn prepare_target(
                 unit: unit.clone(),
                 tests: Vec::new(),
             };
+            let list_command = list_command(ctx, settings, target, &unit);
             let tests =
                 exec::cached::test_list(ctx, &tool, &probe, StageName::Miri.as_str(), || {
                     inventory::list_tests(&list_command, &unit, &ctx.filters, &options)

@@ -9,6 +9,7 @@ use super::sanitizer::Sanitizer;
 use crate::inventory::{TestUnit, UnitKind};
 use crate::plan::Context;
 use crate::process::Cmd;
+use crate::stages::StageName;
 
 fn target_dir(ctx: &Context, sanitizer: Sanitizer) -> Utf8PathBuf {
     ctx.workspace.stage_target_dir(&sanitizer.target_dir_name())
@@ -50,13 +51,8 @@ fn with_runtime_environment(mut cmd: Cmd, settings: &Settings, sanitizer: Saniti
 
 /// Builds every test harness without running it; the JSON messages name the executables.
 pub fn build(ctx: &Context, sanitizer: Sanitizer) -> Cmd {
-    let selection = ctx
-        .cargo
-        .to_args()
-        .into_iter()
-        .filter(|a| !ctx.cargo.build_args().contains(a));
     cargo_test(ctx, sanitizer)
-        .args(selection)
+        .args(ctx.package_selection(StageName::Sanitizers))
         .args(["--no-run", "--message-format=json"])
 }
 

@@ -63,6 +63,7 @@ impl Tool for Runtime<'_> {
         Reading {
             reports: parsed.reports,
             fatal: parsed.fatal.map(|fatal| explain_fatal(&fatal)),
+            broken: None,
         }
     }
 

@@ -311,6 +311,7 @@ mod tests {
             cache: None,
             partition: None,
             durations_file: format!("{root}/.runner/durations.json").into(),
+            selected: Vec::new(),
         }
     }
 
@@ -323,15 +324,18 @@ mod tests {
             suppressions: BTreeMap::new(),
             symbolizer: None,
             test_timeout: std::time::Duration::from_mins(5),
+            slow_test_timeout: std::time::Duration::from_mins(15),
         }
     }
 
     fn findings_of(root: &str, sanitizer: Sanitizer, stderr: &str, test: &str) -> Vec<Finding> {
         let unit = TestUnit {
             package: "sanitizer-bugs".into(),
+            package_id: "sanitizer-bugs".into(),
             kind: UnitKind::Lib,
             name: "sanitizer_bugs".into(),
             executable: None,
+            variant: None,
         };
         let raw: Vec<RawFinding> = parse(stderr)
             .reports

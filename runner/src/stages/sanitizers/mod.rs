@@ -47,9 +47,11 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::from_context(ctx)?;
     let example = TestUnit {
         package: "<package>".into(),
+        package_id: "<package>".into(),
         kind: UnitKind::Lib,
         name: "<package>".into(),
         executable: Some("<test-executable>".into()),
+        variant: None,
     };
     let mut steps = Vec::new();
     for &sanitizer in &settings.sanitizers {
@@ -72,6 +74,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
             let doc = TestUnit {
                 kind: UnitKind::Doc,
                 executable: None,
+                variant: None,
                 ..example.clone()
             };
             steps.push((
@@ -82,10 +85,11 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
     }
     let names: Vec<&str> = settings.sanitizers.iter().map(|s| s.as_str()).collect();
     let mut notes = vec![format!(
-        "sanitizers: {}; a harness's tests run in shards, {} processes at a time, resumed after an abort; time limit per test: {}; target dirs {}",
+        "sanitizers: {}; a harness's tests run in shards, {} processes at a time, resumed after an abort; time limit per test: {} ({} under thread and memory); target dirs {}",
         names.join(", "),
         ctx.jobs,
         crate::duration::human(settings.test_timeout),
+        crate::duration::human(settings.slow_test_timeout),
         ctx.workspace.stage_target_dir("sanitizers-<sanitizer>")
     )];
     notes.push("a sanitizer the host target does not support is skipped".to_owned());
@@ -274,7 +278,7 @@ fn run_sanitizer(
     };
     let limits = Limits {
         stage: StageName::Sanitizers.as_str(),
-        test_timeout: settings.test_timeout,
+        test_timeout: settings.test_timeout_for(sanitizer),
         deadline,
         logs,
         seeds: &[None],

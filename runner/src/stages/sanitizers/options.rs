@@ -23,6 +23,8 @@ pub struct Settings {
     /// `llvm-symbolizer` from `PATH`; without it stacks have no `file:line`.
     pub symbolizer: Option<Utf8PathBuf>,
     pub test_timeout: std::time::Duration,
+    /// The limit under `ThreadSanitizer` and `MemorySanitizer`, whose std is instrumented too.
+    pub slow_test_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -74,6 +76,10 @@ impl Settings {
                 config.test_timeout.as_deref(),
                 crate::exec::NATIVE_TEST_TIMEOUT,
             )?,
+            slow_test_timeout: ctx.test_timeout(
+                config.test_timeout.as_deref(),
+                crate::exec::SLOW_TOOL_TEST_TIMEOUT,
+            )?,
         })
     }
 
@@ -89,6 +95,15 @@ impl Settings {
         }
         options.extend(self.options.of(runtime).iter().cloned());
         options.join(":")
+    }
+
+    /// The per-test limit under `sanitizer`.
+    pub fn test_timeout_for(&self, sanitizer: Sanitizer) -> std::time::Duration {
+        if sanitizer.needs_build_std() {
+            self.slow_test_timeout
+        } else {
+            self.test_timeout
+        }
     }
 
     /// Variables for a test process under `sanitizer`: `None` removes one the shell set.
@@ -136,6 +151,7 @@ mod tests {
             suppressions: BTreeMap::from([(Sanitizer::Leak, Utf8PathBuf::from("/w/lsan.supp"))]),
             symbolizer: Some("/usr/bin/llvm-symbolizer".into()),
             test_timeout: std::time::Duration::from_mins(5),
+            slow_test_timeout: std::time::Duration::from_mins(15),
         }
     }
 

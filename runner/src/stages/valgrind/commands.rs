@@ -5,9 +5,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::executor::Job;
 use super::settings::{ProgramConfig, Settings};
-use crate::inventory::TestUnit;
 use crate::plan::Context;
 use crate::process::Cmd;
+use crate::stages::StageName;
 
 /// Runner's memcheck options; the user's come after them and may override them.
 const MEMCHECK: &[&str] = &[
@@ -20,7 +20,35 @@ const MEMCHECK: &[&str] = &[
     // A test that forks without exec would otherwise write into the same XML file.
     "--child-silent-after-fork=yes",
     "--gen-suppressions=all",
+    // valgrind runs one thread at a time; without fair scheduling a thread spinning for
+    // another (a lock-free queue's test) can starve it for minutes.
+    "--fair-sched=yes",
+    // memcheck's own default of 500 threads stops it ("the 'impossible' happened") on tests
+    // that spawn a thousand threads; a slot costs it a few kilobytes.
+    "--max-threads=4096",
 ];
+
+/// valgrind's words when it stops on a limit or an error of its own: (what it printed, what
+/// the report says).
+const BREAKDOWNS: &[(&str, &str)] = &[
+    (
+        "Max number of threads is too low",
+        "its thread limit; raise it with config `valgrind.flags = [\"--max-threads=N\"]`",
+    ),
+    ("the 'impossible' happened", "an internal error of valgrind"),
+    (
+        "Valgrind's memory management: out of memory",
+        "valgrind ran out of memory",
+    ),
+];
+
+/// Why valgrind stopped on its own account, from its text log; `None` when it did not.
+pub fn breakdown(text_log: &str) -> Option<&'static str> {
+    BREAKDOWNS
+        .iter()
+        .find(|(printed, _)| text_log.contains(printed))
+        .map(|(_, meaning)| *meaning)
+}
 
 /// valgrind with runner's options. With `capture`, memcheck writes its XML to
 /// `<capture>.xml` and its text log (where valgrind 3.19 puts file descriptors) to
@@ -86,7 +114,8 @@ pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
             "--manifest-path",
         ])
         .arg(ctx.workspace.manifest_path.as_str())
-        .args(ctx.cargo.to_args())
+        .args(ctx.package_selection(StageName::Valgrind))
+        .args(ctx.cargo.build_args())
 }
 
 /// `cargo build` of the binaries the config names.
@@ -114,16 +143,6 @@ fn cargo(ctx: &Context, settings: &Settings) -> Cmd {
         Some(flags) => cmd.env("RUSTFLAGS", flags),
         None => cmd,
     }
-}
-
-/// Tests run in their package's directory, as under `cargo test`.
-pub fn package_dir(ctx: &Context, unit: &TestUnit) -> Option<Utf8PathBuf> {
-    ctx.workspace
-        .members
-        .iter()
-        .find(|member| member.name == unit.package)
-        .and_then(|member| member.manifest_path.parent())
-        .map(Utf8Path::to_path_buf)
 }
 
 /// The executable cargo reported for a configured binary (of the named package, if any).

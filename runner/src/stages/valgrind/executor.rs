@@ -177,8 +177,12 @@ impl Tool for Memcheck<'_> {
 
     fn command(&self, binary: &Binary, tests: &[String], _: Option<u32>, stem: &Utf8Path) -> Cmd {
         let executable = binary.unit.executable.clone().unwrap_or_default();
-        let cwd = commands::package_dir(self.ctx, &binary.unit)
-            .unwrap_or_else(|| self.ctx.workspace.root.clone());
+        let cwd = self
+            .ctx
+            .workspace
+            .package_dir(&binary.unit.package)
+            .unwrap_or(&self.ctx.workspace.root)
+            .to_owned();
         commands::tests_command(self.settings, &executable, &cwd, tests, stem)
     }
 
@@ -188,6 +192,17 @@ impl Tool for Memcheck<'_> {
         finished: &Finished,
         stem: &Utf8Path,
     ) -> Reading<MemcheckReport> {
+        let text_log = std::fs::read_to_string(format!("{stem}.log")).unwrap_or_default();
+        if let Some(breakdown) = commands::breakdown(&text_log) {
+            return Reading {
+                reports: Vec::new(),
+                fatal: None,
+                broken: Some(format!(
+                    "valgrind itself stopped in {} ({breakdown}); the test it was running was not checked",
+                    binary.unit.label()
+                )),
+            };
+        }
         let xml_path = Utf8PathBuf::from(format!("{stem}.xml"));
         let Ok(log) = std::fs::read_to_string(&xml_path)
             .map_err(anyhow::Error::from)
@@ -205,14 +220,14 @@ impl Tool for Memcheck<'_> {
                     binary.unit.label(),
                     finished.termination
                 )),
+                broken: None,
             };
         };
         self.suppressed.fetch_add(log.suppressed, Ordering::Relaxed);
         let mut reports = Vec::new();
         if self.settings.track_fds {
-            let text = std::fs::read_to_string(format!("{stem}.log")).unwrap_or_default();
             reports.extend(
-                fds::leaked(fds::parse(&text), log.fd_stacks.clone())
+                fds::leaked(fds::parse(&text_log), log.fd_stacks.clone())
                     .into_iter()
                     .map(|(fd, stack)| MemcheckReport::Fd(fd, stack)),
             );
@@ -228,10 +243,7 @@ impl Tool for Memcheck<'_> {
                 .filter(|error| error.kind != "Leak_StillReachable")
                 .map(MemcheckReport::Error),
         );
-        Reading {
-            reports,
-            fatal: None,
-        }
+        Reading::reports(reports)
     }
 
     fn when(&self, report: &MemcheckReport) -> When {
@@ -244,6 +256,11 @@ impl Tool for Memcheck<'_> {
 
     fn describes_the_end(&self, report: &MemcheckReport) -> bool {
         matches!(report, MemcheckReport::FatalSignal(_))
+    }
+
+    /// memcheck takes about a second to start on a test binary.
+    fn min_chunk(&self) -> usize {
+        4
     }
 
     fn frames<'r>(&self, report: &'r MemcheckReport) -> &'r [Frame] {
@@ -280,8 +297,11 @@ pub fn per_test_results(
                 name: name.to_owned(),
             },
             executable: binary.unit.executable.clone().unwrap_or_default(),
-            cwd: commands::package_dir(ctx, &binary.unit)
-                .unwrap_or_else(|| ctx.workspace.root.clone()),
+            cwd: ctx
+                .workspace
+                .package_dir(&binary.unit.package)
+                .unwrap_or(&ctx.workspace.root)
+                .to_owned(),
         });
         results.push(RunResult {
             job: jobs.len() - 1,
@@ -421,9 +441,11 @@ mod tests {
             subject: Subject::Test {
                 unit: TestUnit {
                     package: "p".into(),
+                    package_id: "p".into(),
                     kind: crate::inventory::UnitKind::Lib,
                     name: "p".into(),
                     executable: None,
+                    variant: None,
                 },
                 name: name.into(),
             },

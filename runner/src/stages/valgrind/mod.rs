@@ -69,9 +69,11 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
         subject: Subject::Test {
             unit: TestUnit {
                 package: "<package>".into(),
+                package_id: "<package>".into(),
                 kind: inventory::UnitKind::Lib,
                 name: "<package>".into(),
                 executable: None,
+                variant: None,
             },
             name: "<test>".into(),
         },
@@ -296,7 +298,7 @@ fn test_binaries(
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
     for unit in inventory::units_from_messages(&messages, |id| ctx.workspace.member_of(id)) {
-        if unit.executable.is_none() || commands::package_dir(ctx, &unit).is_none() {
+        if unit.executable.is_none() || ctx.workspace.package_dir(&unit.package).is_none() {
             continue;
         }
         let options = RunOptions {

@@ -76,7 +76,7 @@ impl Settings {
             programs: config.programs.clone(),
             test_timeout: ctx.test_timeout(
                 config.test_timeout.as_deref(),
-                crate::exec::NATIVE_TEST_TIMEOUT,
+                crate::exec::SLOW_TOOL_TEST_TIMEOUT,
             )?,
         })
     }
