@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs, StageName};
+use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs};
 use crate::environment::{self, Toolchain};
 use crate::exit::Exit;
 use crate::pin::Pin;
@@ -11,6 +11,8 @@ use crate::process;
 use crate::progress::Progress;
 use crate::report::assemble::{self, Baseline, GateSettings};
 use crate::report::{baseline, folder, model, write, Report};
+use crate::stage_name::StageName;
+use crate::stages::registry;
 use crate::workspace::Workspace;
 use crate::{doctor, hermetic, lock, provision, stages};
 
@@ -51,7 +53,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Command::Doctor => doctor::run(&toolchain),
         Command::Setup(args) => setup(args, &toolchain, &progress),
         Command::Cache(args) => {
-            let workspace = Workspace::load(&args.workspace)?;
+            let workspace = load_workspace(&args.workspace)?;
             println!(
                 "{}",
                 match args.action {
@@ -63,7 +65,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         }
         Command::Plan(args) => plan(args, toolchain, progress),
         Command::All(args) => {
-            let workspace = Workspace::load(&args.workspace)?;
+            let workspace = load_workspace(&args.workspace)?;
             let selected = selection(args, &workspace)?;
             analyse_loaded("all", args, &selected, workspace, toolchain, progress)
         }
@@ -110,7 +112,7 @@ fn analyse(
     toolchain: Toolchain,
     progress: Progress,
 ) -> Result<Exit> {
-    let workspace = Workspace::load(&args.workspace)?;
+    let workspace = load_workspace(&args.workspace)?;
     analyse_loaded(command, args, selected, workspace, toolchain, progress)
 }
 
@@ -179,27 +181,23 @@ fn analyse_loaded(
             || (selected.contains(&StageName::Fuzz) && stages::fuzz::gates_new_only(&ctx)),
         baseline: previous.as_ref(),
     };
-    for line in provision::ensure(&ctx.toolchain, selected, !args.no_provision, &ctx.progress)? {
+    for line in provision::ensure(
+        &ctx.toolchain,
+        &registry::needs_of(selected),
+        !args.no_provision,
+        &ctx.progress,
+    )? {
         ctx.progress.verbose(&line);
     }
-    let identity = ctx.toolchain.identity().ok();
-    let environment = model::Environment {
-        host: ctx.host.clone(),
-        mode: ctx.toolchain.mode.as_str().to_owned(),
-        pinned_channel: ctx.toolchain.channel().to_owned(),
-        pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
-        rustc: identity.as_ref().map(|i| i.version.clone()),
-        tools: environment::versions(&ctx.toolchain, identity.as_ref(), selected),
-        provenance: std::env::var("RUNNER_PROVENANCE").ok(),
-    };
+    let environment = environment_of(&ctx, selected);
     let mut report = Report::new(
         command,
         ctx.workspace.root.clone(),
         environment,
         ctx.fail_on,
     );
-    report.repository_path = assemble::repository_path(&ctx.workspace.root);
-    report.revision = assemble::revision(&ctx.workspace.root);
+    report.repository_path = crate::repository::repository_path(&ctx.workspace.root);
+    report.revision = crate::repository::revision(&ctx.workspace.root);
     report.partition = ctx.partition.map(|p| model::PartitionInfo {
         index: p.index,
         count: p.count,
@@ -288,8 +286,35 @@ fn warn_about_shell_flags(progress: &Progress) {
     }
 }
 
+/// The report's record of where the run happened: host, toolchain and the tools' versions.
+fn environment_of(ctx: &Context, selected: &[StageName]) -> model::Environment {
+    let identity = ctx.toolchain.identity().ok();
+    model::Environment {
+        host: ctx.host.clone(),
+        mode: ctx.toolchain.mode.as_str().to_owned(),
+        pinned_channel: ctx.toolchain.channel().to_owned(),
+        pinned_commit: ctx.toolchain.pin.compiler.commit_hash.clone(),
+        rustc: identity.as_ref().map(|i| i.version.clone()),
+        tools: environment::versions(
+            &ctx.toolchain,
+            identity.as_ref(),
+            &registry::version_queries(selected),
+        ),
+        provenance: std::env::var("RUNNER_PROVENANCE").ok(),
+    }
+}
+
+/// Reads the workspace and has every stage check its config table, so a wrong key stops the
+/// command before any work starts.
+fn load_workspace(args: &crate::cli::WorkspaceArgs) -> Result<Workspace> {
+    let workspace = Workspace::load(args)?;
+    registry::check_configs(&workspace)?;
+    crate::packages::check_filters(&workspace, |stage| registry::of(stage).analyses_packages)?;
+    Ok(workspace)
+}
+
 fn plan(args: &RunArgs, toolchain: Toolchain, progress: Progress) -> Result<Exit> {
-    let workspace = Workspace::load(&args.workspace)?;
+    let workspace = load_workspace(&args.workspace)?;
     let selected = selection(args, &workspace)?;
     let ctx = Context::resolve(args, workspace, toolchain, progress)?;
     println!("workspace: {}", ctx.workspace.root);
@@ -315,7 +340,7 @@ fn setup(args: &SetupArgs, toolchain: &Toolchain, progress: &Progress) -> Result
     } else {
         args.stages.clone()
     };
-    for line in provision::ensure(toolchain, &selected, true, progress)? {
+    for line in provision::ensure(toolchain, &registry::needs_of(&selected), true, progress)? {
         println!("{line}");
     }
     if selected.contains(&StageName::Miri) {
@@ -330,7 +355,7 @@ fn setup(args: &SetupArgs, toolchain: &Toolchain, progress: &Progress) -> Result
     let mut exit = Exit::Passed;
     let mut reported = Vec::new();
     for stage in &selected {
-        for system in provision::needs(*stage).system {
+        for system in registry::needs(*stage).system {
             if system.find().is_none() && !reported.contains(&system.debian) {
                 reported.push(system.debian);
                 println!(

@@ -105,7 +105,7 @@ pub struct PartitionsArgs {
     pub stage: Option<StageName>,
 }
 
-pub use crate::stages::StageName;
+pub use crate::stage_name::StageName;
 
 /// Where the workspace is.
 #[derive(Debug, Clone, Args)]
@@ -177,7 +177,7 @@ pub struct RunArgs {
     /// (minimize each corpus) or `coverage` (what each corpus reaches) [default: batch, or
     /// config `fuzz.mode`].
     #[arg(long, value_enum, value_name = "MODE")]
-    pub mode: Option<crate::stages::fuzz::Mode>,
+    pub mode: Option<crate::stage_flags::FuzzMode>,
     /// With `fuzz` or `all`: keep the corpora in DIR/<target>/ and the crash registry in
     /// DIR/.crashes/, across runs [default: config `fuzz.corpus-dir`, else each project's
     /// corpus/<target>].

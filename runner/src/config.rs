@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::report::Severity;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -32,29 +32,47 @@ pub struct Config {
     #[serde(default)]
     pub skip: Vec<StageName>,
     #[serde(default)]
-    pub miri: crate::stages::miri::MiriConfig,
-    #[serde(default)]
-    pub cross: crate::stages::cross::CrossConfig,
-    #[serde(default)]
-    pub valgrind: crate::stages::valgrind::ValgrindConfig,
-    #[serde(default)]
-    pub sanitizers: crate::stages::sanitizers::SanitizersConfig,
-    #[serde(default)]
-    pub fuzz: crate::stages::fuzz::FuzzConfig,
-    #[serde(default)]
-    pub coverage: crate::stages::coverage::CoverageConfig,
-    #[serde(default)]
-    pub bench: crate::stages::bench::BenchConfig,
-    #[serde(default)]
-    pub soak: crate::stages::soak::SoakConfig,
-    #[serde(default)]
     pub docker: DockerConfig,
     #[serde(default)]
-    pub cache: crate::cache::CacheConfig,
+    pub cache: CacheConfig,
     /// Per stage, the packages it analyses: `packages` and `exclude-packages` of its table,
     /// read for every stage alike before the stage's own keys.
     #[serde(skip)]
     pub package_filters: BTreeMap<StageName, PackageFilter>,
+    /// Each stage's own table as written: the stage that owns it reads and checks it
+    /// (`Config::stage`), so this layer knows no stage's keys.
+    #[serde(skip)]
+    stage_tables: BTreeMap<StageName, serde_json::Value>,
+    /// Where the tables came from, for errors (` in [workspace.metadata.runner]`).
+    #[serde(skip)]
+    origin: String,
+}
+
+/// A stage's own config table, read and range-checked by the stage that owns it. The registry
+/// checks every stage's table when the workspace is read, so a wrong key is still an error
+/// before any work starts.
+pub trait StageTable: serde::de::DeserializeOwned + Default {
+    const STAGE: StageName;
+
+    /// Ranges and relations serde cannot check; errors name the key (`miri.seeds`).
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// `[workspace.metadata.runner.cache]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheConfig {
+    /// The store's bound, like `512m` or `2g` (default 512m); least recently used entries go.
+    pub max_size: Option<String>,
+    /// Files the tests read, as globs relative to the workspace root (`tests/data/**`): a
+    /// change to any of them re-runs every cached stage.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Cache `ThreadSanitizer`'s results too (off by default: its schedules vary run to run).
+    #[serde(default)]
+    pub thread: bool,
 }
 
 /// A stage's `packages = [...]` and `exclude-packages = [...]`: package specs as cargo's
@@ -142,6 +160,7 @@ impl Config {
         let mut table = table.clone();
         let package_filters = take_package_filters(&mut table)
             .map_err(|error| anyhow::anyhow!("{error}{}", in_origin(&origin)))?;
+        let stage_tables = take_stage_tables(&mut table);
         let mut config: Config = serde_path_to_error::deserialize(table).map_err(|error| {
             let path = error.path().to_string();
             let inner = error.into_inner();
@@ -152,9 +171,49 @@ impl Config {
             }
         })?;
         config.package_filters = package_filters;
-        crate::limits::check(&config)
+        config.stage_tables = stage_tables;
+        config
+            .check_ranges()
             .map_err(|error| anyhow::anyhow!("{error:#}{}", in_origin(&origin)))?;
+        config.origin = origin;
         Ok(config)
+    }
+
+    /// The numbers and durations of the whole run's keys; each stage checks its own table.
+    fn check_ranges(&self) -> anyhow::Result<()> {
+        use crate::limits::{duration, memory_size, range, Zero, MAX_PIDS};
+        use anyhow::Context as _;
+        duration(self.timeout.as_deref(), "timeout", Zero::Refused)?;
+        if let Some(pids) = self.docker.pids_limit {
+            range(u64::from(pids), 1, u64::from(MAX_PIDS), "docker.pids-limit")?;
+        }
+        if let Some(memory) = &self.docker.memory {
+            memory_size(memory).with_context(|| "invalid runner config key `docker.memory`")?;
+        }
+        Ok(())
+    }
+
+    /// A stage's table, read by the stage's own type: its defaults when the table is absent;
+    /// an unknown key, a wrong type or a value out of range is an error naming the key.
+    pub fn stage<T: StageTable>(&self) -> anyhow::Result<T> {
+        let Some(table) = self.stage_tables.get(&T::STAGE) else {
+            return Ok(T::default());
+        };
+        let stage = T::STAGE;
+        let origin = &self.origin;
+        let parsed: T = serde_path_to_error::deserialize(table.clone()).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if path == "." {
+                anyhow::anyhow!("invalid runner config{origin} key `{stage}`: {inner}")
+            } else {
+                anyhow::anyhow!("invalid runner config{origin} key `{stage}.{path}`: {inner}")
+            }
+        })?;
+        parsed
+            .check()
+            .map_err(|error| anyhow::anyhow!("{error:#}{}", in_origin(origin)))?;
+        Ok(parsed)
     }
 }
 
@@ -203,6 +262,18 @@ fn take_package_filters(
     Ok(filters)
 }
 
+/// Moves every stage's table out of the config table, leaving the keys of the whole run for
+/// this layer to check.
+fn take_stage_tables(table: &mut serde_json::Value) -> BTreeMap<StageName, serde_json::Value> {
+    let Some(object) = table.as_object_mut() else {
+        return BTreeMap::new();
+    };
+    StageName::ALL
+        .into_iter()
+        .filter_map(|stage| Some((stage, object.remove(stage.as_str())?)))
+        .collect()
+}
+
 /// The dotted paths of a table's leaf keys (`miri.flags`); arrays are leaves.
 fn dotted_keys(table: &serde_json::Value) -> Vec<String> {
     let mut keys = Vec::new();
@@ -232,6 +303,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A stand-in for a stage's table, so these tests need no stage.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    struct Miri {
+        seeds: Option<u32>,
+        #[serde(default)]
+        flags: Vec<String>,
+        #[allow(dead_code, reason = "read to check that the key is known")]
+        borrow_model: Option<String>,
+    }
+
+    impl StageTable for Miri {
+        const STAGE: StageName = StageName::Miri;
+
+        fn check(&self) -> anyhow::Result<()> {
+            crate::limits::range(u64::from(self.seeds.unwrap_or(1)), 1, 10, "miri.seeds")
+        }
+    }
+
     #[test]
     fn absent_table_is_the_default_config() {
         let config = Config::from_metadata(&json!(null), None).unwrap();
@@ -243,10 +333,13 @@ mod tests {
         let workspace = json!({"runner": {"fail-on": "critical", "miri": {"seeds": 4}}});
         let config = Config::from_metadata(&workspace, None).unwrap();
         assert_eq!(config.fail_on, Some(Severity::Critical));
-        assert_eq!(config.miri.seeds, Some(4));
+        assert_eq!(config.stage::<Miri>().unwrap().seeds, Some(4));
         let package = json!({"runner": {"miri": {"flags": ["-Zmiri-strict-provenance"]}}});
         let config = Config::from_metadata(&json!(null), Some(&package)).unwrap();
-        assert_eq!(config.miri.flags, ["-Zmiri-strict-provenance"]);
+        assert_eq!(
+            config.stage::<Miri>().unwrap().flags,
+            ["-Zmiri-strict-provenance"]
+        );
     }
 
     #[test]
@@ -256,7 +349,7 @@ mod tests {
             "valgrind": {"packages": ["a", "b@0.1.0"]}
         }});
         let config = Config::from_metadata(&workspace, None).unwrap();
-        assert_eq!(config.miri.seeds, Some(2));
+        assert_eq!(config.stage::<Miri>().unwrap().seeds, Some(2));
         assert_eq!(
             config.package_filters[&StageName::Miri].exclude_packages,
             ["crossbeam-epoch"]
@@ -274,7 +367,10 @@ mod tests {
     fn a_member_table_takes_only_per_package_keys() {
         let table = json!({"miri": {"flags": ["-Zmiri-ignore-leaks"], "borrow-model": "none"}, "skip": ["valgrind"]});
         let config = Config::for_member(&table).unwrap();
-        assert_eq!(config.miri.flags, ["-Zmiri-ignore-leaks"]);
+        assert_eq!(
+            config.stage::<Miri>().unwrap().flags,
+            ["-Zmiri-ignore-leaks"]
+        );
         let bogus = Config::for_member(&json!({"bogus": 1}))
             .unwrap_err()
             .to_string();
@@ -290,14 +386,41 @@ mod tests {
     }
 
     #[test]
+    fn absurd_values_of_the_whole_run_name_their_key() {
+        let error_of = |table: serde_json::Value| {
+            Config::from_metadata(&json!({ "runner": table }), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let error = error_of(json!({"docker": {"pids-limit": 0}}));
+        assert!(error.contains("`docker.pids-limit`"), "{error}");
+        let error = error_of(json!({"docker": {"memory": "lots"}}));
+        assert!(error.contains("`docker.memory`"), "{error}");
+        let error = error_of(json!({"timeout": "0s"}));
+        assert!(error.contains("`timeout`"), "{error}");
+        // What TOML's `nan` becomes on its way through `cargo metadata`, in any table.
+        let error = error_of(json!({"coverage": {"line-threshold": null}}));
+        assert!(error.contains("`coverage.line-threshold`"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_and_wrong_types_name_the_key() {
-        let unknown = json!({"runner": {"miri": {"seedz": 2}}});
-        let error = Config::from_metadata(&unknown, None)
+        let stage_error = |table: serde_json::Value| {
+            Config::from_metadata(&table, None)
+                .and_then(|config| config.stage::<Miri>())
+                .unwrap_err()
+                .to_string()
+        };
+        let error = stage_error(json!({"runner": {"miri": {"seedz": 2}}}));
+        assert!(error.contains("`miri.seedz`"), "{error}");
+        assert!(error.contains("[workspace.metadata.runner]"), "{error}");
+        let error = stage_error(json!({"runner": {"miri": {"seeds": "many"}}}));
+        assert!(error.contains("miri.seeds"), "{error}");
+        let error = stage_error(json!({"runner": {"miri": {"seeds": 11}}}));
+        assert!(error.contains("`miri.seeds`"), "{error}");
+        let error = Config::from_metadata(&json!({"runner": {"bogus": 1}}), None)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("`miri.seedz`"), "{error}");
-        let wrong = json!({"runner": {"miri": {"seeds": "many"}}});
-        let error = Config::from_metadata(&wrong, None).unwrap_err().to_string();
-        assert!(error.contains("miri.seeds"), "{error}");
+        assert!(error.contains("`bogus`"), "{error}");
     }
 }

@@ -5,7 +5,8 @@ use anyhow::Result;
 use crate::environment::{short, Toolchain};
 use crate::exit::Exit;
 use crate::provision;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
+use crate::stages::registry;
 
 pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     let pin = &toolchain.pin;
@@ -33,7 +34,7 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
         }
         Err(_) => println!("toolchain: {} is not installed", pin.toolchain.channel),
     }
-    let inspection = provision::inspect(toolchain, &StageName::ALL)?;
+    let inspection = provision::inspect(toolchain, &registry::needs_of(&StageName::ALL))?;
     if !inspection.missing_components.is_empty() {
         println!(
             "components missing: {}",
@@ -60,7 +61,7 @@ pub fn run(toolchain: &Toolchain) -> Result<Exit> {
     }
     println!("system tools:");
     for stage in StageName::ALL {
-        for system in provision::needs(stage).system {
+        for system in registry::needs(stage).system {
             let state = match system.find() {
                 Some(path) => format!("ok ({path})"),
                 None => format!("missing: {}", system.install_hint()),
@@ -95,7 +96,7 @@ fn describe_mode(toolchain: &Toolchain) -> String {
 }
 
 fn lacks(inspection: &provision::Inspection, stage: StageName) -> Vec<String> {
-    let needs = provision::needs(stage);
+    let needs = registry::needs(stage);
     let mut lacks = Vec::new();
     if !inspection.toolchain_installed {
         lacks.push("the pinned toolchain".to_owned());

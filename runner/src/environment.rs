@@ -7,7 +7,6 @@ use camino::Utf8PathBuf;
 
 use crate::pin::Pin;
 use crate::process::Cmd;
-use crate::stages::StageName;
 
 /// The environment marker set by the flake's dev shell and the image.
 pub const HERMETIC_VAR: &str = "RUNNER_HERMETIC";
@@ -149,22 +148,22 @@ impl Toolchain {
     }
 }
 
-/// Tool name → version actually used, for the report's provenance.
+/// A tool's name and the command that prints its version.
+pub type VersionQuery = fn(&Toolchain) -> (&'static str, Cmd);
+
+/// Tool name → version actually used, for the report's provenance: rustc, cargo and the
+/// tools of `queries` (the selected stages', from the stage registry).
 pub fn versions(
     toolchain: &Toolchain,
     identity: Option<&RustcIdentity>,
-    stages: &[StageName],
+    queries_of_stages: &[VersionQuery],
 ) -> BTreeMap<String, String> {
     let mut versions = BTreeMap::new();
     if let Some(identity) = identity {
         versions.insert("rustc".to_owned(), identity.version.clone());
     }
     let mut queries = vec![("cargo", toolchain.cargo().arg("--version"))];
-    for stage in stages {
-        if let Some(version) = crate::stages::registry::of(*stage).version {
-            queries.push(version(toolchain));
-        }
-    }
+    queries.extend(queries_of_stages.iter().map(|version| version(toolchain)));
     for (tool, query) in queries {
         if let Ok(text) = query.output_text() {
             versions.insert(tool.to_owned(), text.trim().to_owned());

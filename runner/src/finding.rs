@@ -5,7 +5,7 @@ use crate::exec::failure::Described;
 use crate::fingerprint;
 use crate::locate;
 use crate::report::{Category, Evidence, Finding, Frame, Location, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use crate::workspace::Workspace;
 
 /// How many frames a finding keeps at least (more when the user's frame is deeper).

@@ -1,7 +1,7 @@
 //! Stable finding fingerprints: the same bug keeps its fingerprint when lines move.
 
 use crate::report::Location;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// Hashes the parts that identify a problem (kind, repo-relative file, enclosing function,
 /// test) with 64-bit FNV-1a: tiny, dependency-free and stable across platforms and releases.

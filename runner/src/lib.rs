@@ -31,6 +31,9 @@ pub(crate) mod process;
 pub(crate) mod progress;
 pub(crate) mod provision;
 pub mod report;
+pub(crate) mod repository;
+pub(crate) mod stage_flags;
+pub(crate) mod stage_name;
 pub(crate) mod stages;
 pub(crate) mod workspace;
 
@@ -42,6 +45,7 @@ pub mod parsers {
     pub use crate::libtest::{
         panic_backtrace, panic_location, panic_message, parse_events, parse_list,
     };
+    pub use crate::stage_name::StageName;
     pub use crate::stages::bench::callgrind::parse as callgrind;
     pub use crate::stages::coverage::lcov::parse as lcov;
     pub use crate::stages::fuzz::libfuzzer::parse as libfuzzer;
@@ -49,7 +53,6 @@ pub mod parsers {
     pub use crate::stages::sanitizers::report_parser::parse as sanitizer_report;
     pub use crate::stages::valgrind::fds::parse as valgrind_fds;
     pub use crate::stages::valgrind::xml::parse as valgrind_xml;
-    pub use crate::stages::StageName;
 }
 
 /// Runs the `runner` binary: parses the command line, runs it, and maps the outcome to an

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::CargoArgs;
 use crate::config::PackageFilter;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use crate::workspace::{Member, Workspace};
 
 /// The members the command line selects, in the workspace's order. A spec that matches no
@@ -262,10 +262,8 @@ mod tests {
     #[test]
     fn a_stage_narrows_by_its_filter_and_members_that_skip_it() {
         let mut skipping = member("c", "0.1.0", true);
-        skipping.config = Some(Config {
-            skip: vec![StageName::Valgrind],
-            ..Config::default()
-        });
+        skipping.config =
+            Some(Config::for_member(&serde_json::json!({"skip": ["valgrind"]})).unwrap());
         let mut ws = workspace(vec![
             member("a", "0.1.0", true),
             member("b", "0.1.0", true),

@@ -5,12 +5,13 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use camino::Utf8PathBuf;
 
-use crate::cli::{CargoArgs, RunArgs, StageName};
+use crate::cli::{CargoArgs, RunArgs};
 use crate::environment::Toolchain;
 use crate::exec::partition::Partition;
 use crate::process::{self, Cmd};
 use crate::progress::Progress;
 use crate::report::Severity;
+use crate::stage_name::StageName;
 use crate::workspace::{Member, Workspace};
 
 /// A partitioned run's durations, in its report folder.
@@ -47,7 +48,7 @@ pub struct Context {
     /// `--check`: the fuzz stage only builds its targets.
     pub fuzz_check: bool,
     /// `--mode`: what the fuzz run is for, over config.
-    pub fuzz_mode: Option<crate::stages::fuzz::Mode>,
+    pub fuzz_mode: Option<crate::stage_flags::FuzzMode>,
     /// `--corpus-dir`: where the fuzz corpora live, over config.
     pub fuzz_corpus_dir: Option<camino::Utf8PathBuf>,
     /// `--test-timeout`: the per-test limit, over config.
@@ -112,9 +113,6 @@ impl Context {
             .durations
             .clone()
             .unwrap_or_else(|| crate::exec::durations::path(&workspace.root));
-        crate::packages::check_filters(&workspace, |stage| {
-            crate::stages::registry::of(stage).analyses_packages
-        })?;
         let selected = crate::packages::selected(&workspace, &args.cargo)?
             .into_iter()
             .map(|member| member.id.clone())

@@ -7,7 +7,6 @@ use camino::Utf8PathBuf;
 use crate::environment::Toolchain;
 use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
-use crate::stages::StageName;
 
 /// A program from the system's packages: runner never runs a package manager itself.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +39,6 @@ pub struct Needs {
     pub components: Vec<&'static str>,
     pub cargo_tools: Vec<&'static str>,
     pub system: Vec<SystemTool>,
-}
-
-/// What a stage needs, from its registry entry.
-pub fn needs(stage: StageName) -> Needs {
-    (crate::stages::registry::of(stage).needs)()
 }
 
 /// The system packages stages need, with the binaries that show they are there.
@@ -101,31 +95,33 @@ impl Inspection {
     }
 }
 
-fn union(stages: &[StageName]) -> Needs {
-    let mut all = Needs::default();
-    for stage in stages {
-        let stage_needs = needs(*stage);
-        for component in stage_needs.components {
-            if !all.components.contains(&component) {
-                all.components.push(component);
+impl Needs {
+    /// What several stages need together, each thing once.
+    pub fn union(each: impl IntoIterator<Item = Needs>) -> Needs {
+        let mut all = Needs::default();
+        for stage_needs in each {
+            for component in stage_needs.components {
+                if !all.components.contains(&component) {
+                    all.components.push(component);
+                }
+            }
+            for tool in stage_needs.cargo_tools {
+                if !all.cargo_tools.contains(&tool) {
+                    all.cargo_tools.push(tool);
+                }
+            }
+            for system in stage_needs.system {
+                if !all.system.iter().any(|s| s.debian == system.debian) {
+                    all.system.push(system);
+                }
             }
         }
-        for tool in stage_needs.cargo_tools {
-            if !all.cargo_tools.contains(&tool) {
-                all.cargo_tools.push(tool);
-            }
-        }
-        for system in stage_needs.system {
-            if !all.system.iter().any(|s| s.debian == system.debian) {
-                all.system.push(system);
-            }
-        }
+        all
     }
-    all
 }
 
-pub fn inspect(toolchain: &Toolchain, stages: &[StageName]) -> Result<Inspection> {
-    let wanted = union(stages);
+/// What is installed of `wanted` (the selected stages' needs, from the stage registry).
+pub fn inspect(toolchain: &Toolchain, wanted: &Needs) -> Result<Inspection> {
     let mut inspection = Inspection::default();
     if toolchain.mode.is_hermetic() {
         // The environment is the pin: its rustc must answer, its tools must be on PATH.
@@ -162,7 +158,7 @@ pub fn inspect(toolchain: &Toolchain, stages: &[StageName]) -> Result<Inspection
                 wanted.components.iter().map(|c| (*c).to_owned()).collect();
         }
     }
-    for tool in wanted.cargo_tools {
+    for &tool in &wanted.cargo_tools {
         let pinned = toolchain.pin.tool_version(tool).unwrap_or("").to_owned();
         inspection.tools.push(ToolState {
             name: tool.to_owned(),
@@ -172,8 +168,9 @@ pub fn inspect(toolchain: &Toolchain, stages: &[StageName]) -> Result<Inspection
     }
     inspection.missing_system = wanted
         .system
-        .into_iter()
+        .iter()
         .filter(|s| s.find().is_none())
+        .copied()
         .collect();
     Ok(inspection)
 }
@@ -237,15 +234,15 @@ pub fn tool_install(toolchain: &Toolchain, tool: &str, version: &str) -> Cmd {
         .unset_build_environment()
 }
 
-/// Makes sure everything `stages` need is present. With `install` false, anything missing is
+/// Makes sure everything `wanted` holds is present. With `install` false, anything missing is
 /// an error naming the command that installs it. Returns one line per action taken or check.
 pub fn ensure(
     toolchain: &Toolchain,
-    stages: &[StageName],
+    wanted: &Needs,
     install: bool,
     progress: &Progress,
 ) -> Result<Vec<String>> {
-    let inspection = inspect(toolchain, stages)?;
+    let inspection = inspect(toolchain, wanted)?;
     let mut done = Vec::new();
     if toolchain.mode.is_hermetic() {
         toolchain.verify_hermetic()?;
@@ -415,12 +412,5 @@ mod tests {
             Some("0.37.5")
         );
         assert_eq!(version_in("valgrind-3.19.0"), None);
-    }
-
-    #[test]
-    fn every_stage_declares_its_needs() {
-        assert!(needs(StageName::Miri).components.contains(&"miri"));
-        assert!(needs(StageName::Fuzz).cargo_tools.contains(&"cargo-fuzz"));
-        assert_eq!(needs(StageName::Valgrind).system[0].debian, "valgrind");
     }
 }

@@ -11,7 +11,6 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Deserialize;
 
 use crate::process::Cmd;
 use crate::workspace::Workspace;
@@ -20,21 +19,6 @@ use store::Store;
 
 /// The store's bound unless configured: entries are a few kilobytes each.
 const DEFAULT_MAX_SIZE: u64 = 512 << 20;
-
-/// `[workspace.metadata.runner.cache]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CacheConfig {
-    /// The store's bound, like `512m` or `2g` (default 512m); least recently used entries go.
-    pub max_size: Option<String>,
-    /// Files the tests read, as globs relative to the workspace root (`tests/data/**`): a
-    /// change to any of them re-runs every cached stage.
-    #[serde(default)]
-    pub inputs: Vec<String>,
-    /// Cache `ThreadSanitizer`'s results too (off by default: its schedules vary run to run).
-    #[serde(default)]
-    pub thread: bool,
-}
 
 /// The folder of the store, under the workspace's target dir.
 pub fn dir(workspace: &Workspace) -> Utf8PathBuf {

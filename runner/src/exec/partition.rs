@@ -17,7 +17,7 @@ use super::Durations;
 use crate::exit::Exit;
 use crate::fingerprint::fingerprint;
 use crate::report::model::StagePartition;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// Slice `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

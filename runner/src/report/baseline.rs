@@ -120,7 +120,7 @@ fn distinct(stages: &[StageReport]) -> Vec<FindingBrief> {
 mod tests {
     use super::*;
     use crate::report::testing::{finding, report_with, stage_with};
-    use crate::stages::StageName;
+    use crate::stage_name::StageName;
 
     fn fingerprints(briefs: &[FindingBrief]) -> Vec<&str> {
         briefs.iter().map(|b| b.fingerprint.as_str()).collect()

@@ -133,7 +133,7 @@ mod tests {
     use super::*;
     use crate::report::model::{Evidence, Location};
     use crate::report::testing::{finding, stage_with};
-    use crate::stages::StageName;
+    use crate::stage_name::StageName;
 
     fn at(mut finding: Finding, category: Category, tool: &str, line: u32) -> Finding {
         finding.category = category;

@@ -132,7 +132,7 @@ pub fn evaluate(stages: &[StageReport], policy: Policy, interrupted: bool) -> (G
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::StageName;
+    use crate::stage_name::StageName;
 
     fn finding(severity: Severity, category: Category) -> Finding {
         Finding {

@@ -9,7 +9,7 @@ use super::model::{
     StageReport, Status, Table,
 };
 use crate::duration;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// How many findings a section shows in full before summarising the rest (all are in JSON).
 const FINDINGS_SHOWN: usize = 50;

@@ -17,7 +17,7 @@ mod text;
 pub mod write;
 
 pub use crate::fingerprint::fingerprint;
-pub use crate::stages::StageName;
+pub use crate::stage_name::StageName;
 pub use model::{
     Category, Evidence, Finding, Frame, Known, Location, Report, Severity, StageReport, Status,
     Table, TargetSummary,

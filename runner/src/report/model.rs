@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// Bumped on any change that breaks readers of `report.json`.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -291,7 +291,7 @@ mod tests {
     use super::*;
     use crate::report::model::Evidence;
     use crate::report::testing::{finding, report_with, stage_with};
-    use crate::stages::StageName;
+    use crate::stage_name::StageName;
 
     #[test]
     fn one_run_per_tool_with_distinct_driver_names() {

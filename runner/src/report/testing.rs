@@ -1,7 +1,7 @@
 //! Small report values for the report modules' unit tests.
 
 use super::model::{Category, Environment, Finding, Report, Severity, StageReport, Status};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// A critical finding of `stage` with the given fingerprint and nothing else known.
 pub fn finding(stage: StageName, fingerprint: &str) -> Finding {

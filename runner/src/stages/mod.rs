@@ -5,7 +5,6 @@ pub mod coverage;
 pub mod cross;
 pub mod fuzz;
 pub mod miri;
-mod name;
 pub mod registry;
 pub mod sanitizers;
 pub mod soak;
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-pub use name::StageName;
+use crate::stage_name::StageName;
 
 use crate::plan::{Context, StagePlan};
 use crate::report::model::StagePartition;

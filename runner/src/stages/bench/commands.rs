@@ -10,7 +10,7 @@ use super::discover::BenchTarget;
 use super::settings::Settings;
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, RunOptions};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// A built benchmark binary and where cargo would run it from.
 #[derive(Debug, Clone, PartialEq, Eq)]

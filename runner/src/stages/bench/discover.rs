@@ -5,7 +5,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::plan::Context;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// One `[[bench]]` target of a selected workspace member.
 #[derive(Debug, Clone, PartialEq, Eq)]

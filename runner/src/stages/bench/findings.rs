@@ -6,7 +6,7 @@ use super::measure::Measurement;
 use super::settings::{Metric, Settings};
 use crate::finding::NewFinding;
 use crate::report::{Category, Finding, Table};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 pub fn table(settings: &Settings, measurement: &Measurement) -> Table {
     Table {

@@ -29,7 +29,7 @@ use crate::process::Cmd;
 use crate::provision::Needs;
 use crate::provision::SystemTool;
 use crate::report::{gate, StageReport, Status};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use commands::BenchBinary;
 use compare::Verdict;
 use measure::Measurement;

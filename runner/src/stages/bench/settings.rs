@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 use serde::Deserialize;
 
 use crate::plan::Context;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// `[workspace.metadata.runner.bench]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,6 +33,25 @@ pub struct BenchConfig {
     pub flamegraph: Option<String>,
     /// How long the flame graph's profile runs (default: 5s).
     pub profile_time: Option<String>,
+}
+
+impl crate::config::StageTable for BenchConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Bench;
+
+    fn check(&self) -> anyhow::Result<()> {
+        use crate::limits::{at_least_zero, duration, Zero};
+        for (value, key) in [
+            (self.threshold, "bench.threshold"),
+            (self.noise, "bench.noise"),
+        ] {
+            at_least_zero(value, key)?;
+        }
+        duration(
+            self.profile_time.as_deref(),
+            "bench.profile-time",
+            Zero::Refused,
+        )
+    }
 }
 
 /// The quantity benchmarks are gated on.
@@ -75,7 +94,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(ctx: &Context) -> Result<Settings> {
-        let config = &ctx.workspace.config.bench;
+        let config = &ctx.workspace.config.stage::<BenchConfig>()?;
         let metric = config.mode.unwrap_or(Metric::Wall);
         let default_threshold = match metric {
             Metric::Wall => 10.0,
@@ -132,6 +151,7 @@ fn percent(value: Option<f64>, default: f64, key: &str) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::Config;
     use serde_json::json;
 
@@ -143,16 +163,22 @@ mod tests {
             "mode": "instructions", "baseline": "release", "threshold": 3.5,
             "flamegraph": "group/fn", "update-baseline": true
         }}});
-        let config = Config::from_metadata(&workspace, None).unwrap().bench;
+        let config = Config::from_metadata(&workspace, None)
+            .unwrap()
+            .stage::<BenchConfig>()
+            .unwrap();
         assert_eq!(config.mode, Some(Metric::Instructions));
         assert_eq!(config.threshold, Some(3.5));
         assert_eq!(config.update_baseline, Some(true));
         let unknown = json!({"runner": {"bench": {"treshold": 3}}});
         let error = Config::from_metadata(&unknown, None)
+            .and_then(|config| config.stage::<BenchConfig>())
             .unwrap_err()
             .to_string();
         assert!(error.contains("bench.treshold"), "{error}");
         let wrong = json!({"runner": {"bench": {"mode": "cycles"}}});
-        assert!(Config::from_metadata(&wrong, None).is_err());
+        assert!(Config::from_metadata(&wrong, None)
+            .and_then(|config| config.stage::<BenchConfig>())
+            .is_err());
     }
 }

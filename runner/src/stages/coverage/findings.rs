@@ -8,7 +8,7 @@ use crate::coverage_data::summary::format_percent;
 use crate::finding::NewFinding;
 use crate::libtest;
 use crate::report::{Category, Finding, Location};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// A coverage finding: a total, a critical gap or a failing test, with the engine's command.
 fn finding(

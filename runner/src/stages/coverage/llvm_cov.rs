@@ -13,7 +13,7 @@ use super::{critical, Artifacts};
 use crate::coverage_data::llvm_json;
 use crate::plan::Context;
 use crate::process::Cmd;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 pub const TOOL: &str = "cargo-llvm-cov";
 

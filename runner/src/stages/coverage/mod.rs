@@ -27,7 +27,7 @@ use crate::libtest::Outcome;
 use crate::plan::{Context, StagePlan};
 use crate::provision::Needs;
 use crate::report::{gate, StageReport, Status};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use outcome::EngineOutput;
 use settings::{Engine, Settings};
 
@@ -110,12 +110,8 @@ impl Artifacts {
     }
 }
 
-#[allow(
-    clippy::unnecessary_wraps,
-    reason = "the registry's signature: other stages' plans can fail"
-)]
 pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
-    let settings = Settings::from_context(ctx);
+    let settings = Settings::from_context(ctx)?;
     let artifacts = Artifacts::new(settings.engine, &ctx.out_dir.join("coverage"));
     let steps = match settings.engine {
         Engine::LlvmCov => llvm_cov::steps(ctx, &settings, &artifacts),
@@ -138,7 +134,7 @@ pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = Instant::now() + ctx.timeout;
-    let settings = Settings::from_context(ctx);
+    let settings = Settings::from_context(ctx)?;
     settings.validate()?;
     let artifacts = Artifacts::new(settings.engine, &ctx.stage_dir(StageName::Coverage)?);
     artifacts.reset()?;

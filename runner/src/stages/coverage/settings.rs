@@ -39,6 +39,29 @@ pub struct CoverageConfig {
     pub doctests: Option<bool>,
 }
 
+impl crate::config::StageTable for CoverageConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Coverage;
+
+    fn check(&self) -> anyhow::Result<()> {
+        for (value, key) in [
+            (self.line_threshold, "coverage.line-threshold"),
+            (self.branch_threshold, "coverage.branch-threshold"),
+            (self.function_threshold, "coverage.function-threshold"),
+            (self.region_threshold, "coverage.region-threshold"),
+        ] {
+            if let Some(percent) = value {
+                if !(0.0..=100.0).contains(&percent) {
+                    anyhow::bail!(
+                        "invalid runner config key `{key}`: {percent} is not a percentage \
+                         between 0 and 100"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
@@ -68,8 +91,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> Settings {
-        let config = &ctx.workspace.config.coverage;
+    pub fn from_context(ctx: &Context) -> anyhow::Result<Settings> {
+        let config = &ctx.workspace.config.stage::<CoverageConfig>()?;
         let engine = config.engine.unwrap_or(Engine::LlvmCov);
         let suggested = |configured: Option<f64>, default: f64| match configured {
             Some(percent) => Some((percent, true)),
@@ -107,14 +130,14 @@ impl Settings {
             // Tarpaulin's builds differ from cargo-llvm-cov's (its own flags and cfgs).
             Engine::Tarpaulin => "coverage-tarpaulin",
         };
-        Settings {
+        Ok(Settings {
             engine,
             thresholds,
             critical_paths: config.critical_paths.clone(),
             critical_functions: config.critical_functions.clone(),
             doctests: config.doctests.unwrap_or(true),
             target_dir: ctx.workspace.stage_target_dir(stage_dir),
-        }
+        })
     }
 
     /// A threshold outside 0..=100 is a config mistake, not a gate to evaluate.
@@ -241,7 +264,10 @@ mod tests {
             "critical-paths": ["src/parse/**"],
             "critical-functions": ["demo::decode"],
         }}});
-        let config = Config::from_metadata(&workspace, None).unwrap().coverage;
+        let config = Config::from_metadata(&workspace, None)
+            .unwrap()
+            .stage::<CoverageConfig>()
+            .unwrap();
         assert_eq!(config.engine, Some(super::Engine::Tarpaulin));
         assert_eq!(config.line_threshold, Some(72.5));
         assert_eq!(config.critical_paths, ["src/parse/**"]);
@@ -249,7 +275,10 @@ mod tests {
             json!({"runner": {"coverage": {"engine": "gcov"}}}),
             json!({"runner": {"coverage": {"line-treshold": 1}}}),
         ] {
-            let error = Config::from_metadata(&wrong, None).unwrap_err().to_string();
+            let error = Config::from_metadata(&wrong, None)
+                .and_then(|config| config.stage::<CoverageConfig>())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("coverage"), "{error}");
         }
     }

@@ -13,7 +13,7 @@ use crate::coverage_data::summary::{FileSummary, Metric, MetricName, Metrics, Su
 use crate::libtest::{Outcome, TestResult};
 use crate::plan::Context;
 use crate::process::Cmd;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 pub const TOOL: &str = "cargo-tarpaulin";
 

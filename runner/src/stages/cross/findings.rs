@@ -6,7 +6,7 @@ use crate::exec::{failure, Attributed, Binary, Cause};
 use crate::finding::NewFinding;
 use crate::plan::Context;
 use crate::report::{Finding, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 pub fn build(
     ctx: &Context,

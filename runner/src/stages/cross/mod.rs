@@ -18,7 +18,7 @@ use crate::process::{Cmd, Finished, RunOptions};
 use crate::provision;
 use crate::provision::{system, Needs};
 use crate::report::{gate, Frame, StageReport, Status, TargetSummary};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// The default big-endian target.
 pub const DEFAULT_TARGET: &str = "s390x-unknown-linux-gnu";
@@ -30,6 +30,10 @@ pub struct CrossConfig {
     pub target: Option<String>,
     /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
     pub test_timeout: Option<String>,
+}
+
+impl crate::config::StageTable for CrossConfig {
+    const STAGE: StageName = StageName::Cross;
 }
 
 /// How to build for and run on the target, resolved once.
@@ -56,15 +60,13 @@ fn target_env(target: &str, key: &str) -> String {
 
 impl Settings {
     pub fn resolve(ctx: &Context) -> Result<Settings> {
-        let target = ctx
-            .workspace
-            .config
-            .cross
+        let config = ctx.workspace.config.stage::<CrossConfig>()?;
+        let target = config
             .target
             .clone()
             .unwrap_or_else(|| DEFAULT_TARGET.to_owned());
         let arch = target.split('-').next().unwrap_or(&target).to_owned();
-        let tools = provision::needs(StageName::Cross).system;
+        let tools = needs().system;
         let missing: Vec<String> = tools
             .iter()
             .filter(|tool| tool.find().is_none())
@@ -93,10 +95,8 @@ impl Settings {
             linker,
             emulator: emulator.display().to_string(),
             sysroot: sysroot.is_dir().then_some(sysroot),
-            test_timeout: ctx.test_timeout(
-                ctx.workspace.config.cross.test_timeout.as_deref(),
-                exec::NATIVE_TEST_TIMEOUT,
-            )?,
+            test_timeout: ctx
+                .test_timeout(config.test_timeout.as_deref(), exec::NATIVE_TEST_TIMEOUT)?,
         })
     }
 }

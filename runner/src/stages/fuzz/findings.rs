@@ -15,7 +15,7 @@ use super::triage::Group;
 use crate::finding::NewFinding;
 use crate::plan::Context;
 use crate::report::{Category, Evidence, Finding, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// How much of an input the report spells out.
 const SHOWN_BYTES: usize = 32;

@@ -27,8 +27,9 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::stage_flags::FuzzMode;
 pub use preview::plan;
-pub use settings::{FuzzConfig, Mode};
+pub use settings::FuzzConfig;
 
 use discover::FuzzTarget;
 use registry::Entry;
@@ -40,7 +41,7 @@ use crate::plan::Context;
 use crate::provision::Needs;
 use crate::report::model::StagePartition;
 use crate::report::{gate, Finding, Known, StageReport, Status, TargetSummary};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// What the stage needs installed.
 pub fn needs() -> Needs {
@@ -61,7 +62,9 @@ const NO_PROJECT: &str =
 /// Whether the run's gate lets through the findings a baseline or the crash registry already
 /// had: a pull request's fuzzing (`--mode pr`) fails only on new crashes.
 pub fn gates_new_only(ctx: &Context) -> bool {
-    ctx.fuzz_mode.or(ctx.workspace.config.fuzz.mode) == Some(Mode::Pr)
+    // The table was checked when the workspace was read.
+    let configured = ctx.workspace.config.stage::<FuzzConfig>().ok();
+    ctx.fuzz_mode.or(configured.and_then(|config| config.mode)) == Some(FuzzMode::Pr)
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
@@ -128,7 +131,7 @@ fn run_in(
         return Ok(empty_slice(share));
     }
     // Corpus coverage builds its own, coverage-instrumented binaries.
-    if settings.mode != Mode::Coverage || settings.check_only {
+    if settings.mode != FuzzMode::Coverage || settings.check_only {
         prepare::build(ctx, settings, &projects, &targets, found, logs, deadline)?;
     }
     let mut report = StageReport::new(StageName::Fuzz, Status::Pass);
@@ -159,7 +162,7 @@ fn run_in(
         settings.registry
     ));
     match settings.mode {
-        Mode::Prune => {
+        FuzzMode::Prune => {
             return Ok(prune::run(
                 ctx,
                 settings,
@@ -169,16 +172,16 @@ fn run_in(
                 report,
             ));
         }
-        Mode::Coverage => {
+        FuzzMode::Coverage => {
             let dirs = (dir, logs);
             return Ok(corpus_coverage::run(
                 ctx, settings, &targets, dirs, deadline, report,
             ));
         }
-        Mode::Replay | Mode::Pr | Mode::Batch => {}
+        FuzzMode::Replay | FuzzMode::Pr | FuzzMode::Batch => {}
     }
     let budget = settings.per_target(targets.len(), ctx.jobs);
-    if settings.mode == Mode::Replay {
+    if settings.mode == FuzzMode::Replay {
         ctx.progress.note(&format!(
             "replaying the crash registry and corpus of {} target(s)",
             targets.len()

@@ -6,10 +6,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands::Length;
 use super::discover::{self, FuzzTarget};
-use super::settings::{Mode, Settings};
+use super::settings::Settings;
 use super::{commands, corpus, prepare, session, NO_PROJECT};
 use crate::plan::{Context, StagePlan};
-use crate::stages::StageName;
+use crate::stage_flags::FuzzMode;
+use crate::stage_name::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::from_context(ctx)?;
@@ -70,7 +71,7 @@ fn fuzz_steps(
     for target in targets {
         let dir = artifacts.join(session::slug(&target.label));
         let store = corpus::store(settings, target);
-        if settings.mode == Mode::Coverage {
+        if settings.mode == FuzzMode::Coverage {
             let read_only = corpus::read_only(settings, target);
             let mut corpora: Vec<&Utf8Path> = vec![&store];
             corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));
@@ -80,7 +81,7 @@ fn fuzz_steps(
             ));
             continue;
         }
-        if settings.mode == Mode::Prune {
+        if settings.mode == FuzzMode::Prune {
             steps.push((
                 format!("prune the corpus of {}", target.label),
                 commands::cmin(ctx, settings, target, &store),
@@ -91,7 +92,7 @@ fn fuzz_steps(
         let read_only = corpus::read_only(settings, target);
         let mut corpora: Vec<&Utf8Path> = vec![&new_inputs, &store];
         corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));
-        let (what, length) = if settings.mode == Mode::Replay {
+        let (what, length) = if settings.mode == FuzzMode::Replay {
             ("replay the corpus of", Length::ReplayOnly)
         } else {
             ("fuzz (sessions repeat after a crash)", Length::Fuzz(budget))

@@ -109,7 +109,7 @@ pub fn retire(entry: &Entry) -> Result<()> {
 mod tests {
     use super::*;
     use crate::report::testing::finding;
-    use crate::stages::StageName;
+    use crate::stage_name::StageName;
 
     fn target() -> FuzzTarget {
         FuzzTarget {

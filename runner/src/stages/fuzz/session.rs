@@ -12,9 +12,10 @@ use super::corpus;
 use super::discover::{self, FuzzTarget};
 use super::libfuzzer::{self, Crash, Session};
 use super::registry::Entry;
-use super::settings::{Mode, Settings};
+use super::settings::Settings;
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
+use crate::stage_flags::FuzzMode;
 
 /// A session shorter than this is not worth its start-up after a crash.
 const MIN_SESSION: Duration = Duration::from_secs(2);
@@ -196,7 +197,7 @@ fn fuzz_sessions(
             run.error = Some("the stage timeout ended fuzzing early".to_owned());
             break;
         }
-        let (length, watchdog) = if settings.mode == Mode::Replay {
+        let (length, watchdog) = if settings.mode == FuzzMode::Replay {
             // Every input may take the per-input limit; the corpus size bounds the rest.
             (Length::ReplayOnly, stage_left)
         } else {
@@ -256,14 +257,14 @@ fn fuzz_sessions(
                 ));
                 break;
             }
-            Next::Continue if settings.mode == Mode::Pr && unregistered_crash => {
+            Next::Continue if settings.mode == FuzzMode::Pr && unregistered_crash => {
                 run.notes.push(format!(
                     "`{}`: stopped at its first crash not in the registry (mode pr)",
                     target.label
                 ));
                 break;
             }
-            Next::Continue if settings.mode != Mode::Replay => {}
+            Next::Continue if settings.mode != FuzzMode::Replay => {}
             Next::Continue | Next::Done => break,
         }
     }

@@ -8,6 +8,7 @@ use camino::Utf8PathBuf;
 use serde::Deserialize;
 
 use crate::plan::Context;
+use crate::stage_flags::FuzzMode;
 
 /// Fuzzing time per target when nothing else says (DECISIONS: 60 s per target in `all`).
 pub const DEFAULT_BUDGET: Duration = Duration::from_mins(1);
@@ -23,37 +24,6 @@ pub const DEFAULT_PR_BUDGET: Duration = Duration::from_mins(5);
 pub const DEFAULT_REGISTRY: &str = ".runner/fuzz/crashes";
 /// The crash registry's folder inside a corpus folder (a dot name: no target is called so).
 pub const REGISTRY_IN_CORPUS_DIR: &str = ".crashes";
-
-/// What a fuzz run is for (`--mode`, config `mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// The crash registry and the corpus run once each, without mutation: seconds.
-    Replay,
-    /// A short total budget; a target stops at its first crash not in the registry, and only
-    /// new crashes fail the gate.
-    Pr,
-    /// The long budget; grows the corpus.
-    #[default]
-    Batch,
-    /// Minimizes each corpus (`cargo fuzz cmin`), reporting size and features before and after.
-    Prune,
-    /// What each corpus reaches: line, branch and function coverage of the workspace's crates
-    /// (`cargo fuzz coverage`, llvm-cov).
-    Coverage,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Replay => "replay",
-            Mode::Pr => "pr",
-            Mode::Batch => "batch",
-            Mode::Prune => "prune",
-            Mode::Coverage => "coverage",
-        }
-    }
-}
 
 /// `[workspace.metadata.runner.fuzz]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -86,12 +56,45 @@ pub struct FuzzConfig {
     #[serde(default)]
     pub flags: Vec<String>,
     /// `replay`, `pr`, `batch` (default) or `prune` (`--mode` wins).
-    pub mode: Option<Mode>,
+    pub mode: Option<FuzzMode>,
     /// Where the corpora live across runs, `DIR/<target>/`, relative to the workspace root
     /// (`--corpus-dir` wins); default: each project's `corpus/<target>`.
     pub corpus_dir: Option<Utf8PathBuf>,
     /// The crates that get coverage counters: `"all"` (default) or a list of crate names.
     pub instrument: Option<InstrumentConfig>,
+}
+
+/// libFuzzer's `-rss_limit_mb`: 16 TiB is more memory than any machine runner targets.
+pub const MAX_RSS_LIMIT_MB: u64 = 16 * 1024 * 1024;
+/// libFuzzer's `-max_len` is an `int` inside libFuzzer.
+pub const MAX_INPUT_LEN: u64 = i32::MAX as u64;
+
+impl crate::config::StageTable for FuzzConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Fuzz;
+
+    fn check(&self) -> Result<()> {
+        use crate::limits::{duration, range, Zero};
+        duration(self.time.as_deref(), "fuzz.time", Zero::Refused)?;
+        duration(self.total_time.as_deref(), "fuzz.total-time", Zero::Refused)?;
+        duration(
+            self.input_timeout.as_deref(),
+            "fuzz.input-timeout",
+            Zero::Refused,
+        )?;
+        // `0s` turns minimization off, as documented.
+        duration(
+            self.minimize_time.as_deref(),
+            "fuzz.minimize-time",
+            Zero::Allowed,
+        )?;
+        if let Some(mb) = self.rss_limit_mb {
+            range(mb, 1, MAX_RSS_LIMIT_MB, "fuzz.rss-limit-mb")?;
+        }
+        if let Some(len) = self.max_len {
+            range(len, 1, MAX_INPUT_LEN, "fuzz.max-len")?;
+        }
+        Ok(())
+    }
 }
 
 /// `instrument = "all"` or `instrument = ["crate", ...]`.
@@ -150,7 +153,7 @@ pub struct Settings {
     pub check_only: bool,
     /// One build directory per sanitizer: switching sanitizers never rebuilds the other.
     pub target_dir: Utf8PathBuf,
-    pub mode: Mode,
+    pub mode: FuzzMode,
     /// `--corpus-dir` / config `corpus-dir`, absolute.
     pub corpus_dir: Option<Utf8PathBuf>,
     /// Where distinct crashes are kept: in the corpus folder, else under `.runner/`.
@@ -162,10 +165,10 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> Result<Settings> {
-        let config = &ctx.workspace.config.fuzz;
+        let config = &ctx.workspace.config.stage::<FuzzConfig>()?;
         let mode = ctx.fuzz_mode.or(config.mode).unwrap_or_default();
         let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {
-            (None, None, None) if mode == Mode::Pr => Budget::Total(DEFAULT_PR_BUDGET),
+            (None, None, None) if mode == FuzzMode::Pr => Budget::Total(DEFAULT_PR_BUDGET),
             (Some(time), _, _) => Budget::PerTarget(time),
             (None, Some(_), Some(_)) => {
                 bail!("invalid runner config: set `fuzz.time` or `fuzz.total-time`, not both")
@@ -321,7 +324,7 @@ mod tests {
             filters: Vec::new(),
             check_only: false,
             target_dir: "t".into(),
-            mode: Mode::Batch,
+            mode: FuzzMode::Batch,
             corpus_dir: None,
             registry: "r".into(),
             instrument_only: None,
@@ -387,7 +390,7 @@ mod tests {
         let config: FuzzConfig =
             serde_json::from_value(serde_json::json!({"mode": "pr", "corpus-dir": "fuzz-corpus"}))
                 .unwrap();
-        assert_eq!(config.mode, Some(Mode::Pr));
+        assert_eq!(config.mode, Some(FuzzMode::Pr));
         assert!(
             serde_json::from_value::<FuzzConfig>(serde_json::json!({"mode": "nightly"})).is_err()
         );

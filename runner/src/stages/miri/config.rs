@@ -25,6 +25,21 @@ pub struct MiriConfig {
     pub test_timeout: Option<String>,
 }
 
+/// Seeds per test under Miri: each seed is a whole interpretation of the test, so even a
+/// nightly job rarely wants more than a few hundred.
+pub const MAX_SEEDS: u32 = 10_000;
+
+impl crate::config::StageTable for MiriConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Miri;
+
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(seeds) = self.seeds {
+            crate::limits::range(u64::from(seeds), 1, u64::from(MAX_SEEDS), "miri.seeds")?;
+        }
+        Ok(())
+    }
+}
+
 /// Miri's aliasing models: Stacked Borrows (its default), Tree Borrows, or no borrow
 /// tracking at all (`-Zmiri-disable-stacked-borrows`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

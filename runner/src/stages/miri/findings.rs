@@ -12,7 +12,7 @@ use crate::exec::{Attributed, Binary, Cause};
 use crate::finding::NewFinding;
 use crate::plan::Context;
 use crate::report::{Category, Finding, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// The count keys every target reports, so tables line up.
 pub fn empty_counts() -> BTreeMap<String, u64> {

@@ -25,7 +25,7 @@ use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
 use crate::provision::Needs;
 use crate::report::{gate, StageReport, TargetSummary};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// `cargo miri test` for one target, with the stage's target dir and flags.
 fn cargo_miri_test(ctx: &Context, settings: &Settings, target: &str, miriflags: &str) -> Cmd {

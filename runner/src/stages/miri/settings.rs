@@ -8,7 +8,7 @@ use camino::Utf8PathBuf;
 use super::config::{BorrowModel, MiriConfig};
 use crate::plan::Context;
 use crate::report::Table;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// A test under Miri runs 10 to 100 times slower than natively.
 const DEFAULT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(15);
@@ -83,11 +83,20 @@ impl PackageSettings {
 
 impl Settings {
     pub fn resolve(ctx: &Context) -> Result<Settings> {
-        let config = &ctx.workspace.config.miri;
+        let config = &ctx.workspace.config.stage::<MiriConfig>()?;
         let mut packages = Vec::new();
         for member in ctx.stage_members(StageName::Miri) {
-            let own = member.config.as_ref().map(|config| &config.miri);
-            packages.push(package_settings(&member.name, &member.id, config, own)?);
+            let own = member
+                .config
+                .as_ref()
+                .map(crate::config::Config::stage::<MiriConfig>)
+                .transpose()?;
+            packages.push(package_settings(
+                &member.name,
+                &member.id,
+                config,
+                own.as_ref(),
+            )?);
         }
         Ok(Settings {
             targets: config.targets.as_ref().map_or_else(

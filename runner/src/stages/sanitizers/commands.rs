@@ -9,7 +9,7 @@ use super::sanitizer::Sanitizer;
 use crate::inventory::{TestUnit, UnitKind};
 use crate::plan::Context;
 use crate::process::Cmd;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 fn target_dir(ctx: &Context, sanitizer: Sanitizer) -> Utf8PathBuf {
     ctx.workspace.stage_target_dir(&sanitizer.target_dir_name())

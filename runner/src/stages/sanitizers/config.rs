@@ -24,6 +24,10 @@ pub struct SanitizersConfig {
     pub test_timeout: Option<String>,
 }
 
+impl crate::config::StageTable for SanitizersConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Sanitizers;
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RuntimeOptions {
@@ -75,7 +79,10 @@ mod tests {
             "suppressions": {"leak": "lsan.supp"},
             "doctests": false
         }}});
-        let config = Config::from_metadata(&metadata, None).unwrap().sanitizers;
+        let config = Config::from_metadata(&metadata, None)
+            .unwrap()
+            .stage::<SanitizersConfig>()
+            .unwrap();
         assert_eq!(
             config.enabled,
             Some(vec![Sanitizer::Address, Sanitizer::Leak])
@@ -89,11 +96,13 @@ mod tests {
     fn unknown_sanitizers_and_memory_suppressions_are_rejected_by_key() {
         let unknown = json!({"runner": {"sanitizers": {"enabled": ["adress"]}}});
         let error = Config::from_metadata(&unknown, None)
+            .and_then(|config| config.stage::<SanitizersConfig>())
             .unwrap_err()
             .to_string();
         assert!(error.contains("sanitizers.enabled"), "{error}");
         let memory = json!({"runner": {"sanitizers": {"suppressions": {"memory": "m.supp"}}}});
         let error = Config::from_metadata(&memory, None)
+            .and_then(|config| config.stage::<SanitizersConfig>())
             .unwrap_err()
             .to_string();
         assert!(error.contains("sanitizers.suppressions.memory"), "{error}");

@@ -17,7 +17,7 @@ use crate::finding::NewFinding;
 use crate::locate;
 use crate::plan::Context;
 use crate::report::{Category, Finding, Frame, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use crate::workspace::Workspace;
 
 /// How many frames a related stack shows in a finding's note.

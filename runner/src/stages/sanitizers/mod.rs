@@ -41,7 +41,7 @@ use crate::process::RunOptions;
 use crate::provision::{system, Needs};
 use crate::report::model::{StagePartition, TestRun};
 use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
     let settings = Settings::from_context(ctx)?;
@@ -183,7 +183,7 @@ fn symbolizer_note(settings: &Settings) -> Option<String> {
     if settings.symbolizer.is_some() {
         return None;
     }
-    let hint = crate::provision::needs(StageName::Sanitizers)
+    let hint = needs()
         .system
         .first()
         .map(crate::provision::SystemTool::install_hint)

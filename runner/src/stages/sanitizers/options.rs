@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 
-use super::config::RuntimeOptions;
+use super::config::{RuntimeOptions, SanitizersConfig};
 use super::sanitizer::Sanitizer;
 use crate::plan::Context;
 
@@ -29,7 +29,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> Result<Settings> {
-        let config = &ctx.workspace.config.sanitizers;
+        let config = &ctx.workspace.config.stage::<SanitizersConfig>()?;
         let (sanitizers, memory_by_default) = match &config.enabled {
             Some(named) => {
                 let mut unique = Vec::new();
@@ -61,7 +61,7 @@ impl Settings {
             }
             suppressions.insert(sanitizer, path);
         }
-        let symbolizer = crate::provision::needs(crate::stages::StageName::Sanitizers)
+        let symbolizer = super::needs()
             .system
             .iter()
             .find_map(crate::provision::SystemTool::find);

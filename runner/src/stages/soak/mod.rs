@@ -22,7 +22,7 @@ use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::provision::Needs;
 use crate::report::StageReport;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use settings::{Program, Settings};
 
 /// What the stage needs installed.

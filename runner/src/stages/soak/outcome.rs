@@ -16,7 +16,7 @@ use super::watch::Watched;
 use crate::finding::NewFinding;
 use crate::process::{Cmd, Termination};
 use crate::report::{gate, Category, Finding, StageReport, Status, Table};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 #[derive(Serialize)]
 struct SamplesFile<'a> {

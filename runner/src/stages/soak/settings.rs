@@ -32,6 +32,48 @@ pub struct SoakConfig {
     pub max_threads_per_hour: Option<f64>,
 }
 
+impl crate::config::StageTable for SoakConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Soak;
+
+    fn check(&self) -> anyhow::Result<()> {
+        use crate::limits::{at_least_zero, duration, Zero};
+        for (value, key, zero) in [
+            (&self.duration, "soak.duration", Zero::Refused),
+            (&self.interval, "soak.interval", Zero::Refused),
+            (&self.warmup, "soak.warmup", Zero::Allowed),
+        ] {
+            let Some(text) = value.as_deref() else {
+                continue;
+            };
+            // The soak stage also takes milliseconds (`250ms`) for its sampling interval.
+            match text.trim().strip_suffix("ms") {
+                Some(millis) => {
+                    let millis: u64 = millis.trim().parse().map_err(|_| {
+                        anyhow::anyhow!(
+                            "invalid runner config key `{key}`: `{text}` is not a duration"
+                        )
+                    })?;
+                    if std::time::Duration::from_millis(millis) > crate::duration::MAX {
+                        anyhow::bail!(
+                            "invalid runner config key `{key}`: `{text}` is too large: the \
+                             limit is a year"
+                        );
+                    }
+                }
+                None => duration(Some(text), key, zero)?,
+            }
+        }
+        for (value, key) in [
+            (self.max_rss_mb_per_hour, "soak.max-rss-mb-per-hour"),
+            (self.max_fds_per_hour, "soak.max-fds-per-hour"),
+            (self.max_threads_per_hour, "soak.max-threads-per-hour"),
+        ] {
+            at_least_zero(value, key)?;
+        }
+        Ok(())
+    }
+}
+
 /// What is watched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Program {
@@ -89,7 +131,7 @@ pub struct Settings {
 impl Settings {
     /// `None` when the config names nothing to watch.
     pub fn resolve(ctx: &Context) -> Result<Option<Settings>> {
-        let config = &ctx.workspace.config.soak;
+        let config = &ctx.workspace.config.stage::<SoakConfig>()?;
         let program = match (&config.command, &config.bin) {
             (Some(_), Some(_)) => bail!("soak: set either `command` or `bin`, not both"),
             (None, None) => return Ok(None),
@@ -178,11 +220,15 @@ mod tests {
             "bin": "server", "args": ["--port", "0"], "duration": "2m", "interval": "250ms",
             "max-rss-mb-per-hour": 5.5
         }}});
-        let config = Config::from_metadata(&workspace, None).unwrap().soak;
+        let config = Config::from_metadata(&workspace, None)
+            .unwrap()
+            .stage::<SoakConfig>()
+            .unwrap();
         assert_eq!(config.bin.as_deref(), Some("server"));
         assert_eq!(config.max_rss_mb_per_hour, Some(5.5));
         let unknown = json!({"runner": {"soak": {"max-memory": 3}}});
         let error = Config::from_metadata(&unknown, None)
+            .and_then(|config| config.stage::<SoakConfig>())
             .unwrap_err()
             .to_string();
         assert!(error.contains("soak.max-memory"), "{error}");

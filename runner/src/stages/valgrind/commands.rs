@@ -7,7 +7,7 @@ use super::executor::Job;
 use super::settings::{ProgramConfig, Settings};
 use crate::plan::Context;
 use crate::process::Cmd;
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 /// Runner's memcheck options; the user's come after them and may override them.
 const MEMCHECK: &[&str] = &[

@@ -18,7 +18,7 @@ use crate::locate;
 use crate::plan::Context;
 use crate::report::model::{TestOutcome, TestRun};
 use crate::report::{Category, Finding, Frame, Location, Severity};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 
 #[derive(Debug, Default)]
 pub struct Built {

@@ -28,7 +28,7 @@ use crate::process::{Cmd, RunOptions};
 use crate::provision::{system, Needs};
 use crate::report::model::StagePartition;
 use crate::report::{gate, StageReport, Status};
-use crate::stages::StageName;
+use crate::stage_name::StageName;
 use commands::{build_programs_command, build_tests_command, job_command};
 use executor::{Job, Subject};
 use settings::Settings;
@@ -119,7 +119,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
 
 /// The valgrind on PATH, or an error naming the install command.
 fn find_valgrind() -> Result<Utf8PathBuf> {
-    let needs = crate::provision::needs(StageName::Valgrind);
+    let needs = needs();
     let Some(tool) = needs.system.first() else {
         bail!("runner does not know how to provide valgrind");
     };

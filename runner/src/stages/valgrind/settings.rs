@@ -24,6 +24,10 @@ pub struct ValgrindConfig {
     pub test_timeout: Option<String>,
 }
 
+impl crate::config::StageTable for ValgrindConfig {
+    const STAGE: crate::stage_name::StageName = crate::stage_name::StageName::Valgrind;
+}
+
 /// One binary target run with arguments, the way people check a real program.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -62,7 +66,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_context(ctx: &Context) -> anyhow::Result<Settings> {
-        let config = &ctx.workspace.config.valgrind;
+        let config = &ctx.workspace.config.stage::<ValgrindConfig>()?;
         Ok(Settings {
             target_dir: ctx.workspace.stage_target_dir("valgrind"),
             std_suppressions: ctx.out_dir.join("valgrind").join("runner-std.supp"),
@@ -84,6 +88,7 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::Config;
     use serde_json::json;
 
@@ -94,12 +99,16 @@ mod tests {
             "track-fds": false,
             "programs": [{"bin": "cli", "args": ["--leak", "a b"]}]
         }}});
-        let config = Config::from_metadata(&workspace, None).unwrap().valgrind;
+        let config = Config::from_metadata(&workspace, None)
+            .unwrap()
+            .stage::<ValgrindConfig>()
+            .unwrap();
         assert_eq!(config.suppressions, ["ci/valgrind.supp"]);
         assert_eq!(config.track_fds, Some(false));
         assert_eq!(config.programs[0].label(), "cli --leak 'a b'");
         let unknown = json!({"runner": {"valgrind": {"programs": [{"binary": "cli"}]}}});
         let error = Config::from_metadata(&unknown, None)
+            .and_then(|config| config.stage::<ValgrindConfig>())
             .unwrap_err()
             .to_string();
         assert!(error.contains("valgrind.programs[0]"), "{error}");
