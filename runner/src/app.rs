@@ -257,7 +257,8 @@ fn finish(
 ) -> Result<Exit> {
     report.partial = !complete;
     let exit = assemble::complete(report, gate, process::interrupted());
-    write::write_all(report, &ctx.out_dir, run_id)?;
+    report.run_id = Some(run_id.to_owned());
+    write::write_all(report, &ctx.out_dir)?;
     Ok(exit)
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod exit;
 pub(crate) mod finding;
 pub(crate) mod fingerprint;
 pub(crate) mod guard;
+pub(crate) mod hash;
 pub(crate) mod hermetic;
 pub(crate) mod inventory;
 pub(crate) mod libtest;

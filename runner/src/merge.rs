@@ -50,7 +50,8 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     };
     let exit = assemble::complete(&mut merged, &settings, false);
     crate::process::ensure_writable_dir(request.out)?;
-    write::write_all(&merged, request.out, &write::new_run_id())?;
+    merged.run_id = Some(write::new_run_id());
+    write::write_all(&merged, request.out)?;
     merge_durations(&slices, request.out);
     copy_artifacts(&slices, request.out)?;
     let verdict = if merged.gate.passed { "PASS" } else { "FAIL" };

@@ -78,7 +78,7 @@ fn finding(line: &str) -> Finding {
     });
     let message = format!("{tool} saw {kind}");
     Finding {
-        fingerprint: runner::report::fingerprint(&[stage.as_str(), kind, place, test]),
+        fingerprint: runner::report::digest(&[stage.as_str(), kind, place, test]),
         stage,
         category: spelled(category),
         kind: kind.to_owned(),

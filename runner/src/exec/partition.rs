@@ -15,7 +15,7 @@ use camino::Utf8Path;
 
 use super::Durations;
 use crate::exit::Exit;
-use crate::fingerprint::fingerprint;
+use crate::hash;
 use crate::report::model::StagePartition;
 use crate::stage_name::StageName;
 
@@ -115,7 +115,7 @@ pub fn assign(items: &[Item], count: usize) -> Vec<usize> {
 
 /// A slot from the identity alone: the same on every machine and in every release.
 fn stable_slot(identity: &str, count: usize) -> usize {
-    let hash = u64::from_str_radix(&fingerprint(&[identity]), 16).unwrap_or(0);
+    let hash = u64::from_str_radix(&hash::digest(&[identity]), 16).unwrap_or(0);
     #[allow(
         clippy::cast_possible_truncation,
         reason = "the remainder is below `count`, a usize"
@@ -138,7 +138,7 @@ pub fn digest(items: &[Item], count: usize) -> String {
     let count = count.to_string();
     let mut parts: Vec<&str> = vec![&count];
     parts.extend(lines.iter().map(String::as_str));
-    fingerprint(&parts)
+    hash::digest(&parts)
 }
 
 /// This job's share of work that is not a list of tests (fuzz targets, valgrind's programs):

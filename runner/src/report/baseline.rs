@@ -167,11 +167,13 @@ mod tests {
     fn a_baseline_from_a_mixed_set_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let out = Utf8Path::from_path(dir.path()).unwrap();
-        let report = report_with(Vec::new());
-        super::super::write::write_all(&report, out, "1-000000000-1").unwrap();
+        let mut report = report_with(Vec::new());
+        report.run_id = Some("1-000000000-1".to_owned());
+        super::super::write::write_all(&report, out).unwrap();
         load(&out.join("report.json")).unwrap();
         let sarif = std::fs::read_to_string(out.join("report.sarif")).unwrap();
-        super::super::write::write_all(&report, out, "2-000000000-2").unwrap();
+        report.run_id = Some("2-000000000-2".to_owned());
+        super::super::write::write_all(&report, out).unwrap();
         std::fs::write(out.join("report.sarif"), sarif).unwrap();
         let error = format!("{:#}", load(&out.join("report.json")).unwrap_err());
         assert!(error.contains("mixed from two runs"), "{error}");

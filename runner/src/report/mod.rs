@@ -16,7 +16,7 @@ pub(crate) mod testing;
 mod text;
 pub mod write;
 
-pub use crate::fingerprint::fingerprint;
+pub use crate::hash::digest;
 pub use crate::stage_name::StageName;
 pub use model::{
     Category, Evidence, Finding, Frame, Known, Location, Report, Severity, StageReport, Status,

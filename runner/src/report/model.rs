@@ -12,6 +12,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// The run that wrote this report (time and pid), stamped in every file of the set so a
+    /// reader can tell a set of one run from one mixed from two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub schema_version: u32,
     pub runner_version: String,
     /// The command that produced the report (`all`, `miri`, ...).
@@ -47,7 +51,7 @@ impl StagePartition {
     pub fn combine(a: Option<StagePartition>, b: Option<StagePartition>) -> Option<StagePartition> {
         match (a, b) {
             (Some(a), Some(b)) => Some(StagePartition {
-                plan_digest: crate::fingerprint::fingerprint(&[&a.plan_digest, &b.plan_digest]),
+                plan_digest: crate::hash::digest(&[&a.plan_digest, &b.plan_digest]),
                 units: a.units + b.units,
                 total_units: a.total_units + b.total_units,
                 execution_ms: a.execution_ms + b.execution_ms,
@@ -194,6 +198,7 @@ impl Report {
         fail_on: Severity,
     ) -> Report {
         Report {
+            run_id: None,
             schema_version: SCHEMA_VERSION,
             runner_version: env!("CARGO_PKG_VERSION").to_owned(),
             command: command.to_owned(),

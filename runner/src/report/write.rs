@@ -31,16 +31,14 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Writes every rendering of the report into `out`, each stamped with `run_id`.
-pub fn write_all(report: &Report, out: &Utf8Path, run_id: &str) -> Result<()> {
+/// Writes every rendering of the report into `out`, each stamped with the report's run id
+/// (the command sets it: a run's own id, or a new one for a merge).
+pub fn write_all(report: &Report, out: &Utf8Path) -> Result<()> {
+    let run_id = report
+        .run_id
+        .as_deref()
+        .context("internal error: the report has no run id")?;
     let json = serde_json::to_string_pretty(report).context("serialising the report")?;
-    // An additive top-level field (schema version 1 stays): spliced in rather than added to
-    // the model, so that the model stays what one run's stages produced.
-    let json = json.replacen(
-        "{\n",
-        &format!("{{\n  \"run_id\": {},\n", serde_json::Value::from(run_id)),
-        1,
-    );
     let mut log = sarif::render(report);
     log["properties"] = serde_json::json!({ "runId": run_id });
     let sarif = serde_json::to_string_pretty(&log).context("serialising the SARIF log")?;
@@ -127,13 +125,18 @@ pub fn write_atomically(path: &Utf8Path, contents: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stamped(mut report: Report, run_id: &str) -> Report {
+        report.run_id = Some(run_id.to_owned());
+        report
+    }
     use crate::report::testing::report_with;
 
     #[test]
     fn every_file_carries_the_run_id() {
         let dir = tempfile::tempdir().unwrap();
         let out = Utf8Path::from_path(dir.path()).unwrap();
-        write_all(&report_with(Vec::new()), out, "42-000000001-7").unwrap();
+        write_all(&stamped(report_with(Vec::new()), "42-000000001-7"), out).unwrap();
         for name in FILES {
             let text = fs::read_to_string(out.join(name)).unwrap();
             assert_eq!(
@@ -152,9 +155,9 @@ mod tests {
     fn a_set_from_two_runs_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let out = Utf8Path::from_path(dir.path()).unwrap();
-        write_all(&report_with(Vec::new()), out, "1-000000000-1").unwrap();
+        write_all(&stamped(report_with(Vec::new()), "1-000000000-1"), out).unwrap();
         let markdown = fs::read_to_string(out.join("report.md")).unwrap();
-        write_all(&report_with(Vec::new()), out, "2-000000000-2").unwrap();
+        write_all(&stamped(report_with(Vec::new()), "2-000000000-2"), out).unwrap();
         fs::write(out.join("report.md"), markdown).unwrap();
         let error = check_set(out).unwrap_err().to_string();
         assert!(error.contains("mixed from two runs"), "{error}");

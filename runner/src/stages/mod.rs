@@ -66,7 +66,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
     if let (Some(partition), false) = (ctx.partition, entry.splits) {
         report.partition = Some(StagePartition {
-            plan_digest: crate::fingerprint::fingerprint(&[stage.as_str(), "whole"]),
+            plan_digest: crate::hash::digest(&[stage.as_str(), "whole"]),
             units: u64::from(partition.index == 1),
             total_units: 1,
             execution_ms: millis(started.elapsed()),

@@ -6,7 +6,7 @@ pub use crate::report::junit::escape;
 
 /// A warm colour derived from a name, so a function keeps its colour between graphs.
 pub fn warm_colour(name: &str) -> String {
-    let hash = crate::fingerprint::fingerprint(&[name]);
+    let hash = crate::hash::digest(&[name]);
     let byte = |index: usize| u32::from_str_radix(hash.get(index..index + 2).unwrap_or("80"), 16);
     let (a, b) = (byte(0).unwrap_or(128), byte(2).unwrap_or(128));
     format!("rgb({},{},{})", 205 + a % 50, 80 + b % 130, 40 + a % 40)

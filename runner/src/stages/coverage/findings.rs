@@ -219,7 +219,7 @@ fn describe_branch(file: &str, branch: &UntakenBranch) -> String {
 mod tests {
     use super::*;
     use crate::coverage_data::summary::{Metric, MetricName, Metrics, Summary};
-    use crate::fingerprint::fingerprint;
+    use crate::hash::digest;
     use crate::libtest::{Outcome, TestResult};
     use crate::process::Cmd;
     use crate::report::Severity;
@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(found[0].category, Category::Threshold);
         assert_eq!(
             found[0].fingerprint,
-            fingerprint(&["coverage", "critical-uncovered", "src/a.rs", "a::f", ""])
+            digest(&["coverage", "critical-uncovered", "src/a.rs", "a::f", ""])
         );
     }
 

@@ -65,7 +65,7 @@ pub fn add(store: &Utf8Path, input: &[u8]) -> Result<()> {
     std::fs::create_dir_all(store).with_context(|| format!("cannot create {store}"))?;
     let name = format!(
         "regression-{}-{}",
-        crate::fingerprint::fingerprint(&[&String::from_utf8_lossy(input)]),
+        crate::hash::digest(&[&String::from_utf8_lossy(input)]),
         input.len()
     );
     let destination = store.join(name);

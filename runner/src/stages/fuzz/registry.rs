@@ -37,7 +37,7 @@ fn target_dir(registry: &Utf8Path, target: &FuzzTarget) -> Utf8PathBuf {
 }
 
 fn key(target: &FuzzTarget, signature: &str) -> String {
-    crate::fingerprint::fingerprint(&[&target.label, signature])
+    crate::hash::digest(&[&target.label, signature])
 }
 
 /// The target's entries; a record that cannot be read, or whose input is gone, is no entry

@@ -211,9 +211,7 @@ impl Settings {
             Some((crates, _)) => format!(
                 "{}-only-{}",
                 sanitizer.as_str(),
-                crate::fingerprint::fingerprint(
-                    &crates.iter().map(String::as_str).collect::<Vec<_>>()
-                )
+                crate::hash::digest(&crates.iter().map(String::as_str).collect::<Vec<_>>())
             ),
         };
         let registry = corpus_dir.as_ref().map_or_else(
