@@ -179,6 +179,20 @@ impl Context {
         }
     }
 
+    /// The pinned toolchain's cargo building into a stage's own target dir from the workspace
+    /// root, with the workspace's rustflags merged as every stage does.
+    pub fn stage_cargo(&self, target_dir: &camino::Utf8Path) -> Cmd {
+        let cmd = self
+            .toolchain
+            .cargo()
+            .env("CARGO_TARGET_DIR", target_dir.as_str())
+            .cwd(self.workspace.root.clone());
+        match crate::cargo_config::stage_rustflags(&self.workspace, &self.host, &[]) {
+            Some(flags) => cmd.env("RUSTFLAGS", flags),
+            None => cmd,
+        }
+    }
+
     /// The members `stage` analyses: the command line's selection, narrowed by the stage's
     /// `packages` / `exclude-packages` and by members that skip it.
     pub fn stage_members(&self, stage: StageName) -> Vec<&Member> {

@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod model;
 mod rules;
 pub mod sarif;
+pub mod svg;
 #[cfg(test)]
 pub(crate) mod testing;
 mod text;

@@ -80,24 +80,11 @@ pub fn require_success(finished: &Finished, what: &str) -> Result<()> {
     bail!("{what} failed ({}): {telling}", finished.termination)
 }
 
-/// The pinned toolchain's cargo building into a stage's own target dir from the workspace
-/// root, with the workspace's rustflags merged as every stage does.
-pub fn stage_cargo(ctx: &Context, target_dir: &Utf8Path) -> Cmd {
-    let cmd = ctx
-        .toolchain
-        .cargo()
-        .env("CARGO_TARGET_DIR", target_dir.as_str())
-        .cwd(ctx.workspace.root.clone());
-    match crate::cargo_config::stage_rustflags(&ctx.workspace, &ctx.host, &[]) {
-        Some(flags) => cmd.env("RUSTFLAGS", flags),
-        None => cmd,
-    }
-}
-
 /// `cargo bench --no-run` of the criterion benchmarks, in the `bench` profile (optimised,
 /// as the benchmarks are meant to run).
 pub fn build_command(ctx: &Context, settings: &Settings, targets: &[BenchTarget]) -> Cmd {
-    let mut cmd = stage_cargo(ctx, &settings.target_dir)
+    let mut cmd = ctx
+        .stage_cargo(&settings.target_dir)
         .args([
             "bench",
             "--no-run",

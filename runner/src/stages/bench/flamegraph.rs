@@ -10,8 +10,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands::{self, BenchBinary};
 use super::settings::Settings;
-use super::svg;
 use crate::plan::Context;
+use crate::report::svg;
 
 /// Stacks, outermost frame first, with how many samples ended in each.
 pub type Folded = BTreeMap<Vec<String>, u64>;

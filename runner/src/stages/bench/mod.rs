@@ -13,7 +13,6 @@ mod flamegraph;
 mod instructions;
 mod measure;
 mod settings;
-pub mod svg;
 mod wall;
 
 use std::time::Instant;
@@ -21,7 +20,6 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 
-pub use commands::stage_cargo;
 pub use settings::BenchConfig;
 
 use crate::plan::{Context, StagePlan};

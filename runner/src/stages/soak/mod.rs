@@ -74,7 +74,8 @@ fn limits_note(settings: &Settings) -> String {
 
 /// `cargo build --release` of the configured binary, in the stage's own target dir.
 fn build_command(ctx: &Context, settings: &Settings) -> Cmd {
-    let mut cmd = crate::stages::bench::stage_cargo(ctx, &settings.target_dir)
+    let mut cmd = ctx
+        .stage_cargo(&settings.target_dir)
         .args([
             "build",
             "--release",

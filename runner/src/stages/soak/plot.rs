@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::fit::Line;
 use super::growth::Resource;
 use super::sample::Sample;
-use crate::stages::bench::svg;
+use crate::report::svg;
 
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 420.0;

@@ -1,5 +1,5 @@
-//! The little SVG both timing stages write by themselves (a flame graph, a memory plot):
-//! text escaping and a stable colour per name.
+//! The little SVG the timing stages write by themselves (bench's flame graph, soak's memory
+//! plot): text escaping and a stable colour per name.
 
 /// SVG is XML: its text and attribute values are escaped like the `JUnit` report's.
 pub use crate::report::junit::escape;
