@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs};
+use crate::cli::{CacheAction, Cli, Command, RunArgs, SetupArgs, StageCommand};
 use crate::environment::{self, Toolchain};
 use crate::exit::Exit;
 use crate::pin::Pin;
@@ -69,14 +69,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
             let selected = selection(args, &workspace)?;
             analyse_loaded("all", args, &selected, workspace, toolchain, progress)
         }
-        Command::Miri(args) => single(StageName::Miri, args),
-        Command::Cross(args) => single(StageName::Cross, args),
-        Command::Sanitizers(args) => single(StageName::Sanitizers, args),
-        Command::Fuzz(args) => single(StageName::Fuzz, args),
-        Command::Coverage(args) => single(StageName::Coverage, args),
-        Command::Valgrind(args) => single(StageName::Valgrind, args),
-        Command::Bench(args) => single(StageName::Bench, args),
-        Command::Soak(args) => single(StageName::Soak, args),
+        Command::Stage(StageCommand { stage, args }) => single(*stage, args),
         Command::Merge(_) | Command::Partitions(_) => unreachable!("handled above"),
     }
 }

@@ -33,22 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every stage that applies to the workspace.
     All(RunArgs),
-    /// Undefined behaviour under Miri, on the host and big-endian s390x.
-    Miri(RunArgs),
-    /// The test suite built for s390x and run natively big-endian under qemu-user.
-    Cross(RunArgs),
-    /// Address, thread, memory and leak sanitizers.
-    Sanitizers(RunArgs),
-    /// Every cargo-fuzz target within a time budget.
-    Fuzz(RunArgs),
-    /// Line and branch coverage against thresholds.
-    Coverage(RunArgs),
-    /// Valgrind memcheck on every test binary.
-    Valgrind(RunArgs),
-    /// Benchmarks compared against a baseline.
-    Bench(RunArgs),
-    /// A long run of a command with memory, file-descriptor and thread growth tracking.
-    Soak(RunArgs),
+    /// One stage alone: `runner miri`, `runner valgrind`, ... (one subcommand per stage name).
+    #[command(flatten)]
+    Stage(StageCommand),
     /// Print what each stage would run (argv, env, target dir) without running anything.
     Plan(RunArgs),
     /// Show the environment, the toolchain against the pin, and what is missing.
@@ -61,6 +48,51 @@ pub enum Command {
     Merge(MergeArgs),
     /// Print how a durations file would split across 1, 2, 4, 8 and 16 CI jobs.
     Partitions(PartitionsArgs),
+}
+
+/// `runner <stage> [options]`: the subcommands are built from the stage names, so a stage
+/// added to runner needs nothing here.
+#[derive(Debug, Clone)]
+pub struct StageCommand {
+    pub stage: StageName,
+    pub args: RunArgs,
+}
+
+impl clap::FromArgMatches for StageCommand {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let (name, args) = matches
+            .subcommand()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand))?;
+        let stage = StageName::from_str(name, false)
+            .map_err(|_| clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))?;
+        Ok(StageCommand {
+            stage,
+            args: RunArgs::from_arg_matches(args)?,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = StageCommand::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for StageCommand {
+    fn augment_subcommands(command: clap::Command) -> clap::Command {
+        StageName::ALL.iter().fold(command, |command, stage| {
+            command.subcommand(RunArgs::augment_args(
+                clap::Command::new(stage.as_str()).about(stage.about()),
+            ))
+        })
+    }
+
+    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
+        StageCommand::augment_subcommands(command)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        StageName::ALL.iter().any(|stage| stage.as_str() == name)
+    }
 }
 
 /// `runner cache stats|clear`.
@@ -352,7 +384,11 @@ mod tests {
             "some_test",
         ])
         .unwrap();
-        let Command::Miri(args) = cli.command else {
+        let Command::Stage(StageCommand {
+            stage: StageName::Miri,
+            args,
+        }) = cli.command
+        else {
             panic!("parsed the wrong command")
         };
         assert_eq!(

@@ -64,6 +64,24 @@ impl StageName {
         }
     }
 
+    /// The stage's line in `runner --help`.
+    pub fn about(self) -> &'static str {
+        match self {
+            StageName::Miri => "Undefined behaviour under Miri, on the host and big-endian s390x.",
+            StageName::Cross => {
+                "The test suite built for s390x and run natively big-endian under qemu-user."
+            }
+            StageName::Sanitizers => "Address, thread, memory and leak sanitizers.",
+            StageName::Fuzz => "Every cargo-fuzz target within a time budget.",
+            StageName::Coverage => "Line and branch coverage against thresholds.",
+            StageName::Valgrind => "Valgrind memcheck on every test binary.",
+            StageName::Bench => "Benchmarks compared against a baseline.",
+            StageName::Soak => {
+                "A long run of a command with memory, file-descriptor and thread growth tracking."
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StageName::Miri => "miri",
