@@ -72,7 +72,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = Instant::now()
         .checked_add(ctx.timeout)
         .context("the timeout is too large")?;
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let dir = ctx.stage_dir(StageName::Fuzz)?;
     let logs = dir.join("logs");
     crate::process::ensure_writable_dir(&logs)?;

@@ -13,7 +13,7 @@ use crate::stage_flags::FuzzMode;
 use crate::stage_name::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let projects = discover::projects(&ctx.workspace);
     let mut steps = Vec::new();
     let mut notes = Vec::new();

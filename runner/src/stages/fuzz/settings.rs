@@ -164,7 +164,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> Result<Settings> {
+    pub fn resolve(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.stage::<FuzzConfig>()?;
         let mode = ctx.fuzz_mode.or(config.mode).unwrap_or_default();
         let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use anyhow::{Context as _, Result};
 use cargo_metadata::DependencyKind;
 
-use super::options::Settings;
 use super::sanitizer::Sanitizer;
+use super::settings::Settings;
 use crate::plan::Context;
 
 /// Crates whose presence among a build script's dependencies means it compiles C or C++.

@@ -4,8 +4,8 @@
 
 use camino::Utf8PathBuf;
 
-use super::options::{rustflags, Settings};
 use super::sanitizer::Sanitizer;
+use super::settings::{rustflags, Settings};
 use crate::inventory::{TestUnit, UnitKind};
 use crate::plan::Context;
 use crate::process::Cmd;

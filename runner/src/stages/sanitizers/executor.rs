@@ -6,9 +6,9 @@
 use camino::Utf8Path;
 
 use super::commands;
-use super::options::Settings;
 use super::report_parser::{self, SanitizerReport};
 use super::sanitizer::Sanitizer;
+use super::settings::Settings;
 use crate::exec::{self, Binary, KeyInputs, Reading, Tool, When};
 use crate::plan::Context;
 use crate::process::{Cmd, Finished};

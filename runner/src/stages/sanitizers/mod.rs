@@ -9,11 +9,11 @@ pub mod config;
 mod executor;
 mod findings;
 mod frames;
-mod options;
 #[cfg(test)]
 mod parser_tests;
 pub mod report_parser;
 mod sanitizer;
+mod settings;
 
 use std::time::Instant;
 
@@ -22,8 +22,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use config::SanitizersConfig;
 use executor::{RawFinding, Runtime};
-use options::Settings;
 use sanitizer::Sanitizer;
+use settings::Settings;
 
 /// What the stage needs installed.
 pub fn needs() -> Needs {
@@ -44,7 +44,7 @@ use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
 use crate::stage_name::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let example = TestUnit {
         package: "<package>".into(),
         package_id: "<package>".into(),
@@ -107,7 +107,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = ctx.stage_deadline();
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let logs = ctx.stage_dir(StageName::Sanitizers)?.join("logs");
     crate::process::ensure_writable_dir(&logs)?;
 

@@ -28,7 +28,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> Result<Settings> {
+    pub fn resolve(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.stage::<SanitizersConfig>()?;
         let (sanitizers, memory_by_default) = match &config.enabled {
             Some(named) => {
