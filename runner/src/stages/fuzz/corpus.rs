@@ -6,8 +6,8 @@
 use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::discover::slug;
 use super::discover::FuzzTarget;
-use super::session::slug;
 use super::settings::Settings;
 
 /// The kept corpus of a target: `DIR/<target>/` with a corpus folder, else the project's own

@@ -12,8 +12,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands;
 use super::corpus;
+use super::discover::slug;
 use super::discover::FuzzTarget;
-use super::session::slug;
 use super::settings::Settings;
 use crate::coverage_data::llvm_json;
 use crate::coverage_data::summary::{format_percent, Metric, MetricName};

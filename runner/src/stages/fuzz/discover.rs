@@ -138,6 +138,14 @@ pub fn corpus_size(dir: &Utf8Path) -> Result<(u64, u64)> {
     Ok((inputs, bytes))
 }
 
+/// A target label as a file name.
+pub fn slug(label: &str) -> String {
+    label.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "-",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,6 +171,16 @@ fn parse_crash(lines: &[&str]) -> Option<Crash> {
     })
 }
 
+/// One crash as a fuzzing session met it.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub crash: Crash,
+    /// The libFuzzer seed of the session that found it.
+    pub seed: Option<u64>,
+    /// The replay of a registered crash found it (its input is minimized already).
+    pub registered: bool,
+}
+
 /// The last `thread '…' panicked at FILE:LINE:COL:` with its message lines.
 fn panic_before(lines: &[&str]) -> Option<(String, String)> {
     let start = lines

@@ -229,7 +229,7 @@ fn fuzz_all(
     let mut results: BTreeMap<usize, Triaged> = BTreeMap::new();
     let fuzz_one = |index: usize| {
         let target = &targets[index];
-        let artifacts = dir.join("artifacts").join(session::slug(&target.label));
+        let artifacts = dir.join("artifacts").join(discover::slug(&target.label));
         ctx.progress
             .note(&format!("{}: {}", target.label, settings.mode.as_str()));
         let run = match corpus::fresh_work_dir(dir, target) {

@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::commands;
 use super::discover::{self, FuzzTarget};
 use super::settings::Settings;
-use super::{commands, session};
 use crate::plan::Context;
 use crate::process::RunOptions;
 
@@ -82,7 +82,7 @@ pub fn build(
                 .note(&format!("building {}", name.unwrap_or(dir.as_str())));
             let cmd = commands::build(ctx, settings, dir, name);
             ctx.progress.verbose(&cmd.to_string());
-            let slug = session::slug(name.unwrap_or("all"));
+            let slug = discover::slug(name.unwrap_or("all"));
             let finished = cmd.run(&RunOptions {
                 timeout: Some(deadline.saturating_duration_since(Instant::now())),
                 log_stem: Some(logs.join(format!("build-{slug}"))),

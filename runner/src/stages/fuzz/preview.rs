@@ -7,7 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use super::commands::Length;
 use super::discover::{self, FuzzTarget};
 use super::settings::Settings;
-use super::{commands, corpus, prepare, session, NO_PROJECT};
+use super::{commands, corpus, prepare, NO_PROJECT};
 use crate::plan::{Context, StagePlan};
 use crate::stage_flags::FuzzMode;
 use crate::stage_name::StageName;
@@ -69,7 +69,7 @@ fn fuzz_steps(
     let mut steps = Vec::new();
     let work = ctx.out_dir.join("fuzz").join("new-inputs");
     for target in targets {
-        let dir = artifacts.join(session::slug(&target.label));
+        let dir = artifacts.join(discover::slug(&target.label));
         let store = corpus::store(settings, target);
         if settings.mode == FuzzMode::Coverage {
             let read_only = corpus::read_only(settings, target);
@@ -88,7 +88,7 @@ fn fuzz_steps(
             ));
             continue;
         }
-        let new_inputs = work.join(session::slug(&target.label));
+        let new_inputs = work.join(discover::slug(&target.label));
         let read_only = corpus::read_only(settings, target);
         let mut corpora: Vec<&Utf8Path> = vec![&new_inputs, &store];
         corpora.extend(read_only.iter().map(Utf8PathBuf::as_path));

@@ -11,9 +11,9 @@ use camino::Utf8Path;
 
 use super::commands::{self, Length};
 use super::corpus;
+use super::discover::slug;
 use super::discover::{self, FuzzTarget};
 use super::libfuzzer;
-use super::session::slug;
 use super::settings::Settings;
 use crate::exec::pool::{self, Done};
 use crate::plan::Context;

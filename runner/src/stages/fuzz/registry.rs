@@ -7,8 +7,8 @@ use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
+use super::discover::slug;
 use super::discover::FuzzTarget;
-use super::session::slug;
 use crate::report::Finding;
 
 /// One registered crash.

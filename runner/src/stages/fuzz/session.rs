@@ -9,8 +9,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands::{self, Length};
 use super::corpus;
-use super::discover::{self, FuzzTarget};
-use super::libfuzzer::{self, Crash, Session};
+use super::discover::{self, slug, FuzzTarget};
+use super::libfuzzer::{self, Crash, Occurrence, Session};
 use super::registry::Entry;
 use super::settings::Settings;
 use crate::plan::Context;
@@ -39,15 +39,6 @@ pub struct TargetRun {
     /// Why the target could not be fuzzed (or stopped early for a reason the user must know).
     pub error: Option<String>,
     pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Occurrence {
-    pub crash: Crash,
-    /// The libFuzzer seed of the session that found it.
-    pub seed: Option<u64>,
-    /// The replay of a registered crash found it (its input is minimized already).
-    pub registered: bool,
 }
 
 /// Where one target's run reads and writes: its artifacts, the logs, and the private folder
@@ -306,14 +297,6 @@ fn judge(termination: &Termination, session: &Session, stderr: &str, watchdog: D
             Next::Error(format!("cargo fuzz run ended ({other}): {reason}"))
         }
     }
-}
-
-/// A target label as a file name.
-pub fn slug(label: &str) -> String {
-    label.replace(
-        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
-        "-",
-    )
 }
 
 #[cfg(test)]

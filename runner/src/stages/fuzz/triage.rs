@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use super::commands;
 use super::discover::FuzzTarget;
 use super::libfuzzer::Crash;
-use super::session::Occurrence;
+use super::libfuzzer::Occurrence;
 use super::settings::Settings;
 use super::stack;
 use crate::plan::Context;
@@ -129,7 +129,7 @@ pub fn refine(
         }
         let stem = logs.join(format!(
             "{}-triage-{index}",
-            super::session::slug(&target.label)
+            super::discover::slug(&target.label)
         ));
         minimize(ctx, settings, target, group, &artifact, &stem, deadline);
         let shown = group
