@@ -106,7 +106,7 @@ pub fn repro_command(settings: &Settings, job: &Job) -> String {
 /// `cargo test --no-run` of the pinned toolchain in the stage's own target dir: the plain
 /// debug build the other stages' tests also get.
 pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
-    cargo(ctx, settings)
+    ctx.stage_cargo(&settings.target_dir)
         .args([
             "test",
             "--no-run",
@@ -120,7 +120,8 @@ pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
 
 /// `cargo build` of the binaries the config names.
 pub fn build_programs_command(ctx: &Context, settings: &Settings) -> Cmd {
-    let mut cmd = cargo(ctx, settings)
+    let mut cmd = ctx
+        .stage_cargo(&settings.target_dir)
         .args(["build", "--message-format=json", "--manifest-path"])
         .arg(ctx.workspace.manifest_path.as_str())
         .args(ctx.cargo.build_args());
@@ -131,18 +132,6 @@ pub fn build_programs_command(ctx: &Context, settings: &Settings) -> Cmd {
         cmd = cmd.args(["--bin", program.bin.as_str()]);
     }
     cmd
-}
-
-fn cargo(ctx: &Context, settings: &Settings) -> Cmd {
-    let cmd = ctx
-        .toolchain
-        .cargo()
-        .env("CARGO_TARGET_DIR", settings.target_dir.as_str())
-        .cwd(ctx.workspace.root.clone());
-    match crate::cargo_config::stage_rustflags(&ctx.workspace, &ctx.host, &[]) {
-        Some(flags) => cmd.env("RUSTFLAGS", flags),
-        None => cmd,
-    }
 }
 
 /// The executable cargo reported for a configured binary (of the named package, if any).
