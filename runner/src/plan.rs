@@ -112,6 +112,14 @@ impl Context {
             .durations
             .clone()
             .unwrap_or_else(|| crate::exec::durations::path(&workspace.root));
+        // Refused before any work: a FIFO would block the first read, a device be replaced.
+        crate::foreign::check(&durations_file).with_context(|| {
+            if args.durations.is_some() {
+                "invalid --durations"
+            } else {
+                "invalid durations file"
+            }
+        })?;
         crate::packages::check_filters(&workspace, |stage| {
             crate::stages::registry::of(stage).analyses_packages
         })?;

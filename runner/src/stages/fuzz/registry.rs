@@ -84,14 +84,14 @@ pub fn register(
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
     let input_name = format!("{key}.input");
-    crate::atomic::write(&dir.join(&input_name), input)?;
+    crate::foreign::write(&dir.join(&input_name), input)?;
     let stored = Record {
         target: target.label.clone(),
         signature: signature.to_owned(),
         input: input_name,
         finding: finding.clone(),
     };
-    crate::atomic::write(&record, serde_json::to_string_pretty(&stored)?.as_bytes())?;
+    crate::foreign::write(&record, serde_json::to_string_pretty(&stored)?.as_bytes())?;
     Ok(true)
 }
 
