@@ -104,6 +104,16 @@ pub fn interpret<T: Tool>(
             finished.termination,
             crate::cargo_output::first_error(finished)
         ))
+    } else if let Some(missing) = missing_tests(binary, &unit, &ran, culprit.as_deref()) {
+        // A harness that does not have the tests it was asked for (a stale list, one of
+        // another harness) runs none of them and exits 0: that is no evidence, never a PASS.
+        Some(format!(
+            "{} on {} did not run {missing} of the tests it was asked for ({}): the \
+             harness does not have them",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
     } else if let (Some(culprit), true) = (&culprit, binary.runs_whole()) {
         // A whole-run harness cannot resume: what it had not finished is not evaluated.
         Some(format!(
@@ -266,6 +276,33 @@ fn halves(unit: &Unit, tests: &[String]) -> Vec<Unit> {
             mode: Mode::Attribute,
         })
         .collect()
+}
+
+/// How many of the tests a process of `Run` mode was asked for it never ran, when it ended
+/// on its own (no culprit) having run fewer than asked: named ones it did not report, or,
+/// for a process that names none, every test when it reported none.
+fn missing_tests(
+    binary: &Binary,
+    unit: &Unit,
+    ran: &[Ran],
+    culprit: Option<&str>,
+) -> Option<usize> {
+    if unit.mode != Mode::Run || culprit.is_some() {
+        return None;
+    }
+    let missing = if unit.tests.is_empty() {
+        if ran.is_empty() && !binary.tests.is_empty() && !binary.runs_whole() {
+            binary.tests.len()
+        } else {
+            0
+        }
+    } else {
+        unit.tests
+            .iter()
+            .filter(|test| !ran.iter().any(|(name, _, _)| name == *test))
+            .count()
+    };
+    (missing > 0).then_some(missing)
 }
 
 /// The tests the process never reached, in a fresh one.
