@@ -211,9 +211,10 @@ impl Context {
         )
     }
 
-    /// The stage's folder for raw logs and artifacts, created on demand.
+    /// The stage's folder for raw logs and artifacts, created on demand; a symlink planted
+    /// in its place is removed (never followed: runner clears what is in this folder).
     pub fn stage_dir(&self, stage: StageName) -> Result<Utf8PathBuf> {
-        let dir = self.out_dir.join(stage.as_str());
+        let dir = crate::report::folder::own_dir(&self.out_dir, stage.as_str())?;
         process::ensure_writable_dir(&dir)?;
         Ok(dir)
     }
