@@ -272,4 +272,32 @@ mod tests {
         );
         assert!(declared(root, &["[".to_owned()]).is_err());
     }
+
+    #[test]
+    fn declared_inputs_walk_symlink_loops_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("tests/data/deep")).unwrap();
+        std::fs::write(root.join("tests/data/a.txt"), "a").unwrap();
+        std::fs::write(root.join("tests/data/deep/b.txt"), "b").unwrap();
+        std::os::unix::fs::symlink(".", root.join("tests/data/l1")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("tests/data/deep/up")).unwrap();
+        let found = declared(root, &["tests/data/**".to_owned()]).unwrap();
+        let names: Vec<&str> = found.iter().filter_map(|p| p.file_name()).collect();
+        assert_eq!(
+            names.iter().filter(|n| **n == "a.txt").count(),
+            1,
+            "{found:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| **n == "b.txt").count(),
+            1,
+            "{found:?}"
+        );
+        // A workspace path with glob characters is matched literally.
+        let odd = root.join("odd [x]");
+        std::fs::create_dir_all(odd.join("data")).unwrap();
+        std::fs::write(odd.join("data/c.txt"), "c").unwrap();
+        assert_eq!(declared(&odd, &["data/*.txt".to_owned()]).unwrap().len(), 1);
+    }
 }

@@ -464,6 +464,45 @@ mod tests {
     }
 
     #[test]
+    fn a_harness_that_runs_none_of_the_tests_it_was_asked_for_is_an_error() {
+        // A cached list of another harness: the names do not exist, libtest runs nothing
+        // and exits 0.
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["it_ok", "it_other"]),
+            &finished(Termination::Exited(0), String::new()),
+            Vec::new(),
+            None,
+        );
+        let error = done.result.error.expect("an error of the stage");
+        assert!(error.contains("did not run 2 of the tests"), "{error}");
+        // One of two missing is an error too; all there is none.
+        let stdout = events(&[("a", "started"), ("a", "ok")]);
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["a", "b"]),
+            &finished(Termination::Exited(0), stdout.clone()),
+            Vec::new(),
+            None,
+        );
+        assert!(done
+            .result
+            .error
+            .is_some_and(|e| e.contains("1 of the tests")));
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["a"]),
+            &finished(Termination::Exited(0), stdout),
+            Vec::new(),
+            None,
+        );
+        assert_eq!(done.result.error, None);
+    }
+
+    #[test]
     fn a_death_names_its_test_and_the_rest_run_in_a_new_process() {
         let stdout = events(&[("a", "started"), ("a", "ok"), ("b", "started")]);
         let done = interpret(

@@ -462,14 +462,13 @@ fn sanitizer_options(text: &str) -> Vec<String> {
     for c in text.chars() {
         match (quote, c) {
             (Some(open), c) if c == open => quote = None,
-            (Some(_), c) => current.push(c),
             (None, '"' | '\'') => quote = Some(c),
             (None, ' ' | ',' | ':' | '\n' | '\t' | '\r') => {
                 if !current.is_empty() {
                     options.push(std::mem::take(&mut current));
                 }
             }
-            (None, c) => current.push(c),
+            (_, c) => current.push(c),
         }
     }
     if !current.is_empty() {

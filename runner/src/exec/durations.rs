@@ -231,6 +231,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_newest_measurement_wins_and_absurd_figures_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let mut fresh = Durations::default();
+        fresh.insert("miri", "t", "u", "a", 5.0);
+        // A copy of older history, as a later slice carries it.
+        let old: Durations =
+            serde_json::from_str(r#"{"stages":{"miri":{"t u a":1.0,"t u b":2.0}}}"#).unwrap();
+        let mut joined = Durations::default();
+        joined.join(&fresh);
+        joined.join(&old);
+        assert_eq!(joined.get("miri", "t", "u", "a"), Some(5.0));
+        assert_eq!(joined.get("miri", "t", "u", "b"), Some(2.0));
+        for figure in ["-1.0", "1e308", "604801"] {
+            let file = root.join("d.json");
+            std::fs::write(
+                &file,
+                format!(r#"{{"stages":{{"m":{{"t u a":{figure}}}}}}}"#),
+            )
+            .unwrap();
+            let error = Durations::read(&file).unwrap_err().to_string();
+            assert!(error.contains("not a usable durations file"), "{error}");
+            assert_eq!(Durations::load(&file), Durations::default());
+        }
+    }
+
+    #[test]
     fn measurements_merge_per_stage() {
         let dir = tempfile::tempdir().unwrap();
         let file = path(Utf8Path::from_path(dir.path()).unwrap());

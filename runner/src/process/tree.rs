@@ -88,13 +88,13 @@ pub fn kill_tagged(tag: &str, limit: Duration) -> usize {
 /// A process's parent and start time (clock ticks since boot), from `/proc/<pid>/stat`: the
 /// start time tells a process from a later one given the same pid.
 fn parent_and_start(pid: u32) -> Option<(u32, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: the fields follow the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
     // After the name: state (3), ppid (4), ... starttime (22), numbered from 1 with pid.
     let parent = fields.get(1)?.parse().ok()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((parent, start))
+    let started = fields.get(19)?.parse().ok()?;
+    Some((parent, started))
 }
 
 /// Adds every living descendant of `root` to `noted` (pid → start time). Called while runner
