@@ -626,3 +626,54 @@ fn a_pasted_valgrind_repro_exits_non_zero_while_the_error_reproduces() {
         String::from_utf8_lossy(&pasted.stderr)
     );
 }
+
+// --- 7. a crash-registry record that cannot be read ------------------------------------------
+
+#[test]
+fn an_unreadable_crash_record_is_a_note_and_its_input_still_replays() {
+    common::setup_once("fuzz");
+    let copy = common::fixture_copy("fuzz-bugs");
+    let ws = copy.path();
+    for leftover in ["fuzz/corpus", "fuzz/artifacts"] {
+        let _ = std::fs::remove_dir_all(ws.join(leftover));
+    }
+    // A registered crash whose record was damaged: its input still holds the trigger.
+    let registered = ws.join("corpus/.crashes/chunk_tags");
+    std::fs::create_dir_all(&registered).unwrap();
+    std::fs::write(registered.join("0badc0de.json"), "garbage{").unwrap();
+    std::fs::write(registered.join("0badc0de.input"), b"##BUG!##").unwrap();
+    let out = ws.join("replay");
+    let result = run(runner()
+        .arg("fuzz")
+        .arg(ws)
+        .arg("--force-out")
+        .arg("--out")
+        .arg(&out)
+        .arg("--corpus-dir")
+        .arg(ws.join("corpus"))
+        .args(["--mode", "replay", "--", "chunk_tags"])
+        // The build folder the fuzz tests share: libFuzzer targets compile once.
+        .env(
+            "CARGO_TARGET_DIR",
+            common::fixture("fuzz-bugs").join("target"),
+        ));
+    assert_eq!(
+        result.code, 1,
+        "the crash was not replayed: {}",
+        result.stderr
+    );
+    let report = read_json(&out.join("report.json"));
+    let stage = &report["stages"][0];
+    let notes = stage["notes"].to_string();
+    assert!(notes.contains("0badc0de.json"), "{notes}");
+    assert!(
+        stage["findings"]
+            .as_array()
+            .is_some_and(|findings| !findings.is_empty()),
+        "{stage}"
+    );
+    assert!(
+        registered.join("0badc0de.json").is_file(),
+        "left for its owner"
+    );
+}
