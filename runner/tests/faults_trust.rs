@@ -677,3 +677,142 @@ fn an_unreadable_crash_record_is_a_note_and_its_input_still_replays() {
         "left for its owner"
     );
 }
+
+// --- Miri: cached test lists, and the interpreter after a SIGKILL -------------------------
+
+/// A crate for Miri on the host alone: `lib_ub` reads out of bounds, the rest is fine;
+/// `extra` goes into the library's tests.
+fn miri_crate(name: &str, extra: &str) -> tempfile::TempDir {
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n\
+         [package.metadata.runner.miri]\ntargets = [\"host\"]\n"
+    );
+    let lib = format!(
+        "pub fn read_past_end(values: &[u32]) -> u32 {{\n    let ptr = values.as_ptr();\n    \
+         unsafe {{ ptr.add(values.len()).read() }}\n}}\n\n#[cfg(test)]\nmod tests {{\n    \
+         #[test]\n    fn lib_ok() {{\n        assert_eq!(1 + 1, 2);\n    }}\n    #[test]\n    \
+         fn lib_ub() {{\n        let values = vec![1u32, 2, 3];\n        \
+         let _ = super::read_past_end(&values);\n    }}\n{extra}}}\n"
+    );
+    let dir = temp_crate(&manifest, &lib);
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/it.rs"),
+        "#[test]\nfn it_ok() {\n    assert_eq!(2 + 2, 4);\n}\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn miri(ws: &Path, name: &str, extra: &[&str]) -> (Run, Value) {
+    common::provisioned();
+    let out = ws.join("target").join(name);
+    let result = run(runner()
+        .env_remove("RUNNER_NO_CACHE")
+        .args(["miri", "--jobs", "2", "--no-provision"])
+        .arg(ws)
+        .arg("--out")
+        .arg(&out)
+        .args(extra));
+    assert!(
+        out.join("report.json").is_file(),
+        "miri run {name} exited {}: {}",
+        result.code,
+        result.stderr
+    );
+    let report = read_json(&out.join("report.json"));
+    (result, report)
+}
+
+#[test]
+fn a_cached_miri_test_list_of_another_harness_is_not_trusted() {
+    let copy = miri_crate("mtrust_list", "");
+    let ws = copy.path();
+    // A filter that every test matches: with a filter, a shard names its tests (without one,
+    // a harness's only shard names none and would run whatever the harness has).
+    let (cold, cold_report) = miri(ws, "cold", &["--", "_"]);
+    assert_eq!(cold.code, 1, "{}", cold.stderr);
+    let expected = verdict(&cold_report);
+    assert!(
+        expected.1.iter().any(|(_, t)| t == "tests::lib_ub"),
+        "{expected:?}"
+    );
+    // The lists a cold run stores are keyed before its build settles; the second run's lists
+    // are the ones later runs read.
+    let (settled, _) = miri(ws, "settled", &["--", "_"]);
+    assert_eq!(settled.code, 1, "{}", settled.stderr);
+    // The integration test's list over every list of the library (found by the names it
+    // holds), and a result of the library over the integration test's.
+    let lists_of = |names: &str| -> Vec<PathBuf> {
+        cache_files(ws)
+            .into_iter()
+            .filter(|path| {
+                std::fs::read(path)
+                    .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(names))
+            })
+            .collect()
+    };
+    let it_list = lists_of(r#"["it_ok"]"#).remove(0);
+    let lib_lists = lists_of(r#"["tests::lib_ok","tests::lib_ub"]"#);
+    assert!(!lib_lists.is_empty(), "no cached list of the library");
+    for lib_list in lib_lists {
+        std::fs::copy(&it_list, lib_list).unwrap();
+    }
+    std::fs::copy(entry_of(ws, "tests::lib_ok"), entry_of(ws, "it_ok")).unwrap();
+    let (warm, warm_report) = miri(ws, "warm", &["--", "_"]);
+    assert_eq!(warm.code, 1, "the library's UB is gone: {}", warm.stderr);
+    assert_eq!(verdict(&warm_report), expected);
+}
+
+#[test]
+fn sigkill_of_runner_ends_the_miri_interpreter_built_by_an_earlier_run() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let copy = miri_crate(
+        "mtrust_kill",
+        "    #[test]\n    fn spins() {\n        let mut n = 0u64;\n        \
+         loop {\n            n = std::hint::black_box(n.wrapping_add(1));\n        }\n    }\n",
+    );
+    let ws = copy.path();
+    // The first run builds the harness: cargo-miri records that run's environment (its tree
+    // tag included) and the next run's interpreter starts with it.
+    let (first, _) = miri(ws, "first", &["--", "lib_ok"]);
+    assert!(first.code == 0 || first.code == 1, "{}", first.stderr);
+    let child = runner()
+        .env_remove("RUNNER_NO_CACHE")
+        .args(["miri", "--jobs", "1", "--no-provision", "--no-cache"])
+        .arg(ws)
+        .arg("--out")
+        .arg(ws.join("target/second"))
+        .args(["--", "spins"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = "--crate-name mtrust_kill";
+    let deadline = Instant::now() + Duration::from_mins(3);
+    while common::processes_mentioning(needle).is_empty() {
+        assert!(Instant::now() < deadline, "the interpreter never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGKILL,
+    )
+    .unwrap();
+    let mut child = child;
+    child.wait().unwrap();
+    let gone_by = Instant::now() + Duration::from_secs(8);
+    let mut left = common::processes_mentioning(needle);
+    while !left.is_empty() && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(200));
+        left = common::processes_mentioning(needle);
+    }
+    for line in &left {
+        if let Some(pid) = line.split(':').next().and_then(|p| p.parse().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    assert!(left.is_empty(), "outlived runner: {left:?}");
+}
