@@ -107,9 +107,13 @@ pub fn interpret<T: Tool>(
     } else if let Some(missing) = missing_tests(binary, &unit, &ran, culprit.as_deref()) {
         // A harness that does not have the tests it was asked for (a stale list, one of
         // another harness) runs none of them and exits 0: that is no evidence, never a PASS.
+        let why = if finished.termination.success() {
+            "the harness does not have them"
+        } else {
+            "the process ended between tests"
+        };
         Some(format!(
-            "{} on {} did not run {missing} of the tests it was asked for ({}): the \
-             harness does not have them",
+            "{} on {} did not run {missing} of the tests it was asked for ({}): {why}",
             binary.unit.label(),
             binary.target,
             finished.termination
