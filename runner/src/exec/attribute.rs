@@ -92,43 +92,7 @@ pub fn interpret<T: Tool>(
     if unit.mode == Mode::Run && !exit_checks_ran && !binary.runs_whole() {
         follow_up.extend(exit_check_of_passed(&unit, &ran));
     }
-    let error = if unit.mode == Mode::Run
-        && events.results.is_empty()
-        && culprit.is_none()
-        && !finished.termination.success()
-    {
-        Some(format!(
-            "{} on {} could not run ({}): {}",
-            binary.unit.label(),
-            binary.target,
-            finished.termination,
-            crate::cargo_output::first_error(finished)
-        ))
-    } else if let Some(missing) = missing_tests(binary, &unit, &ran, culprit.as_deref()) {
-        // A harness that does not have the tests it was asked for (a stale list, one of
-        // another harness) runs none of them and exits 0: that is no evidence, never a PASS.
-        let why = if finished.termination.success() {
-            "the harness does not have them"
-        } else {
-            "the process ended between tests"
-        };
-        Some(format!(
-            "{} on {} did not run {missing} of the tests it was asked for ({}): {why}",
-            binary.unit.label(),
-            binary.target,
-            finished.termination
-        ))
-    } else if let (Some(culprit), true) = (&culprit, binary.runs_whole()) {
-        // A whole-run harness cannot resume: what it had not finished is not evaluated.
-        Some(format!(
-            "{} on {} ended in `{culprit}` ({}); the tests it had not finished did not run",
-            binary.unit.label(),
-            binary.target,
-            finished.termination
-        ))
-    } else {
-        None
-    };
+    let error = stage_error(binary, &unit, &events, &ran, culprit.as_ref(), finished);
     if unit.mode == Mode::Attribute {
         ran.clear();
     }
@@ -143,6 +107,55 @@ pub fn interpret<T: Tool>(
         },
         follow_up,
         stop: false,
+    }
+}
+
+/// Why the process is an error of the stage, if it is: it could not run at all, it did not
+/// run tests it was asked for, or a whole-run harness ended inside a test.
+fn stage_error(
+    binary: &Binary,
+    unit: &Unit,
+    events: &RunEvents,
+    ran: &[Ran],
+    culprit: Option<&String>,
+    finished: &Finished,
+) -> Option<String> {
+    if unit.mode == Mode::Run
+        && events.results.is_empty()
+        && culprit.is_none()
+        && !finished.termination.success()
+    {
+        Some(format!(
+            "{} on {} could not run ({}): {}",
+            binary.unit.label(),
+            binary.target,
+            finished.termination,
+            crate::cargo_output::first_error(finished)
+        ))
+    } else if let Some(missing) = missing_tests(binary, unit, ran, culprit.map(String::as_str)) {
+        // A harness that does not have the tests it was asked for (a stale list, one of
+        // another harness) runs none of them and exits 0: that is no evidence, never a PASS.
+        let why = if finished.termination.success() {
+            "the harness does not have them"
+        } else {
+            "the process ended between tests"
+        };
+        Some(format!(
+            "{} on {} did not run {missing} of the tests it was asked for ({}): {why}",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
+    } else if let (Some(culprit), true) = (culprit, binary.runs_whole()) {
+        // A whole-run harness cannot resume: what it had not finished is not evaluated.
+        Some(format!(
+            "{} on {} ended in `{culprit}` ({}); the tests it had not finished did not run",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
+    } else {
+        None
     }
 }
 
