@@ -126,7 +126,9 @@ fn prepare_run(ctx: &mut Context, args: &RunArgs, run_id: &str) -> Result<()> {
         // copy in its report folder, adds its measurements there, and `runner merge` joins
         // the copies into the file the next run splits by.
         let history = crate::foreign::read(&ctx.durations_file)?.unwrap_or_else(|| b"{}".to_vec());
-        crate::foreign::write(&ctx.durations_written(), &history)?;
+        // The copy lives in the report folder, where nothing planted is followed: replaced
+        // by rename.
+        crate::atomic::write(&ctx.durations_written(), &history)?;
     }
     Ok(())
 }

@@ -49,6 +49,20 @@ pub fn check(path: &Utf8Path) -> Result<()> {
     resolve(path).map(drop)
 }
 
+/// Refuses `dir`, a folder runner writes files in (a corpus, the crash registry, bench
+/// baselines), when it exists as anything but a folder (a symlink is followed to one).
+pub fn check_folder(dir: &Utf8Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(meta) => bail!(
+            "{dir} is {}, not a folder: runner writes its files in it",
+            describe(meta.file_type())
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot use {dir}")),
+    }
+}
+
 /// The bytes of `path`; `None` when it does not exist. Never opens anything but a regular
 /// file, so a FIFO cannot block the run.
 pub fn read(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
@@ -77,6 +91,8 @@ fn describe(kind: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
         "a folder"
+    } else if kind.is_file() {
+        "a file"
     } else if kind.is_fifo() {
         "a FIFO"
     } else if kind.is_socket() {
@@ -139,5 +155,9 @@ mod tests {
             .file_type()
             .is_fifo());
         assert_eq!(read(&root.join("absent")).unwrap(), None);
+        let error = check_folder(&fifo).unwrap_err().to_string();
+        assert!(error.contains("a FIFO, not a folder"), "{error}");
+        check_folder(&root).unwrap();
+        check_folder(&root.join("absent")).unwrap();
     }
 }

@@ -816,3 +816,31 @@ fn sigkill_of_runner_ends_the_miri_interpreter_built_by_an_earlier_run() {
     }
     assert!(left.is_empty(), "outlived runner: {left:?}");
 }
+
+#[test]
+fn a_corpus_folder_that_is_a_fifo_is_refused_before_fuzzing() {
+    let copy = common::fixture_copy("fuzz-bugs");
+    let fifo = copy.path().join("corpus-fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let started = Instant::now();
+    let result = run(runner()
+        .args(["-q", "fuzz"])
+        .arg(copy.path())
+        .args(["--no-provision", "--force-out", "--out"])
+        .arg(copy.path().join("out"))
+        .arg("--corpus-dir")
+        .arg(&fifo)
+        .args(["--mode", "replay", "--", "chunk_tags"])
+        .env(
+            "CARGO_TARGET_DIR",
+            common::fixture("fuzz-bugs").join("target"),
+        ));
+    result.assert_one_line_error("a FIFO, not a folder");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "it fuzzed first"
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::symlink_metadata(&fifo).unwrap().file_type()
+    ));
+}
