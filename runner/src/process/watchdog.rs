@@ -92,7 +92,14 @@ pub fn serve_if_asked() -> Option<std::process::ExitCode> {
     let mut pending = Vec::new();
     let mut buffer = [0u8; 4096];
     let mut stdin = std::io::stdin().lock();
+    let mut looked = std::time::Instant::now();
     loop {
+        // On a schedule, not only when the pipe is quiet: a run that starts units all the
+        // time keeps it busy.
+        if looked.elapsed() >= Duration::from_millis(u64::from(LOOK_EVERY_MS)) {
+            super::tree::note_descendants(runner, &mut descendants);
+            looked = std::time::Instant::now();
+        }
         let ready = {
             use std::os::fd::AsFd;
             let mut fds = [nix::poll::PollFd::new(
@@ -102,11 +109,7 @@ pub fn serve_if_asked() -> Option<std::process::ExitCode> {
             nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(LOOK_EVERY_MS))
         };
         match ready {
-            Ok(0) => {
-                super::tree::note_descendants(runner, &mut descendants);
-                continue;
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
             Ok(_) => {}
         }
