@@ -54,13 +54,11 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Command::Setup(args) => setup(args, &toolchain, &progress),
         Command::Cache(args) => {
             let workspace = load_workspace(&args.workspace)?;
-            println!(
-                "{}",
-                match args.action {
-                    CacheAction::Stats => crate::cache::stats(&workspace),
-                    CacheAction::Clear => crate::cache::clear(&workspace)?,
-                }
-            );
+            let line = match args.action {
+                CacheAction::Stats => crate::cache::stats(&workspace),
+                CacheAction::Clear => crate::cache::clear(&workspace)?,
+            };
+            crate::exit::print(&(line + "\n"))?;
             Ok(Exit::Passed)
         }
         Command::Plan(args) => plan(args, toolchain, progress),
@@ -122,7 +120,9 @@ fn prepare_run(ctx: &mut Context, args: &RunArgs, run_id: &str) -> Result<()> {
         // Every slice must split by the same file, so a slice never writes it: it starts a
         // copy in its report folder, adds its measurements there, and `runner merge` joins
         // the copies into the file the next run splits by.
-        let history = std::fs::read(&ctx.durations_file).unwrap_or_else(|_| b"{}".to_vec());
+        let history = crate::foreign::read(&ctx.durations_file)?.unwrap_or_else(|| b"{}".to_vec());
+        // The copy lives in the report folder, where nothing planted is followed: replaced
+        // by rename.
         crate::atomic::write(&ctx.durations_written(), &history)?;
     }
     Ok(())

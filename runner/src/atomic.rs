@@ -30,13 +30,6 @@ pub fn write(path: &Utf8Path, contents: &[u8]) -> Result<()> {
     renamed
 }
 
-/// Copies `from` over `to` atomically (bench baselines: a half-copied baseline would be
-/// compared against as if it were whole).
-pub fn copy(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
-    let contents = fs::read(from).with_context(|| format!("cannot read {from}"))?;
-    write(to, &contents)
-}
-
 fn create_temporary(path: &Utf8Path) -> Result<(Utf8PathBuf, fs::File)> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_str().is_empty() => dir,

@@ -70,6 +70,10 @@ pub struct CacheConfig {
     /// change to any of them re-runs every cached stage.
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Environment variables the tests read (`["MY_FLAG"]`): their values are part of every
+    /// key, so a change re-runs every cached stage.
+    #[serde(default)]
+    pub env: Vec<String>,
     /// Cache `ThreadSanitizer`'s results too (off by default: its schedules vary run to run).
     #[serde(default)]
     pub thread: bool,

@@ -40,6 +40,22 @@ pub fn one_line(error: &anyhow::Error) -> String {
         .join("; ")
 }
 
+/// Prints `text` on stdout; a reader that went away (`runner partitions FILE | head`) is a
+/// quiet end, not an error: what it wanted was printed.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(error).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub(crate) mod exec;
 pub(crate) mod exit;
 pub(crate) mod finding;
 pub(crate) mod fingerprint;
+pub(crate) mod foreign;
 pub(crate) mod guard;
 pub(crate) mod hash;
 pub(crate) mod hermetic;

@@ -15,7 +15,7 @@ use crate::plan::DURATIONS_COPY;
 use crate::progress::Progress;
 use crate::report::assemble::{self, Baseline, GateSettings};
 use crate::report::model::{CacheUse, Finding, PartitionInfo, StageReport, Status, TargetSummary};
-use crate::report::{baseline, gate, write, Report};
+use crate::report::{baseline, folder, gate, write, Report};
 
 /// What `runner merge` was asked to do.
 pub struct Request<'a> {
@@ -34,6 +34,7 @@ struct Slice {
 pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     let mut slices = load(request.dirs)?;
     check(&slices)?;
+    let _lock = claim_out(request.out, &slices, progress)?;
     slices.sort_by_key(|slice| slice.partition.index);
     let mut merged = join(&slices);
     let previous = match baseline::locate(request.baseline, &merged.workspace_root) {
@@ -49,7 +50,6 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
         baseline: previous.as_ref(),
     };
     let exit = assemble::complete(&mut merged, &settings, false);
-    crate::process::ensure_writable_dir(request.out)?;
     merged.run_id = Some(write::new_run_id());
     write::write_all(&merged, request.out)?;
     merge_durations(&slices, request.out);
@@ -70,6 +70,39 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     Ok(exit)
 }
 
+/// `--out` by the rules of every report folder (`report::folder::claim`: runner's own, empty,
+/// or in the build output; never among the sources, the workspace root included), never one
+/// of the slices (a re-merge would then read the merged report as a slice), and locked as a
+/// job locks it, without waiting: a job still writing there would overwrite the merge.
+fn claim_out(out: &Utf8Path, slices: &[Slice], progress: &Progress) -> Result<crate::lock::Lock> {
+    let resolved = |dir: &Utf8Path| {
+        std::path::absolute(dir)
+            .ok()
+            .and_then(|path| path.canonicalize().ok().or(Some(path)))
+    };
+    let out_path = resolved(out);
+    for slice in slices {
+        if out_path.is_some() && out_path == resolved(&slice.dir) {
+            bail!(
+                "--out {out} is one of the slices being merged ({}): give a folder of its own",
+                slice.dir
+            );
+        }
+    }
+    let root = &slices[0].report.workspace_root;
+    let tree = folder::Tree {
+        root,
+        target_dir: &root.join("target"),
+    };
+    folder::claim(out, tree, false)?;
+    crate::lock::acquire(
+        &out.join(folder::LOCK),
+        &format!("the report folder {out}"),
+        crate::lock::Wait::No,
+        progress,
+    )
+}
+
 fn load(dirs: &[Utf8PathBuf]) -> Result<Vec<Slice>> {
     let mut slices = Vec::new();
     for dir in dirs {
@@ -77,7 +110,7 @@ fn load(dirs: &[Utf8PathBuf]) -> Result<Vec<Slice>> {
         if !path.is_file() {
             bail!("{dir} holds no report.json: give the report folders of the partition jobs");
         }
-        let report = baseline::load(&path)?;
+        let report = baseline::load_as(&path, "the slice's report")?;
         let Some(partition) = report.partition else {
             bail!("{path} is not a partition's report: it was not run with --partition K/N");
         };
@@ -351,6 +384,13 @@ fn copy_artifacts(slices: &[Slice], out: &Utf8Path) -> Result<()> {
             let Some(dir) = &stage.artifacts_dir else {
                 continue;
             };
+            // A folder of the slice's own report folder, nothing outside it.
+            if !dir
+                .components()
+                .all(|part| matches!(part, camino::Utf8Component::Normal(_)))
+            {
+                continue;
+            }
             let source = slice.dir.join(dir);
             if !source.is_dir() || stage.status == Status::Skipped {
                 continue;
@@ -360,29 +400,35 @@ fn copy_artifacts(slices: &[Slice], out: &Utf8Path) -> Result<()> {
                 .as_ref()
                 .is_some_and(|p| p.whole_in.is_some());
             let target = if whole {
-                out.join(dir)
+                dir.clone()
             } else {
-                out.join("partitions")
+                Utf8PathBuf::from("partitions")
                     .join(slice.partition.index.to_string())
                     .join(dir)
             };
-            copy_tree(&source, &target)
+            copy_tree(&source, out, &target)
                 .with_context(|| format!("copying {source} into the merged report folder"))?;
         }
     }
     Ok(())
 }
 
-fn copy_tree(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
+/// Copies the folder `from` to `to` inside the merged report folder: every folder on the way
+/// made a real one (a planted symlink is removed, not followed) and every file replaced by
+/// rename, never written through.
+fn copy_tree(from: &Utf8Path, out: &Utf8Path, to: &Utf8Path) -> Result<()> {
+    let mut made = out.to_owned();
+    for part in to.components() {
+        made = folder::own_dir(&made, part.as_str())?;
+    }
     for entry in from.read_dir_utf8()? {
         let entry = entry?;
-        let target = to.join(entry.file_name());
+        let target = made.join(entry.file_name());
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            copy_tree(entry.path(), &target)?;
+            copy_tree(entry.path(), out, &to.join(entry.file_name()))?;
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            crate::atomic::write(&target, &std::fs::read(entry.path())?)?;
         }
     }
     Ok(())

@@ -113,6 +113,14 @@ impl Context {
             .durations
             .clone()
             .unwrap_or_else(|| crate::exec::durations::path(&workspace.root));
+        // Refused before any work: a FIFO would block the first read, a device be replaced.
+        crate::foreign::check(&durations_file).with_context(|| {
+            if args.durations.is_some() {
+                "invalid --durations"
+            } else {
+                "invalid durations file"
+            }
+        })?;
         let selected = crate::packages::selected(&workspace, &args.cargo)?
             .into_iter()
             .map(|member| member.id.clone())
@@ -215,9 +223,10 @@ impl Context {
         )
     }
 
-    /// The stage's folder for raw logs and artifacts, created on demand.
+    /// The stage's folder for raw logs and artifacts, created on demand; a symlink planted
+    /// in its place is removed (never followed: runner clears what is in this folder).
     pub fn stage_dir(&self, stage: StageName) -> Result<Utf8PathBuf> {
-        let dir = self.out_dir.join(stage.as_str());
+        let dir = crate::report::folder::own_dir(&self.out_dir, stage.as_str())?;
         process::ensure_writable_dir(&dir)?;
         Ok(dir)
     }

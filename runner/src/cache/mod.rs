@@ -39,6 +39,8 @@ pub struct Cache {
     members: Vec<Utf8PathBuf>,
     inputs: Vec<String>,
     declared: OnceLock<String>,
+    /// The declared variables with their values in this run, sorted by name.
+    env: Vec<(String, Option<String>)>,
     files: FileDigests,
     versions: Mutex<HashMap<String, String>>,
 }
@@ -50,8 +52,18 @@ impl Cache {
             Some(text) => parse_size(text)?,
             None => DEFAULT_MAX_SIZE,
         };
-        // A bad glob is an input error now, not a silent miss later.
+        // A bad glob, or more declared input than the bound, is an input error now, not a
+        // silent miss (or an exhausted machine) later.
         key::declared(&workspace.root, &config.inputs)?;
+        let mut env: Vec<(String, Option<String>)> = Vec::new();
+        for name in &config.env {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                bail!("invalid runner config key `cache.env`: `{name}` is not a variable name");
+            }
+            env.push((name.clone(), std::env::var(name).ok()));
+        }
+        env.sort();
+        env.dedup();
         Ok(Cache {
             store: Store::new(dir(workspace), max_size),
             run_id: run_id.to_owned(),
@@ -65,6 +77,7 @@ impl Cache {
                 .collect(),
             inputs: config.inputs.clone(),
             declared: OnceLock::new(),
+            env,
             files: FileDigests::default(),
             versions: Mutex::new(HashMap::new()),
         })
@@ -104,6 +117,11 @@ impl Cache {
             }
             hasher.finish()
         })
+    }
+
+    /// The variables `cache.env` declares, with their values (`None`: unset).
+    pub fn declared_env(&self) -> &[(String, Option<String>)] {
+        &self.env
     }
 
     /// Every workspace member's library files and the lock file: what a doctest harness

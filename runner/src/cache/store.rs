@@ -1,7 +1,9 @@
 //! The content-addressed store under `<target-dir>/runner-cache/`: one file per key, each a
-//! header with the SHA-256 of its payload, written whole by rename (concurrent runs see an
-//! entry complete or not at all), and kept within a size bound by evicting the entries used
-//! least recently (a hit refreshes its file's modification time).
+//! header with the SHA-256 of its payload and the key it was stored under, written whole by
+//! rename (concurrent runs see an entry complete or not at all), and kept within a size bound
+//! by evicting the entries used least recently (a hit refreshes its file's modification
+//! time). A restored cache is input runner does not control: an entry copied or renamed to
+//! another key's file names the wrong key and is removed as corrupt, never answered.
 
 use std::time::SystemTime;
 
@@ -13,7 +15,8 @@ use super::key;
 /// The first word of every entry; a format change gets a new folder instead.
 const MAGIC: &str = "runner-cache-entry";
 /// Entries live under a folder per format version, so an old runner never reads new entries.
-const FORMAT: &str = "v1";
+/// v2: the header names the entry's key.
+const FORMAT: &str = "v2";
 
 pub struct Store {
     dir: Utf8PathBuf,
@@ -25,7 +28,8 @@ pub struct Store {
 pub enum Found {
     Hit(Vec<u8>),
     Miss,
-    /// The entry failed its checksum (a torn disk, an edit): it was removed, to be re-run.
+    /// The entry failed its checksum (a torn disk, an edit) or was stored under another key
+    /// (a file copied over this one): it was removed, to be re-run.
     Corrupt,
 }
 
@@ -52,10 +56,13 @@ impl Store {
 
     pub fn get(&self, key: &str) -> Found {
         let path = self.path(key);
-        let Ok(bytes) = std::fs::read(&path) else {
-            return Found::Miss;
+        // Never opens anything but a regular file: a FIFO planted here must not block a run.
+        let bytes = match crate::foreign::read(&path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Found::Miss,
+            Err(_) => return Found::Corrupt,
         };
-        let Some(payload) = payload(&bytes) else {
+        let Some(payload) = payload(&bytes, key) else {
             let _ = std::fs::remove_file(&path);
             return Found::Corrupt;
         };
@@ -72,9 +79,7 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {parent}"))?;
         }
-        let mut contents = format!("{MAGIC} {}\n", key::digest(payload)).into_bytes();
-        contents.extend_from_slice(payload);
-        crate::atomic::write(&path, &contents)
+        crate::foreign::write(&path, &encode(key, payload))
     }
 
     /// Removes the least recently used entries until the store is within its bound again
@@ -144,13 +149,23 @@ impl Store {
     }
 }
 
-/// The payload of a well-formed entry whose checksum holds.
-fn payload(bytes: &[u8]) -> Option<&[u8]> {
+/// An entry's bytes: the header (checksum of the payload, the key) and the payload.
+pub(crate) fn encode(key: &str, payload: &[u8]) -> Vec<u8> {
+    let mut contents = format!("{MAGIC} {} {key}\n", key::digest(payload)).into_bytes();
+    contents.extend_from_slice(payload);
+    contents
+}
+
+/// The payload of a well-formed entry stored under `key` whose checksum holds.
+fn payload<'b>(bytes: &'b [u8], key: &str) -> Option<&'b [u8]> {
     let newline = bytes.iter().position(|&b| b == b'\n')?;
     let header = std::str::from_utf8(&bytes[..newline]).ok()?;
-    let checksum = header.strip_prefix(MAGIC)?.strip_prefix(' ')?;
+    let (checksum, stored_under) = header
+        .strip_prefix(MAGIC)?
+        .strip_prefix(' ')?
+        .split_once(' ')?;
     let payload = &bytes[newline + 1..];
-    (key::digest(payload) == checksum).then_some(payload)
+    (stored_under == key && key::digest(payload) == checksum).then_some(payload)
 }
 
 #[cfg(test)]
@@ -180,8 +195,19 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_under_another_key_is_no_hit() {
+        let (_dir, store) = store(1 << 20);
+        let (a, b) = (key::digest(b"a"), key::digest(b"b"));
+        store.put(&a, b"result of a").unwrap();
+        store.put(&b, b"result of b").unwrap();
+        std::fs::copy(store.path(&a), store.path(&b)).unwrap();
+        assert_eq!(store.get(&b), Found::Corrupt);
+        assert_eq!(store.get(&a), Found::Hit(b"result of a".to_vec()));
+    }
+
+    #[test]
     fn eviction_removes_the_least_recently_used_first() {
-        let (_dir, store) = store(2500);
+        let (_dir, store) = store(2700);
         let keys: Vec<String> = (0..3).map(|i| key::digest(&[i])).collect();
         for (age, key) in keys.iter().enumerate() {
             store.put(key, &[b'x'; 1000]).unwrap();

@@ -92,29 +92,7 @@ pub fn interpret<T: Tool>(
     if unit.mode == Mode::Run && !exit_checks_ran && !binary.runs_whole() {
         follow_up.extend(exit_check_of_passed(&unit, &ran));
     }
-    let error = if unit.mode == Mode::Run
-        && events.results.is_empty()
-        && culprit.is_none()
-        && !finished.termination.success()
-    {
-        Some(format!(
-            "{} on {} could not run ({}): {}",
-            binary.unit.label(),
-            binary.target,
-            finished.termination,
-            crate::cargo_output::first_error(finished)
-        ))
-    } else if let (Some(culprit), true) = (&culprit, binary.runs_whole()) {
-        // A whole-run harness cannot resume: what it had not finished is not evaluated.
-        Some(format!(
-            "{} on {} ended in `{culprit}` ({}); the tests it had not finished did not run",
-            binary.unit.label(),
-            binary.target,
-            finished.termination
-        ))
-    } else {
-        None
-    };
+    let error = stage_error(binary, &unit, &events, &ran, culprit.as_ref(), finished);
     if unit.mode == Mode::Attribute {
         ran.clear();
     }
@@ -129,6 +107,55 @@ pub fn interpret<T: Tool>(
         },
         follow_up,
         stop: false,
+    }
+}
+
+/// Why the process is an error of the stage, if it is: it could not run at all, it did not
+/// run tests it was asked for, or a whole-run harness ended inside a test.
+fn stage_error(
+    binary: &Binary,
+    unit: &Unit,
+    events: &RunEvents,
+    ran: &[Ran],
+    culprit: Option<&String>,
+    finished: &Finished,
+) -> Option<String> {
+    if unit.mode == Mode::Run
+        && events.results.is_empty()
+        && culprit.is_none()
+        && !finished.termination.success()
+    {
+        Some(format!(
+            "{} on {} could not run ({}): {}",
+            binary.unit.label(),
+            binary.target,
+            finished.termination,
+            crate::cargo_output::first_error(finished)
+        ))
+    } else if let Some(missing) = missing_tests(binary, unit, ran, culprit.map(String::as_str)) {
+        // A harness that does not have the tests it was asked for (a stale list, one of
+        // another harness) runs none of them and exits 0: that is no evidence, never a PASS.
+        let why = if finished.termination.success() {
+            "the harness does not have them"
+        } else {
+            "the process ended between tests"
+        };
+        Some(format!(
+            "{} on {} did not run {missing} of the tests it was asked for ({}): {why}",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
+    } else if let (Some(culprit), true) = (culprit, binary.runs_whole()) {
+        // A whole-run harness cannot resume: what it had not finished is not evaluated.
+        Some(format!(
+            "{} on {} ended in `{culprit}` ({}); the tests it had not finished did not run",
+            binary.unit.label(),
+            binary.target,
+            finished.termination
+        ))
+    } else {
+        None
     }
 }
 
@@ -266,6 +293,33 @@ fn halves(unit: &Unit, tests: &[String]) -> Vec<Unit> {
             mode: Mode::Attribute,
         })
         .collect()
+}
+
+/// How many of the tests a process of `Run` mode was asked for it never ran, when it ended
+/// on its own (no culprit) having run fewer than asked: named ones it did not report, or,
+/// for a process that names none, every test when it reported none.
+fn missing_tests(
+    binary: &Binary,
+    unit: &Unit,
+    ran: &[Ran],
+    culprit: Option<&str>,
+) -> Option<usize> {
+    if unit.mode != Mode::Run || culprit.is_some() {
+        return None;
+    }
+    let missing = if unit.tests.is_empty() {
+        if ran.is_empty() && !binary.tests.is_empty() && !binary.runs_whole() {
+            binary.tests.len()
+        } else {
+            0
+        }
+    } else {
+        unit.tests
+            .iter()
+            .filter(|test| !ran.iter().any(|(name, _, _)| name == *test))
+            .count()
+    };
+    (missing > 0).then_some(missing)
 }
 
 /// The tests the process never reached, in a fresh one.
@@ -424,6 +478,45 @@ mod tests {
                 column: None,
             }],
         }
+    }
+
+    #[test]
+    fn a_harness_that_runs_none_of_the_tests_it_was_asked_for_is_an_error() {
+        // A cached list of another harness: the names do not exist, libtest runs nothing
+        // and exits 0.
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["it_ok", "it_other"]),
+            &finished(Termination::Exited(0), String::new()),
+            Vec::new(),
+            None,
+        );
+        let error = done.result.error.expect("an error of the stage");
+        assert!(error.contains("did not run 2 of the tests"), "{error}");
+        // One of two missing is an error too; all there is none.
+        let stdout = events(&[("a", "started"), ("a", "ok")]);
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["a", "b"]),
+            &finished(Termination::Exited(0), stdout.clone()),
+            Vec::new(),
+            None,
+        );
+        assert!(done
+            .result
+            .error
+            .is_some_and(|e| e.contains("1 of the tests")));
+        let done = interpret(
+            &Fake,
+            &binary(),
+            Unit::running(&["a"]),
+            &finished(Termination::Exited(0), stdout),
+            Vec::new(),
+            None,
+        );
+        assert_eq!(done.result.error, None);
     }
 
     #[test]

@@ -18,6 +18,22 @@ pub struct Durations {
     /// before it a re-run for the exit-time checks its end kept from running.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     ended_process: BTreeMap<String, BTreeSet<String>>,
+    /// Stage → test → when it was measured (ms since the epoch): when files are joined, a
+    /// test's newest measurement wins, so a slice's copy of older history never overwrites
+    /// what another slice measured (entries written before stamps count as oldest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    measured_at: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Longer than any test runs: a larger figure is a damaged or hand-made file.
+const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 fn key(target: &str, unit: &str, test: &str) -> String {
@@ -83,10 +99,28 @@ impl Durations {
     }
 
     pub fn insert(&mut self, stage: &str, target: &str, unit: &str, test: &str, seconds: f64) {
+        self.insert_at(stage, &key(target, unit, test), seconds, now_ms());
+    }
+
+    fn insert_at(&mut self, stage: &str, key: &str, seconds: f64, when: u64) {
         self.stages
             .entry(stage.to_owned())
             .or_default()
-            .insert(key(target, unit, test), seconds);
+            .insert(key.to_owned(), seconds);
+        if when > 0 {
+            self.measured_at
+                .entry(stage.to_owned())
+                .or_default()
+                .insert(key.to_owned(), when);
+        }
+    }
+
+    fn stamp(&self, stage: &str, key: &str) -> u64 {
+        self.measured_at
+            .get(stage)
+            .and_then(|tests| tests.get(key))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every stage's measurements: stage → (`target unit test`, seconds).
@@ -102,12 +136,32 @@ impl Durations {
         })
     }
 
-    /// The stored durations; a missing or unreadable file only costs balance.
+    /// The durations in `path` (none when it does not exist); an error for a file that is
+    /// not JSON of this shape or holds a figure no test takes (negative, not finite, past a
+    /// week), which would make every split after it meaningless.
+    pub fn read(path: &Utf8Path) -> anyhow::Result<Durations> {
+        let Some(bytes) = crate::foreign::read(path)? else {
+            return Ok(Durations::default());
+        };
+        let loaded: Durations = serde_json::from_slice(&bytes)
+            .map_err(|_| anyhow::anyhow!("{path} is not a durations file"))?;
+        for (stage, tests) in &loaded.stages {
+            if let Some((test, seconds)) = tests
+                .iter()
+                .find(|(_, seconds)| !(0.0..=MAX_SECONDS).contains(*seconds))
+            {
+                anyhow::bail!(
+                    "{path} is not a usable durations file: {stage} `{test}` took {seconds} s \
+                     (a duration is between 0 and a week)"
+                );
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// The stored durations; a missing, unreadable or damaged file only costs balance.
     pub fn load(path: &Utf8Path) -> Durations {
-        let mut loaded: Durations = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        let mut loaded = Durations::read(path).unwrap_or_default();
         // Earlier versions kept Miri's alone, in a flat map next to it.
         if !loaded.stages.contains_key("miri") {
             if let Some(old) = path
@@ -121,24 +175,44 @@ impl Durations {
         loaded
     }
 
+    /// Adds `other`'s measurements: per test the newer one (by stamp; on a tie `other`'s),
+    /// and with it whether that run ended its process.
+    pub fn join(&mut self, other: &Durations) {
+        for (stage, tests) in &other.stages {
+            let ended_there = other.ended_process.get(stage);
+            for (key, seconds) in tests {
+                let theirs = other.stamp(stage, key);
+                let known = self.stages.get(stage).is_some_and(|t| t.contains_key(key));
+                if known && self.stamp(stage, key) > theirs {
+                    continue;
+                }
+                self.insert_at(stage, key, *seconds, theirs);
+                let ended = self.ended_process.entry(stage.clone()).or_default();
+                if ended_there.is_some_and(|set| set.contains(key)) {
+                    ended.insert(key.clone());
+                } else {
+                    ended.remove(key);
+                }
+            }
+            // A test remembered as ending its process without a duration of its own.
+            if let Some(marks) = ended_there {
+                for key in marks.iter().filter(|key| !tests.contains_key(*key)) {
+                    self.ended_process
+                        .entry(stage.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
+            }
+        }
+        self.ended_process.retain(|_, tests| !tests.is_empty());
+    }
+
     /// Merges this run's measurements into the stored ones and writes them back atomically.
     /// Failing to store them only costs balance next time, so errors are ignored.
     pub fn save_merged(path: &Utf8Path, measured: &Durations) {
         let known = Durations::load(path);
         let mut merged = known.clone();
-        for (stage, tests) in &measured.stages {
-            merged
-                .stages
-                .entry(stage.clone())
-                .or_default()
-                .extend(tests.iter().map(|(k, v)| (k.clone(), *v)));
-            // What ran this time says afresh whether it ended its process.
-            let ended = merged.ended_process.entry(stage.clone()).or_default();
-            ended.retain(|test| !tests.contains_key(test));
-            if let Some(now) = measured.ended_process.get(stage) {
-                ended.extend(now.iter().cloned());
-            }
-        }
+        merged.join(measured);
         merged.ended_process.retain(|_, tests| !tests.is_empty());
         if merged == known {
             return;
@@ -147,7 +221,7 @@ impl Durations {
             let _ = std::fs::create_dir_all(dir);
         }
         if let Ok(text) = serde_json::to_string_pretty(&merged) {
-            let _ = crate::report::write::write_atomically(path, text.as_bytes());
+            let _ = crate::foreign::write(path, text.as_bytes());
         }
     }
 }
@@ -155,6 +229,33 @@ impl Durations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_measurement_wins_and_absurd_figures_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let mut fresh = Durations::default();
+        fresh.insert("miri", "t", "u", "a", 5.0);
+        // A copy of older history, as a later slice carries it.
+        let old: Durations =
+            serde_json::from_str(r#"{"stages":{"miri":{"t u a":1.0,"t u b":2.0}}}"#).unwrap();
+        let mut joined = Durations::default();
+        joined.join(&fresh);
+        joined.join(&old);
+        assert_eq!(joined.get("miri", "t", "u", "a"), Some(5.0));
+        assert_eq!(joined.get("miri", "t", "u", "b"), Some(2.0));
+        for figure in ["-1.0", "1e308", "604801"] {
+            let file = root.join("d.json");
+            std::fs::write(
+                &file,
+                format!(r#"{{"stages":{{"m":{{"t u a":{figure}}}}}}}"#),
+            )
+            .unwrap();
+            let error = Durations::read(&file).unwrap_err().to_string();
+            assert!(error.contains("not a usable durations file"), "{error}");
+            assert_eq!(Durations::load(&file), Durations::default());
+        }
+    }
 
     #[test]
     fn measurements_merge_per_stage() {

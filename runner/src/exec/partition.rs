@@ -7,10 +7,10 @@
 //! family. A digest of the whole plan lets `runner merge` refuse slices that were cut from
 //! different plans.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use camino::Utf8Path;
 
 use super::Durations;
@@ -224,9 +224,8 @@ const JOB_COUNTS: [usize; 5] = [1, 2, 4, 8, 16];
 /// then the planned wall time of the slowest job over every stage, since a job runs its
 /// slice of each stage one after another.
 pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
-    let durations: Durations =
-        serde_json::from_str(&text).with_context(|| format!("{file} is not a durations file"))?;
+    let durations = Durations::read(file)?;
+    let mut out = String::new();
     let mut printed = false;
     // Per job count, each slice's seconds over all stages.
     let mut jobs_total: Vec<Vec<f64>> = JOB_COUNTS.iter().map(|n| vec![0.0; *n]).collect();
@@ -240,12 +239,22 @@ pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
             .map(|(key, secs)| Item::single(format!("{stage} {key}"), Some(*secs)))
             .collect();
         let total: f64 = tests.iter().map(|(_, secs)| secs).sum();
-        println!("stage {stage}: {} tests, {total:.1} s in all", items.len());
-        println!("  jobs  ideal (s)  planned (s)  planned/ideal  longest test (s)");
+        writeln!(
+            out,
+            "stage {stage}: {} tests, {total:.1} s in all",
+            items.len()
+        )?;
+        writeln!(
+            out,
+            "  jobs  ideal (s)  planned (s)  planned/ideal  longest test (s)"
+        )?;
         for (at, jobs) in JOB_COUNTS.into_iter().enumerate() {
             let (ideal, planned, floor) = makespan(&items, jobs);
             let ratio = if ideal > 0.0 { planned / ideal } else { 1.0 };
-            println!("  {jobs:>4}  {ideal:>9.1}  {planned:>11.1}  {ratio:>13.2}  {floor:>16.1}");
+            writeln!(
+                out,
+                "  {jobs:>4}  {ideal:>9.1}  {planned:>11.1}  {ratio:>13.2}  {floor:>16.1}"
+            )?;
             for (slice, seconds) in loads(&items, jobs).into_iter().enumerate() {
                 jobs_total[at][slice] += seconds;
             }
@@ -254,16 +263,20 @@ pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
         printed = true;
     }
     if printed && only.is_none() {
-        println!("every stage, one after another in each job (tests only; builds and listing add to it):");
-        println!("  jobs  ideal (s)  slowest job (s)  slowest/ideal  longest test (s)");
+        writeln!(out, "every stage, one after another in each job (tests only; builds and listing add to it):")?;
+        writeln!(
+            out,
+            "  jobs  ideal (s)  slowest job (s)  slowest/ideal  longest test (s)"
+        )?;
         for (at, jobs) in JOB_COUNTS.into_iter().enumerate() {
             let slowest = jobs_total[at].iter().copied().fold(0.0, f64::max);
             #[allow(clippy::cast_precision_loss, reason = "a few jobs")]
             let ideal = jobs_total[at].iter().sum::<f64>() / jobs as f64;
             let ratio = if ideal > 0.0 { slowest / ideal } else { 1.0 };
-            println!(
+            writeln!(
+                out,
                 "  {jobs:>4}  {ideal:>9.1}  {slowest:>15.1}  {ratio:>13.2}  {floor_total:>16.1}"
-            );
+            )?;
         }
     }
     if !printed {
@@ -272,6 +285,7 @@ pub fn print_table(file: &Utf8Path, only: Option<StageName>) -> Result<Exit> {
             only.map_or(String::new(), |s| format!(" for {s}"))
         );
     }
+    crate::exit::print(&out)?;
     Ok(Exit::Passed)
 }
 

@@ -44,12 +44,32 @@ const CLEANUP_LIMIT: Duration = Duration::from_secs(3);
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// How long runner may take to stop in order after a signal before it ends anyway: longer
+/// than a group's SIGTERM-to-SIGKILL grace and the sweeps after it, short enough that a wait
+/// nothing checks the flag in (a blocked open, a lock) never keeps runner alive.
+const STOP_LIMIT: Duration = Duration::from_secs(15);
+
 /// Routes Ctrl-C (and SIGTERM) to a flag that every running child's wait loop checks.
 /// Children live in their own process groups, so the terminal's signal reaches only runner,
-/// which then stops them in order and still writes the report.
+/// which then stops them in order and still writes the report. If runner has not ended
+/// `STOP_LIMIT` after the signal, or a second signal comes, it exits at once (exit 2); the
+/// watchdog then ends what it started.
 pub fn install_interrupt_handler() -> Result<()> {
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            stop_now();
+        }
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_LIMIT);
+            stop_now();
+        });
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
+fn stop_now() -> ! {
+    eprintln!("runner: error: interrupted; stopped without finishing the report");
+    std::process::exit(2);
 }
 
 pub fn interrupted() -> bool {
@@ -215,6 +235,7 @@ impl Cmd {
                 self.program
             )
         })?;
+        watchdog::track(child.id());
         let supervised = supervise::supervise(&mut child, options, &tag);
         // Whatever is left of the tree goes, however the run ended (a failed log write
         // included): nothing runner started outlives the unit it belongs to.
@@ -224,6 +245,7 @@ impl Cmd {
         );
         let _ = child.wait();
         tree::kill_tagged(&tag, CLEANUP_LIMIT);
+        watchdog::release(child.id());
         supervised
     }
 }

@@ -48,8 +48,14 @@ impl<'a, R: Read + AsFd> Stream<'a, R> {
         fcntl(pipe.as_fd(), FcntlArg::F_SETFL(flags)).context("cannot make a pipe non-blocking")?;
         let log = match log {
             Some(path) => {
-                let file =
-                    File::create(&path).with_context(|| format!("cannot create log {path}"))?;
+                // A fresh file, never one a planted symlink points at (O_EXCL does not
+                // follow it): the log folder is inside the report folder runner owns.
+                let _ = std::fs::remove_file(&path);
+                let file = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot create log {path}"))?;
                 Some((path, file))
             }
             None => None,

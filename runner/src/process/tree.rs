@@ -85,6 +85,75 @@ pub fn kill_tagged(tag: &str, limit: Duration) -> usize {
     sweep(&|candidate| candidate == tag, limit)
 }
 
+/// A process's parent and start time (clock ticks since boot), from `/proc/<pid>/stat`: the
+/// start time tells a process from a later one given the same pid.
+fn parent_and_start(pid: u32) -> Option<(u32, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields follow the last ')'.
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the name: state (3), ppid (4), ... starttime (22), numbered from 1 with pid.
+    let parent = fields.get(1)?.parse().ok()?;
+    let started = fields.get(19)?.parse().ok()?;
+    Some((parent, started))
+}
+
+/// Adds every living descendant of `root` to `noted` (pid → start time). Called while runner
+/// lives: once it is killed its children are given to init and the parentage is lost.
+pub fn note_descendants(root: u32, noted: &mut std::collections::BTreeMap<u32, u64>) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let mut parents: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some((parent, start)) = parent_and_start(pid) {
+            parents.push((pid, parent, start));
+        }
+    }
+    let me = std::process::id();
+    let mut tree = std::collections::BTreeSet::from([root]);
+    // Parents may be listed after their children: repeat until nothing is added.
+    loop {
+        let before = tree.len();
+        for (pid, parent, start) in &parents {
+            if *pid != me && tree.contains(parent) && tree.insert(*pid) {
+                noted.insert(*pid, *start);
+            }
+        }
+        if tree.len() == before {
+            break;
+        }
+    }
+    // Gone ones go, so a recycled pid is not mistaken for them later.
+    noted.retain(|pid, start| parent_and_start(*pid).is_some_and(|(_, now)| now == *start));
+}
+
+/// Kills the noted processes still alive as the same processes.
+pub fn kill_noted(noted: &std::collections::BTreeMap<u32, u64>) {
+    for (pid, start) in noted {
+        if parent_and_start(*pid).is_some_and(|(_, now)| now == *start) {
+            if let Ok(raw) = i32::try_from(*pid) {
+                let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Kills every process of each process group (a child runner started leads its own).
+pub fn kill_groups(groups: &std::collections::BTreeSet<u32>) {
+    for group in groups {
+        if let Ok(raw) = i32::try_from(*group) {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(raw), Signal::SIGKILL);
+        }
+    }
+}
+
 /// Kills every process of any tree runner process `pid` started.
 pub fn kill_runner_trees(pid: u32, limit: Duration) -> usize {
     let prefix = runner_prefix(pid);

@@ -41,27 +41,33 @@ pub fn locate(explicit: Option<&Utf8Path>, workspace_root: &Utf8Path) -> Option<
 /// Reads a previous `report.json`; a report from another schema version cannot be compared,
 /// nor one whose report set beside it was mixed from two runs.
 pub fn load(path: &Utf8Path) -> Result<Report> {
+    load_as(path, "baseline")
+}
+
+/// Reads a runner `report.json` by the same rules, named `what` in every error (`baseline`,
+/// `the slice's report`), so a message says which input was wrong.
+pub fn load_as(path: &Utf8Path, what: &str) -> Result<Report> {
     if path.file_name() == Some("report.json") {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_str().is_empty()) {
-            super::write::check_set(dir).with_context(|| format!("cannot use baseline {path}"))?;
+            super::write::check_set(dir).with_context(|| format!("cannot use {what} {path}"))?;
         }
     }
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read baseline {path}"))?;
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {path}"))?;
     let version: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("baseline {path} is not JSON"))?;
+        serde_json::from_str(&text).with_context(|| format!("{what} {path} is not JSON"))?;
     let found = version
         .get("schema_version")
         .and_then(serde_json::Value::as_u64);
     if found != Some(u64::from(SCHEMA_VERSION)) {
         bail!(
-            "baseline {path} is not a runner report of schema version {SCHEMA_VERSION} \
+            "{what} {path} is not a runner report of schema version {SCHEMA_VERSION} \
              (found {})",
             found.map_or_else(|| "none".to_owned(), |v| v.to_string())
         );
     }
     serde_json::from_value(version)
-        .with_context(|| format!("baseline {path} is not a valid runner report"))
+        .with_context(|| format!("{what} {path} is not a valid runner report"))
 }
 
 /// Sorts this run's findings into new and still present, and lists the baseline's findings

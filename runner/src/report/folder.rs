@@ -84,6 +84,23 @@ pub fn clear(out: &Utf8Path, dir: &Utf8Path) -> Result<()> {
     }
 }
 
+/// `<out>/<name>`, a folder runner writes and clears inside its report folder, made a real
+/// folder: anything else there (a planted symlink to `/tmp/victim`, a file) is removed
+/// itself, never followed, so clearing `<out>/<name>/logs` stays inside the report folder.
+pub fn own_dir(out: &Utf8Path, name: &str) -> Result<Utf8PathBuf> {
+    let dir = out.join(name);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            std::fs::remove_file(&dir).with_context(|| format!("cannot replace {dir}"))?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("cannot use {dir}")),
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+    Ok(dir)
+}
+
 /// `out` made absolute against the current directory, with symlinks in the part that exists
 /// resolved, so that `ws/link-to-src/x` is still seen inside the sources.
 fn absolute(out: &Utf8Path) -> Result<Utf8PathBuf> {

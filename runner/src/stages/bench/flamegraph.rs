@@ -54,15 +54,13 @@ pub fn make(
         bail!("perf recorded no samples of {id}");
     }
     let folded_path = dir.join(format!("{stem}.folded"));
-    std::fs::write(&folded_path, folded_text(&folded))
-        .with_context(|| format!("cannot write {folded_path}"))?;
+    crate::atomic::write(&folded_path, folded_text(&folded).as_bytes())?;
     let svg_path = dir.join(format!("{stem}.svg"));
     let title = format!(
         "{id} ({} of perf samples)",
         crate::duration::human(settings.profile_time)
     );
-    std::fs::write(&svg_path, render(&folded, &title))
-        .with_context(|| format!("cannot write {svg_path}"))?;
+    crate::atomic::write(&svg_path, render(&folded, &title).as_bytes())?;
     Ok(svg_path)
 }
 

@@ -27,11 +27,10 @@ const FILE: &str = "instructions.json";
 
 pub fn load(baseline_dir: &Utf8Path) -> Result<Option<Saved>> {
     let path = baseline_dir.join(FILE);
-    if !path.is_file() {
+    let Some(bytes) = crate::foreign::read(&path)? else {
         return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    serde_json::from_str(&text)
+    };
+    serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{path} is not a saved instruction-count baseline"))
 }
@@ -41,7 +40,7 @@ pub fn save(baseline_dir: &Utf8Path, saved: &Saved) -> Result<()> {
         .with_context(|| format!("cannot create {baseline_dir}"))?;
     let path = baseline_dir.join(FILE);
     let text = serde_json::to_string_pretty(saved)?;
-    crate::atomic::write(&path, (text + "\n").as_bytes())
+    crate::foreign::write(&path, (text + "\n").as_bytes())
 }
 
 /// One benchmark's count, and whether it covers the routine alone or, when criterion's

@@ -120,6 +120,8 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| Utf8PathBuf::from(".runner/bench"));
         let baseline_dir = ctx.workspace.root.join(root_dir).join(&baseline);
+        // Before any benchmark runs: where the baselines will be written.
+        crate::foreign::check_folder(&baseline_dir)?;
         Ok(Settings {
             metric,
             baseline_display: ctx

@@ -53,7 +53,7 @@ pub fn merge(work: &Utf8Path, store: &Utf8Path) -> Result<u64> {
         if destination.exists() {
             continue;
         }
-        crate::atomic::copy(&work.join(&name), &destination)?;
+        crate::foreign::copy(&work.join(&name), &destination)?;
         added += 1;
     }
     Ok(added)
@@ -72,7 +72,7 @@ pub fn add(store: &Utf8Path, input: &[u8]) -> Result<()> {
     if destination.exists() {
         return Ok(());
     }
-    crate::atomic::write(&destination, input)
+    crate::foreign::write(&destination, input)
 }
 
 /// A fresh private folder for one target's new inputs in this run.

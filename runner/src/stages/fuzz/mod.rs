@@ -194,10 +194,7 @@ fn run_in(
             ctx.jobs.min(targets.len())
         ));
     }
-    let registered: Vec<Vec<Entry>> = targets
-        .iter()
-        .map(|target| registry::load(&settings.registry, target))
-        .collect();
+    let registered = load_registry(ctx, settings, &targets, &mut report.notes);
     let results = fuzz_all(
         ctx,
         settings,
@@ -209,6 +206,25 @@ fn run_in(
         deadline,
     );
     assemble(ctx, settings, &targets, &registered, &results, dir, report)
+}
+
+/// Every target's registered crashes; a record that cannot be read is a note of the stage.
+fn load_registry(
+    ctx: &Context,
+    settings: &Settings,
+    targets: &[FuzzTarget],
+    notes: &mut Vec<String>,
+) -> Vec<Vec<Entry>> {
+    let mut registered = Vec::new();
+    for target in targets {
+        let (entries, unreadable) = registry::load(&settings.registry, target);
+        for note in unreadable {
+            ctx.progress.note(&note);
+            notes.push(note);
+        }
+        registered.push(entries);
+    }
+    registered
 }
 
 type Triaged = (TargetRun, Vec<triage::Group>);
@@ -301,7 +317,11 @@ fn assemble(
                 crate::exit::one_line(&error)
             ));
         }
-        known.extend(registered[index].iter().map(|entry| entry.finding.clone()));
+        known.extend(
+            registered[index]
+                .iter()
+                .filter_map(|entry| entry.finding.clone()),
+        );
         for (finding, record) in built {
             all_findings.push(finding);
             records.push(record);
@@ -373,9 +393,13 @@ fn keep_registry(
     }
     let store = corpus::store(settings, target);
     for entry in registered {
+        // An unreadable record is left for its owner to look at, never retired.
+        let Some(known) = &entry.finding else {
+            continue;
+        };
         let seen = built
             .iter()
-            .any(|(finding, _)| finding.fingerprint == entry.finding.fingerprint);
+            .any(|(finding, _)| finding.fingerprint == known.fingerprint);
         if !seen && run.no_longer_crash.contains(&entry.key) {
             corpus::add(&store, &std::fs::read(&entry.input)?)?;
             registry::retire(entry)?;

@@ -16,8 +16,10 @@ use crate::report::Finding;
 pub struct Entry {
     /// The file name stem of the entry (a hash of target and signature).
     pub key: String,
-    pub signature: String,
-    pub finding: Finding,
+    /// The signature and finding of its record; none when the record cannot be read (its
+    /// input is still replayed: a damaged record must not hide a crash).
+    pub signature: Option<String>,
+    pub finding: Option<Finding>,
     pub input: Utf8PathBuf,
     record: Utf8PathBuf,
 }
@@ -40,32 +42,58 @@ fn key(target: &FuzzTarget, signature: &str) -> String {
     crate::hash::digest(&[&target.label, signature])
 }
 
-/// The target's entries; a record that cannot be read, or whose input is gone, is no entry
-/// (a job may be half-way through writing it).
-pub fn load(registry: &Utf8Path, target: &FuzzTarget) -> Vec<Entry> {
+/// The target's entries, and a note per record that cannot be read (naming its file). Such
+/// a record's input (`<key>.input` beside it), when present, is still an entry to replay,
+/// with no finding; an entry whose input is gone is none (a job may be half-way through
+/// writing it: the input is written first).
+pub fn load(registry: &Utf8Path, target: &FuzzTarget) -> (Vec<Entry>, Vec<String>) {
     let dir = target_dir(registry, target);
     let Ok(files) = std::fs::read_dir(&dir) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let mut entries: Vec<Entry> = files
+    let mut entries = Vec::new();
+    let mut notes = Vec::new();
+    let records = files
         .filter_map(Result::ok)
         .filter_map(|file| Utf8PathBuf::from_path_buf(file.path()).ok())
-        .filter(|path| path.extension() == Some("json"))
-        .filter_map(|record| {
-            let text = std::fs::read_to_string(&record).ok()?;
-            let stored: Record = serde_json::from_str(&text).ok()?;
-            let input = dir.join(&stored.input);
-            input.is_file().then(|| Entry {
-                key: record.file_stem().unwrap_or_default().to_owned(),
-                signature: stored.signature,
-                finding: stored.finding,
+        .filter(|path| path.extension() == Some("json"));
+    for record in records {
+        let key = record.file_stem().unwrap_or_default().to_owned();
+        let stored = crate::foreign::read(&record)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok());
+        let (input, signature, finding) = if let Some(stored) = stored {
+            (
+                dir.join(&stored.input),
+                Some(stored.signature),
+                Some(stored.finding),
+            )
+        } else {
+            let input = dir.join(format!("{key}.input"));
+            notes.push(format!(
+                "{}: the crash registry's record {record} cannot be read{}",
+                target.label,
+                if input.is_file() {
+                    "; its input was replayed as an unknown crash"
+                } else {
+                    " and has no input beside it"
+                }
+            ));
+            (input, None, None)
+        };
+        if input.is_file() {
+            entries.push(Entry {
+                key,
+                signature,
+                finding,
                 input,
                 record,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
-    entries
+    (entries, notes)
 }
 
 /// Registers a crash unless its signature already is; returns whether it was new.
@@ -84,14 +112,14 @@ pub fn register(
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
     let input_name = format!("{key}.input");
-    crate::atomic::write(&dir.join(&input_name), input)?;
+    crate::foreign::write(&dir.join(&input_name), input)?;
     let stored = Record {
         target: target.label.clone(),
         signature: signature.to_owned(),
         input: input_name,
         finding: finding.clone(),
     };
-    crate::atomic::write(&record, serde_json::to_string_pretty(&stored)?.as_bytes())?;
+    crate::foreign::write(&record, serde_json::to_string_pretty(&stored)?.as_bytes())?;
     Ok(true)
 }
 
@@ -129,13 +157,30 @@ mod tests {
         let crash = finding(StageName::Fuzz, "fp");
         assert!(register(registry, &target(), "panic|f", &crash, b"BUG!").unwrap());
         assert!(!register(registry, &target(), "panic|f", &crash, b"other").unwrap());
-        let entries = load(registry, &target());
+        let (entries, notes) = load(registry, &target());
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].signature, "panic|f");
-        assert_eq!(entries[0].finding.fingerprint, "fp");
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(entries[0].signature.as_deref(), Some("panic|f"));
+        assert_eq!(entries[0].finding.as_ref().unwrap().fingerprint, "fp");
         assert_eq!(std::fs::read(&entries[0].input).unwrap(), b"BUG!");
         retire(&entries[0]).unwrap();
-        assert!(load(registry, &target()).is_empty());
+        assert!(load(registry, &target()).0.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_record_is_a_note_and_its_input_still_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Utf8Path::from_path(dir.path()).unwrap();
+        let crash = finding(StageName::Fuzz, "fp");
+        register(registry, &target(), "panic|f", &crash, b"BUG!").unwrap();
+        let record = load(registry, &target()).0.remove(0).record;
+        std::fs::write(&record, "garbage{").unwrap();
+        let (entries, notes) = load(registry, &target());
+        assert_eq!(entries.len(), 1, "{notes:?}");
+        assert!(entries[0].finding.is_none());
+        assert_eq!(std::fs::read(&entries[0].input).unwrap(), b"BUG!");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains(record.as_str()), "{notes:?}");
     }
 
     #[test]
@@ -150,8 +195,8 @@ mod tests {
             b"x",
         )
         .unwrap();
-        let entry = load(registry, &target()).remove(0);
+        let entry = load(registry, &target()).0.remove(0);
         std::fs::remove_file(&entry.input).unwrap();
-        assert!(load(registry, &target()).is_empty());
+        assert!(load(registry, &target()).0.is_empty());
     }
 }

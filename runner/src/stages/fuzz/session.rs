@@ -218,7 +218,9 @@ fn fuzz_sessions(
         let mut unregistered_crash = false;
         if let Some(crash) = &session.crash {
             let signature = super::triage::signature_of(target, crash);
-            unregistered_crash = !registered.iter().any(|e| e.signature == signature);
+            unregistered_crash = !registered
+                .iter()
+                .any(|e| e.signature.as_deref() == Some(signature.as_str()));
             run.crashes.push(Occurrence {
                 crash: crash.clone(),
                 seed,

@@ -218,6 +218,10 @@ impl Settings {
             || ctx.workspace.root.join(DEFAULT_REGISTRY),
             |dir| dir.join(REGISTRY_IN_CORPUS_DIR),
         );
+        // Before any fuzzing: folders runner will write inputs and records into.
+        for dir in corpus_dir.iter().chain([&registry]) {
+            crate::foreign::check_folder(dir)?;
+        }
         Ok(Settings {
             budget,
             input_timeout,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
@@ -274,5 +274,5 @@ fn write_artifacts(
 }
 
 fn write(path: &Utf8Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write {path}"))
+    crate::atomic::write(path, text.as_bytes())
 }

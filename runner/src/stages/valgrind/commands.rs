@@ -28,6 +28,9 @@ const MEMCHECK: &[&str] = &[
     "--max-threads=4096",
 ];
 
+/// The exit code of a repro command when memcheck reports an error.
+pub const REPRO_EXIT_CODE: u8 = 99;
+
 /// valgrind's words when it stops on a limit or an error of its own: (what it printed, what
 /// the report says).
 const BREAKDOWNS: &[(&str, &str)] = &[
@@ -62,12 +65,17 @@ fn memcheck(settings: &Settings, capture: Option<&Utf8Path>) -> Cmd {
     for file in &settings.suppressions {
         cmd = cmd.arg(format!("--suppressions={file}"));
     }
-    if let Some(stem) = capture {
-        cmd = cmd.args([
-            "--xml=yes".to_owned(),
-            format!("--xml-file={stem}.xml"),
-            format!("--log-file={stem}.log"),
-        ]);
+    match capture {
+        Some(stem) => {
+            cmd = cmd.args([
+                "--xml=yes".to_owned(),
+                format!("--xml-file={stem}.xml"),
+                format!("--log-file={stem}.log"),
+            ]);
+        }
+        // A pasted repro must say by its exit code whether the error is still there (a test
+        // that passes despite an invalid read otherwise exits 0).
+        None => cmd = cmd.arg(format!("--error-exitcode={REPRO_EXIT_CODE}")),
     }
     cmd.args(settings.user_flags.iter().cloned())
 }

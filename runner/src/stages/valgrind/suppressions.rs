@@ -11,7 +11,8 @@ const PLACEHOLDER: &str = "<insert_a_suppression_name_here>";
 
 /// Writes the shipped suppressions where valgrind can read them.
 pub fn write_std(path: &Utf8Path) -> Result<()> {
-    std::fs::write(path, include_str!("std.supp"))
+    // Replaced by rename: a symlink planted at the name is replaced, never written through.
+    crate::atomic::write(path, include_str!("std.supp").as_bytes())
         .with_context(|| format!("cannot write the suppression file {path}"))
 }
 
@@ -34,7 +35,7 @@ pub fn write_generated(path: &Utf8Path, entries: &[(String, String)]) -> Result<
     for (comment, suppression) in entries {
         let _ = write!(text, "\n# {comment}\n{suppression}\n");
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {path}"))
+    crate::atomic::write(path, text.as_bytes())
 }
 
 #[cfg(test)]
