@@ -8,6 +8,7 @@
 mod commands;
 mod corpus;
 mod corpus_coverage;
+mod crash_registry;
 mod discover;
 mod findings;
 pub mod instrument;
@@ -15,7 +16,6 @@ pub mod libfuzzer;
 mod prepare;
 mod preview;
 mod prune;
-mod registry;
 mod session;
 mod settings;
 mod stack;
@@ -31,8 +31,8 @@ use crate::stage_flags::FuzzMode;
 pub use preview::plan;
 pub use settings::FuzzConfig;
 
+use crash_registry::Entry;
 use discover::FuzzTarget;
-use registry::Entry;
 use session::{Places, TargetRun};
 use settings::Settings;
 
@@ -217,7 +217,7 @@ fn load_registry(
 ) -> Vec<Vec<Entry>> {
     let mut registered = Vec::new();
     for target in targets {
-        let (entries, unreadable) = registry::load(&settings.registry, target);
+        let (entries, unreadable) = crash_registry::load(&settings.registry, target);
         for note in unreadable {
             ctx.progress.note(&note);
             notes.push(note);
@@ -385,7 +385,7 @@ fn keep_registry(
             .map(|m| m.input.as_slice())
             .or(group.input.as_deref());
         if let (Some(input), false) = (input, group.registered) {
-            registry::register(&settings.registry, target, &group.signature, finding, input)?;
+            crash_registry::register(&settings.registry, target, &group.signature, finding, input)?;
         }
     }
     if run.error.is_some() {
@@ -402,7 +402,7 @@ fn keep_registry(
             .any(|(finding, _)| finding.fingerprint == known.fingerprint);
         if !seen && run.no_longer_crash.contains(&entry.key) {
             corpus::add(&store, &std::fs::read(&entry.input)?)?;
-            registry::retire(entry)?;
+            crash_registry::retire(entry)?;
         }
     }
     Ok(())

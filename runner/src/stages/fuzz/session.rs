@@ -9,9 +9,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands::{self, Length};
 use super::corpus;
+use super::crash_registry::Entry;
 use super::discover::{self, slug, FuzzTarget};
 use super::libfuzzer::{self, Crash, Occurrence, Session};
-use super::registry::Entry;
 use super::settings::Settings;
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
