@@ -20,6 +20,9 @@ pub struct Watched {
 const FIND_CHILD: Duration = Duration::from_secs(10);
 
 pub fn watch(cmd: &Cmd, settings: &Settings, log_stem: &Utf8Path) -> Result<Watched> {
+    // Started here, before the program: the watchdog is runner's child in a group of its own
+    // too, and must be known by its pid before the sampler looks for the program.
+    crate::process::watchdog::ensure_started();
     std::thread::scope(|scope| {
         let runner = scope.spawn(|| {
             cmd.run(&RunOptions {
@@ -36,8 +39,9 @@ pub fn watch(cmd: &Cmd, settings: &Settings, log_stem: &Utf8Path) -> Result<Watc
     })
 }
 
-/// Samples the child from the moment it is seen until it is gone. Samples are due at
-/// fixed offsets from the start, so a late wake-up never shifts the ones after it.
+/// Samples the child from the moment it is seen until it is gone or the run has ended (a
+/// process found by mistake never holds the stage). Samples are due at fixed offsets from the
+/// start, so a late wake-up never shifts the ones after it.
 fn sample_child(settings: &Settings, done: impl Fn() -> bool) -> Vec<Sample> {
     let looking = Instant::now();
     let pid = loop {
@@ -52,7 +56,10 @@ fn sample_child(settings: &Settings, done: impl Fn() -> bool) -> Vec<Sample> {
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut due = started;
-    while let Some(sample) = sample::read(pid, started.elapsed().as_secs_f64()) {
+    while !done() {
+        let Some(sample) = sample::read(pid, started.elapsed().as_secs_f64()) else {
+            break;
+        };
         samples.push(sample);
         due += settings.interval;
         let now = Instant::now();
