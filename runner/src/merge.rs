@@ -36,6 +36,7 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     check(&slices)?;
     slices.sort_by_key(|slice| slice.partition.index);
     let mut merged = join(&slices);
+    let coverage = merge_coverage(&slices, &mut merged);
     let previous = match baseline::locate(request.baseline, &merged.workspace_root) {
         Some(path) => Some(Baseline {
             report: baseline::load(&path)?,
@@ -53,6 +54,9 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     write::write_all(&merged, request.out, &write::new_run_id())?;
     merge_durations(&slices, request.out);
     copy_artifacts(&slices, request.out)?;
+    if let Some(coverage) = &coverage {
+        crate::stages::coverage::merge::write(coverage, request.out)?;
+    }
     let verdict = if merged.gate.passed { "PASS" } else { "FAIL" };
     progress.always(&format!(
         "runner: merged {} partitions; gate {verdict}; report: {}",
@@ -319,6 +323,40 @@ fn merged_status(
         gate::status_from_findings(findings, fail_on)
     };
     (status, reason)
+}
+
+/// Coverage is added up over the slices and judged again (`stages/coverage/merge.rs`); the
+/// merged files are written once the report folder is ready.
+fn merge_coverage(
+    slices: &[Slice],
+    merged: &mut Report,
+) -> Option<crate::stages::coverage::merge::Merged> {
+    use crate::stages::coverage::merge::{apply, SliceStage};
+    let at = merged
+        .stages
+        .iter()
+        .position(|stage| stage.stage == crate::stages::StageName::Coverage)?;
+    // A coverage stage that ran whole in slice 1 (tarpaulin) is that slice's as it is.
+    let split = slices.iter().all(|slice| {
+        slice.report.stages[at]
+            .partition
+            .as_ref()
+            .is_some_and(|p| p.whole_in.is_none())
+    });
+    if !split {
+        return None;
+    }
+    let parts: Vec<SliceStage<'_>> = slices
+        .iter()
+        .map(|slice| SliceStage {
+            index: slice.partition.index,
+            stage_dir: slice.dir.join("coverage"),
+            root: &slice.report.workspace_root,
+        })
+        .collect();
+    let fail_on = merged.gate.fail_on;
+    let root = merged.workspace_root.clone();
+    apply(&parts, &mut merged.stages[at], &root, fail_on)
 }
 
 /// Units are disjoint, so a finding in two slices is one seen before the split (a build

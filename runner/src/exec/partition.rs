@@ -7,12 +7,15 @@
 //! family. A digest of the whole plan lets `runner merge` refuse slices that were cut from
 //! different plans.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{bail, Context as _, Result};
 use camino::Utf8Path;
 
+use super::shards;
+use super::tool::Binary;
 use super::Durations;
 use crate::exit::Exit;
 use crate::fingerprint::fingerprint;
@@ -214,6 +217,90 @@ pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
     let planned = load.iter().copied().fold(0.0, f64::max);
     let floor = seconds.iter().copied().fold(0.0, f64::max);
     (ideal, planned, floor)
+}
+
+/// This job's slice of the work under `--partition`: the binaries with only the tests the
+/// split gave it, which binaries have anything here, and the stage's share for the report.
+pub struct Slice {
+    pub binaries: Vec<Binary>,
+    pub here: Vec<bool>,
+    pub elsewhere: BTreeMap<String, u64>,
+    pub record: Option<StagePartition>,
+}
+
+/// Splits every test of every binary (a harness that runs whole is one piece) by the
+/// durations known before the run, the same way in every job.
+pub fn slice(
+    partition: Option<Partition>,
+    binaries: &[Binary],
+    known: &Durations,
+    stage: &str,
+) -> Slice {
+    let Some(partition) = partition else {
+        return Slice {
+            binaries: binaries.to_vec(),
+            here: vec![true; binaries.len()],
+            elsewhere: BTreeMap::new(),
+            record: None,
+        };
+    };
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for (index, binary) in binaries.iter().enumerate() {
+        let label = binary.unit.label();
+        let pieces: Vec<Option<&str>> = if binary.runs_whole() {
+            vec![None]
+        } else {
+            binary
+                .tests
+                .iter()
+                .map(|test| Some(test.as_str()))
+                .collect()
+        };
+        for test in pieces {
+            let name = test.unwrap_or("(whole harness)");
+            items.push(Item {
+                identity: format!("{stage} {} {label} {name}", binary.target),
+                family: format!("{stage} {} {}", binary.target, shards::family(name)),
+                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
+            });
+            owners.push((index, test));
+        }
+    }
+    let slices = assign(&items, partition.count);
+    let mut narrowed: Vec<Binary> = binaries
+        .iter()
+        .map(|binary| Binary {
+            tests: Vec::new(),
+            ..binary.clone()
+        })
+        .collect();
+    let mut here = vec![false; binaries.len()];
+    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
+    let mut units_here = 0;
+    for ((index, test), slot) in owners.into_iter().zip(slices) {
+        if slot + 1 == partition.index {
+            here[index] = true;
+            units_here += 1;
+            if let Some(test) = test {
+                narrowed[index].tests.push(test.to_owned());
+            }
+        } else {
+            *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
+        }
+    }
+    Slice {
+        binaries: narrowed,
+        here,
+        elsewhere,
+        record: Some(StagePartition {
+            plan_digest: digest(&items, partition.count),
+            units: units_here,
+            total_units: items.len() as u64,
+            execution_ms: 0,
+            whole_in: None,
+        }),
+    }
 }
 
 /// The job counts `runner partitions` plans for.

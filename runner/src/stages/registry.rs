@@ -25,9 +25,9 @@ pub struct Stage {
     /// What `runner plan` prints: the commands the stage would run.
     pub plan: fn(&Context) -> Result<StagePlan>,
     pub run: fn(&Context) -> Result<StageReport>,
-    /// Whether `--partition` splits its work; a stage that does not split runs whole in the
-    /// first slice.
-    pub splits: bool,
+    /// Whether `--partition` splits its work with this run's settings; a stage that does not
+    /// split runs whole in the first slice.
+    pub splits: fn(&Context) -> bool,
     /// Whether it analyses the workspace's packages (and so takes `packages` and
     /// `exclude-packages`); fuzz runs its cargo-fuzz projects and soak a command.
     pub analyses_packages: bool,
@@ -36,15 +36,25 @@ pub struct Stage {
 /// Every stage, in the order `all` runs them: one line each.
 #[rustfmt::skip]
 pub const STAGES: [Stage; 8] = [
-    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: true, analyses_packages: false },
-    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run, splits: false, analyses_packages: true },
-    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run, splits: false, analyses_packages: true },
-    Stage { name: StageName::Soak, needs: soak::needs, version: None, plan: soak::plan, run: soak::run, splits: false, analyses_packages: false },
+    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), plan: miri::plan, run: miri::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Cross, needs: cross::needs, version: None, plan: cross::plan, run: cross::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, plan: sanitizers::plan, run: sanitizers::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), plan: fuzz::plan, run: fuzz::run, splits: always, analyses_packages: false },
+    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), plan: coverage::plan, run: coverage::run, splits: coverage::splits, analyses_packages: true },
+    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), plan: valgrind::plan, run: valgrind::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Bench, needs: bench::needs, version: None, plan: bench::plan, run: bench::run, splits: bench::splits, analyses_packages: true },
+    Stage { name: StageName::Soak, needs: soak::needs, version: None, plan: soak::plan, run: soak::run, splits: never, analyses_packages: false },
 ];
+
+/// A stage whose work always splits across partitions.
+fn always(_: &Context) -> bool {
+    true
+}
+
+/// A stage that always runs whole in the first slice (soak: one long run of one command).
+fn never(_: &Context) -> bool {
+    false
+}
 
 /// The registry's entry for a stage.
 pub fn of(name: StageName) -> &'static Stage {

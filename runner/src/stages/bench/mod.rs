@@ -40,6 +40,13 @@ pub fn needs() -> Needs {
     Needs::default()
 }
 
+/// Whether `--partition` splits the stage: instruction counts are the same on every machine,
+/// so each slice counts its share of the benchmarks; wall times measured on different
+/// machines do not compare, so wall-clock mode runs whole in slice 1.
+pub fn splits(ctx: &Context) -> bool {
+    Settings::resolve(ctx).is_ok_and(|settings| settings.metric == Metric::Instructions)
+}
+
 const VALGRIND: SystemTool = SystemTool {
     binaries: &["valgrind"],
     debian: "valgrind",

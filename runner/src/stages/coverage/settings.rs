@@ -47,7 +47,7 @@ pub enum Engine {
 }
 
 /// One metric's minimum, in percent.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize)]
 pub struct Threshold {
     pub metric: MetricName,
     pub percent: f64,
