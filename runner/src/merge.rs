@@ -263,9 +263,7 @@ fn join_stage(
             total.saved_ms += used.saved_ms;
             total.corrupt += used.corrupt;
         }
-        if stage.tables.is_empty() {
-            stage.tables.clone_from(&part.tables);
-        }
+        join_tables(&mut stage.tables, &part.tables);
     }
     stage.targets = targets;
     crate::report::model::sort_findings(&mut stage.findings);
@@ -323,6 +321,30 @@ fn merged_status(
         gate::status_from_findings(findings, fail_on)
     };
     (status, reason)
+}
+
+/// A slice's tables into the merged stage's: rows of a table every slice has (the same title
+/// and columns: bench's comparisons, each slice with its own benchmarks) are joined, each row
+/// once; a stage that ran whole has only its own.
+fn join_tables(
+    merged: &mut Vec<crate::report::model::Table>,
+    part: &[crate::report::model::Table],
+) {
+    for table in part {
+        let same = merged
+            .iter_mut()
+            .find(|known| known.title == table.title && known.columns == table.columns);
+        match same {
+            Some(known) => {
+                for row in &table.rows {
+                    if !known.rows.contains(row) {
+                        known.rows.push(row.clone());
+                    }
+                }
+            }
+            None => merged.push(table.clone()),
+        }
+    }
 }
 
 /// Coverage is added up over the slices and judged again (`stages/coverage/merge.rs`); the

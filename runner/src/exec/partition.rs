@@ -155,12 +155,41 @@ pub fn keep<T>(
     identity: impl Fn(&T) -> String,
     expected: Option<f64>,
 ) -> (Vec<T>, Option<StagePartition>) {
+    keep_in_families(
+        partition,
+        stage,
+        all,
+        |entry| {
+            let name = identity(entry);
+            (name.clone(), name)
+        },
+        expected,
+    )
+}
+
+/// [`keep`] for entries that come in families (a benchmark binary's benchmarks): `name`
+/// gives an entry's identity and its family, and without durations each family is dealt
+/// evenly over the slices, as tests of one harness are.
+pub fn keep_in_families<T>(
+    partition: Option<Partition>,
+    stage: &str,
+    all: Vec<T>,
+    name: impl Fn(&T) -> (String, String),
+    expected: Option<f64>,
+) -> (Vec<T>, Option<StagePartition>) {
     let Some(partition) = partition else {
         return (all, None);
     };
     let items: Vec<Item> = all
         .iter()
-        .map(|entry| Item::single(format!("{stage} {}", identity(entry)), expected))
+        .map(|entry| {
+            let (identity, family) = name(entry);
+            Item {
+                identity: format!("{stage} {identity}"),
+                family: format!("{stage} {family}"),
+                expected,
+            }
+        })
         .collect();
     let slices = assign(&items, partition.count);
     let total = all.len() as u64;

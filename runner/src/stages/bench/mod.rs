@@ -184,7 +184,18 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     };
     notes.extend(measurement.notes.iter().cloned());
-    if let Some(id) = &settings.flamegraph {
+    if ctx.partition.is_some() && settings.metric == Metric::Wall {
+        notes.push(
+            "wall-clock benchmarks are not split across partitions: times measured on \
+             different machines do not compare, so every benchmark runs in slice 1 \
+             (`mode = \"instructions\"` splits them)"
+                .to_owned(),
+        );
+    }
+    let elsewhere = |id: &str| {
+        measurement.partition.is_some() && !measurement.rows.iter().any(|(_, row)| row.id == id)
+    };
+    if let Some(id) = settings.flamegraph.as_ref().filter(|id| !elsewhere(id)) {
         notes.push(flame_graph_note(
             ctx,
             &settings,
@@ -233,7 +244,16 @@ fn report(
     report.findings = findings::findings(settings, measurement);
     report.notes = notes;
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
-    if measurement.rows.is_empty() && measurement.errors.is_empty() {
+    report.partition.clone_from(&measurement.partition);
+    let others_have_some = measurement
+        .partition
+        .as_ref()
+        .is_some_and(|share| share.total_units > 0);
+    if measurement.rows.is_empty() && others_have_some {
+        report
+            .notes
+            .push("the split gave this slice none of the benchmarks".to_owned());
+    } else if measurement.rows.is_empty() && measurement.errors.is_empty() {
         report.status = Status::Error;
         report.reason = Some(if ctx.filters.is_empty() {
             "the benchmark binaries ran but measured no benchmark".to_owned()
