@@ -132,6 +132,14 @@ pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
     let mut notes = vec![settings.describe()];
     if settings.engine == Engine::LlvmCov {
         notes.push(llvm_cov::plan_note(&settings));
+        if let Some(partition) = ctx.partition {
+            notes.push(format!(
+                "under --partition {partition}: every harness is listed with `cargo llvm-cov \
+                 test --no-report <target> -- --list`, and this slice's share of the tests runs \
+                 harness by harness with `--exact` names; `runner merge` adds the slices up \
+                 and judges thresholds and critical code"
+            ));
+        }
     }
     if let Err(error) = settings.validate() {
         notes.push(error.to_string());
