@@ -291,3 +291,15 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn the_slices_test_times_are_the_next_splits_durations() {
+    let runs = runs();
+    let durations = read_json(&runs.dir.join("merged/durations.json"));
+    let coverage = durations["stages"]["coverage"].as_object().unwrap();
+    // Every test but the doctests (a harness that runs whole is one piece, never timed).
+    assert_eq!(coverage.len(), 14, "{coverage:#?}");
+    assert!(coverage
+        .keys()
+        .any(|key| key.ends_with("coverage-split --test low off_flag")));
+}

@@ -484,6 +484,33 @@ mod tests {
     }
 
     #[test]
+    fn kept_families_are_dealt_evenly_and_every_entry_is_kept_once() {
+        let entries: Vec<(&str, String)> = ["a", "b"]
+            .iter()
+            .flat_map(|binary| (0..4).map(move |n| (*binary, format!("group/{n}"))))
+            .collect();
+        let name = |(binary, id): &(&str, String)| (format!("{binary} {id}"), (*binary).to_owned());
+        let mut seen = Vec::new();
+        for index in 1..=2 {
+            let partition = Some(Partition { index, count: 2 });
+            let (kept, share) = keep_in_families(partition, "bench", entries.clone(), name, None);
+            let share = share.unwrap();
+            assert_eq!((share.units, share.total_units), (4, 8));
+            for binary in ["a", "b"] {
+                let of_binary = kept.iter().filter(|(b, _)| *b == binary).count();
+                assert_eq!(of_binary, 2, "{binary} in slice {index}: {kept:?}");
+            }
+            seen.extend(kept);
+        }
+        seen.sort();
+        let mut all = entries.clone();
+        all.sort();
+        assert_eq!(seen, all);
+        let (everything, none) = keep_in_families(None, "bench", entries.clone(), name, None);
+        assert_eq!((everything.len(), none), (8, None));
+    }
+
+    #[test]
     fn makespan_reports_ideal_planned_and_floor() {
         let items = vec![
             item("a", Some(10.0)),

@@ -26,8 +26,10 @@ pub struct Measurement {
     pub repros: Vec<String>,
     pub errors: Vec<String>,
     pub notes: Vec<String>,
-    /// Under `--partition` (instruction counts only): this slice's share of the benchmarks.
+    /// Under `--partition` (instruction counts only): this slice's share of the benchmarks,
+    /// and every benchmark listed, in any slice.
     pub partition: Option<StagePartition>,
+    pub listed: Vec<String>,
 }
 
 impl Measurement {
@@ -140,6 +142,7 @@ pub fn instructions(
             Err(error) => measurement.errors.push(crate::exit::one_line(&error)),
         }
     }
+    let listed_ids: Vec<String> = listed.iter().map(|(_, id)| id.clone()).collect();
     let (kept, share) = partition::keep_in_families(
         ctx.partition,
         "bench",
@@ -151,6 +154,7 @@ pub fn instructions(
         None,
     );
     measurement.partition = share;
+    measurement.listed = listed_ids;
     let mut counts = Vec::new();
     for (at, id) in kept {
         let binary = &binaries[at];

@@ -192,8 +192,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
                 .to_owned(),
         );
     }
+    // Under --partition the slice that counted the benchmark draws its flame graph.
     let elsewhere = |id: &str| {
-        measurement.partition.is_some() && !measurement.rows.iter().any(|(_, row)| row.id == id)
+        measurement.partition.is_some()
+            && measurement.listed.iter().any(|listed| listed == id)
+            && !measurement.rows.iter().any(|(_, row)| row.id == id)
     };
     if let Some(id) = settings.flamegraph.as_ref().filter(|id| !elsewhere(id)) {
         notes.push(flame_graph_note(

@@ -99,9 +99,16 @@ pub fn harness_command(
     unit: &crate::inventory::TestUnit,
     tests: Option<&[String]>,
 ) -> Cmd {
+    // With each test's time, which the slices record as the next split's durations.
     let cmd = crate::libtest::test_environment(harness_base(ctx, settings))
         .args(unit.selection())
-        .args(["--", "-Zunstable-options", "--format", "json"]);
+        .args([
+            "--",
+            "-Zunstable-options",
+            "--format",
+            "json",
+            "--report-time",
+        ]);
     match tests {
         Some(names) => cmd.arg("--exact").args(names.iter().cloned()),
         None => cmd.args(ctx.filters.iter().cloned()),

@@ -161,6 +161,7 @@ pub fn run(
     }
     let started = Instant::now();
     let mut tests: Vec<TestResult> = Vec::new();
+    let mut durations = Durations::default();
     for (index, binary) in slice.binaries.iter().enumerate() {
         if !slice.here[index] {
             continue;
@@ -182,8 +183,21 @@ pub fn run(
             deadline,
         )?;
         let what = format!("running {} under coverage", binary.unit.label());
-        tests.extend(outcome::test_results(&finished, &what)?);
+        let results = outcome::test_results(&finished, &what)?;
+        if !binary.runs_whole() {
+            let label = binary.unit.label();
+            for result in &results {
+                if let Some(seconds) = result.exec_time {
+                    let stage = StageName::Coverage.as_str();
+                    durations.insert(stage, &binary.target, &label, &result.name, seconds);
+                }
+            }
+        }
+        tests.extend(results);
     }
+    // Like the kernel's stages, a slice keeps its measurements in its report folder, and
+    // `runner merge` joins them into the file the next run splits by.
+    Durations::save_merged(&ctx.durations_written(), &durations);
     record.execution_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let measured = slice.here.iter().any(|here| *here);
     let output = if measured {
