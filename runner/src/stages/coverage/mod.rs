@@ -109,7 +109,8 @@ impl Artifacts {
 
     /// Removes what an earlier run left, so that nothing stale passes for this run's.
     fn reset(&self) -> Result<()> {
-        for file in [&self.json, &self.lcov, &self.html, &self.summary] {
+        let slice = self.dir.join(slices::SLICE_FILE);
+        for file in [&self.json, &self.lcov, &self.html, &self.summary, &slice] {
             let _ = std::fs::remove_file(file);
         }
         let _ = std::fs::remove_dir_all(&self.logs);
