@@ -3,8 +3,8 @@
 //! tests, three integration test files, a doctest). Each slice runs in a copy of the fixture
 //! of its own, with its own build, as three CI machines would. The merged line, branch,
 //! function and region counts, the per-file numbers, the LCOV records and the threshold and
-//! critical findings equal a single unpartitioned run's exactly; a slice without its coverage
-//! data makes the merged stage an error, never a PASS.
+//! critical findings equal a single unpartitioned run's exactly, also when some slices got no
+//! test; a slice without its coverage data makes the merged stage an error, never a PASS.
 
 mod common;
 
@@ -302,4 +302,39 @@ fn the_slices_test_times_are_the_next_splits_durations() {
     assert!(coverage
         .keys()
         .any(|key| key.ends_with("coverage-split --test low off_flag")));
+}
+
+#[test]
+fn slices_the_split_gave_no_test_add_nothing_and_the_merge_is_still_exact() {
+    let runs = runs();
+    // More slices than the fixture has pieces of work: some get no coverage test at all.
+    let copy = fixture_copy("coverage-split");
+    let count = 16;
+    let slices: Vec<PathBuf> = (1..=count)
+        .map(|k| {
+            let out = runs.dir.join(format!("of-16/slice-{k}"));
+            let slice = run(runner()
+                .args(["coverage", "--partition", &format!("{k}/{count}")])
+                .arg(copy.path())
+                .arg("--out")
+                .arg(&out));
+            assert_eq!(slice.code, 0, "slice {k}: {}", slice.stderr);
+            out
+        })
+        .collect();
+    let empty = slices
+        .iter()
+        .filter(|slice| {
+            let report = read_json(&slice.join("report.json"));
+            coverage(&report)["partition"]["units"] == 0
+        })
+        .count();
+    assert!(empty > 0, "no slice was left without a test");
+    let out = runs.dir.join("of-16/merged");
+    let merged = run(runner().arg("merge").args(&slices).arg("--out").arg(&out));
+    assert_eq!(merged.code, runs.single_code, "{}", merged.stderr);
+    assert_eq!(
+        counts(&read_json(&out.join("report.json"))),
+        counts(&runs.single)
+    );
 }
