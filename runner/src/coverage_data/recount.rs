@@ -20,12 +20,18 @@ const EXPANSION: u64 = 1;
 const SKIPPED: u64 = 2;
 const GAP: u64 = 3;
 
+/// Past this line number a record is not source code llvm-cov could have written: the recount
+/// walks every line of a region, so an absurd one is refused rather than walked.
+const MAX_LINE: u64 = 1 << 24;
+
 /// The export's summary for `files` (the files it reports, relative to the workspace root),
-/// from the function records alone.
-pub fn summary(records: &[FunctionRecord], files: &[Utf8PathBuf]) -> Summary {
+/// from the function records alone. A record with regions no compiler writes (too few fields,
+/// an end before its start, a line past [`MAX_LINE`]) is an error.
+pub fn summary(records: &[FunctionRecord], files: &[Utf8PathBuf]) -> Result<Summary> {
     // (file, start of the function's first region in it) → its instantiations' numbers.
     let mut groups: BTreeMap<(&Utf8Path, (u64, u64)), Vec<Instantiation>> = BTreeMap::new();
     for record in records {
+        check(record)?;
         let Some(main) = main_file(record) else {
             continue;
         };
@@ -92,7 +98,27 @@ pub fn summary(records: &[FunctionRecord], files: &[Utf8PathBuf]) -> Summary {
             metrics,
         });
     }
-    summary
+    Ok(summary)
+}
+
+/// A record's regions and branches have every field, start before they end, and lie within
+/// [`MAX_LINE`] lines.
+fn check(record: &FunctionRecord) -> Result<()> {
+    let regions = record.regions.iter().map(|region| (region, 8));
+    let branches = record.branches.iter().map(|branch| (branch, 9));
+    for (entry, fields) in regions.chain(branches) {
+        let (start, end) = (
+            (field(entry, 0), field(entry, 1)),
+            (field(entry, 2), field(entry, 3)),
+        );
+        if entry.len() < fields || end < start || end.0 > MAX_LINE {
+            bail!(
+                "the function record `{}` has a region llvm-cov does not write: {entry:?}",
+                record.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Adds the records of another run of the same build: counts of the same function record
@@ -112,8 +138,8 @@ pub fn add_records(into: &mut Vec<FunctionRecord>, more: Vec<FunctionRecord>) ->
             continue;
         };
         let known = &mut into[at];
-        if !same_shape(&known.regions, &record.regions, 4)
-            || !same_shape(&known.branches, &record.branches, 4)
+        if !same_shape(&known.regions, &record.regions, &[4])
+            || !same_shape(&known.branches, &record.branches, &[4, 5])
         {
             bail!(
                 "the function `{}` has different code regions in two slices: they were not \
@@ -121,31 +147,32 @@ pub fn add_records(into: &mut Vec<FunctionRecord>, more: Vec<FunctionRecord>) ->
                 record.name
             );
         }
-        known.count += record.count;
+        known.count = known.count.saturating_add(record.count);
         for (region, other) in known.regions.iter_mut().zip(&record.regions) {
-            region[4] += other[4];
+            region[4] = region[4].saturating_add(other[4]);
         }
         for (branch, other) in known.branches.iter_mut().zip(&record.branches) {
-            branch[4] += other[4];
-            branch[5] += other[5];
+            branch[4] = branch[4].saturating_add(other[4]);
+            branch[5] = branch[5].saturating_add(other[5]);
         }
     }
     Ok(())
 }
 
-/// Equal lengths, and equal entries except the counts from `counts_at` on.
-fn same_shape(a: &[Vec<u64>], b: &[Vec<u64>], counts_at: usize) -> bool {
+/// Equal lengths, and equal entries except at the positions of the counts (which must exist).
+fn same_shape(a: &[Vec<u64>], b: &[Vec<u64>], counts: &[usize]) -> bool {
     let without_counts = |entry: &Vec<u64>| -> Vec<u64> {
         entry
             .iter()
             .enumerate()
-            .filter(|(at, _)| *at < counts_at || *at > counts_at + 1)
+            .filter(|(at, _)| !counts.contains(at))
             .map(|(_, value)| *value)
             .collect()
     };
+    let long_enough = |entry: &Vec<u64>| counts.iter().all(|at| *at < entry.len());
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            x.len() == y.len() && x.len() > counts_at + 1 && without_counts(x) == without_counts(y)
+            x.len() == y.len() && long_enough(x) && without_counts(x) == without_counts(y)
         })
 }
 
@@ -399,7 +426,7 @@ fn line_counts(segments: &[Segment]) -> BTreeMap<u64, u64> {
             wrapped = Some(*last);
         }
         on_line.clear();
-        while next < segments.len() && segments[next].line == line {
+        while next < segments.len() && segments[next].line <= line {
             on_line.push(segments[next]);
             next += 1;
         }
@@ -439,7 +466,7 @@ mod tests {
             .iter()
             .map(|f| f.path.clone())
             .collect();
-        (summary(&export.records, &files), export.summary)
+        (summary(&export.records, &files).unwrap(), export.summary)
     }
 
     #[test]
@@ -471,7 +498,10 @@ mod tests {
         let mut twice = export.records.clone();
         add_records(&mut twice, export.records.clone()).unwrap();
         assert_eq!(twice.len(), export.records.len());
-        assert_eq!(summary(&twice, &files), summary(&export.records, &files));
+        assert_eq!(
+            summary(&twice, &files).unwrap(),
+            summary(&export.records, &files).unwrap()
+        );
         assert_eq!(twice[0].count, 2 * export.records[0].count);
         // A run that entered nothing adds nothing.
         let mut zeroed = export.records.clone();
@@ -483,15 +513,25 @@ mod tests {
                 b[5] = 0;
             });
         }
-        let before = summary(&zeroed, &files);
+        let before = summary(&zeroed, &files).unwrap();
         assert_eq!(before.totals[&MetricName::Lines].covered, 0);
         add_records(&mut zeroed, export.records.clone()).unwrap();
-        assert_eq!(summary(&zeroed, &files), export.summary);
+        assert_eq!(summary(&zeroed, &files).unwrap(), export.summary);
         // Another build's record with the same name is refused, not added.
         let mut other = export.records.clone();
         other[0].regions.pop();
         let error = add_records(&mut zeroed, other).unwrap_err().to_string();
         assert!(error.contains("different code regions"), "{error}");
+        // A region no compiler writes is refused, not walked.
+        let mut absurd = export.records.clone();
+        absurd[0].regions[0][2] = u64::MAX;
+        let error = summary(&absurd, &files).unwrap_err().to_string();
+        assert!(
+            error.contains("a region llvm-cov does not write"),
+            "{error}"
+        );
+        absurd[0].regions[0].truncate(3);
+        assert!(summary(&absurd, &files).is_err());
     }
 
     #[test]

@@ -133,7 +133,8 @@ pub fn add_up(slices: Vec<Vec<FileTrace>>) -> Vec<FileTrace> {
             continue;
         };
         for (line, count) in trace.lines {
-            *known.lines.entry(line).or_insert(0) += count;
+            let sum = known.lines.entry(line).or_insert(0);
+            *sum = sum.saturating_add(count);
         }
         for branch in trace.branches {
             let same = |b: &&mut Branch| {
@@ -143,7 +144,7 @@ pub fn add_up(slices: Vec<Vec<FileTrace>>) -> Vec<FileTrace> {
                 Some(side) => {
                     side.taken = match (side.taken, branch.taken) {
                         (None, None) => None,
-                        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
                     }
                 }
                 None => known.branches.push(branch),
@@ -151,7 +152,7 @@ pub fn add_up(slices: Vec<Vec<FileTrace>>) -> Vec<FileTrace> {
         }
         for (name, (line, count)) in trace.functions {
             let entry = known.functions.entry(name).or_insert((line, 0));
-            entry.1 += count;
+            entry.1 = entry.1.saturating_add(count);
         }
     }
     let mut traces: Vec<FileTrace> = files.into_values().collect();

@@ -100,7 +100,8 @@ fn recount_slices(slices: &[SliceStage<'_>], root: &Utf8Path) -> Result<Whole> {
             .iter()
             .map(|f| f.path.clone())
             .collect();
-        let mine = recount::summary(&export.records, &paths);
+        let mine = recount::summary(&export.records, &paths)
+            .with_context(|| format!("partition {}: {json}", slice.index))?;
         if mine.totals != export.summary.totals || mine.files != export.summary.files {
             bail!(
                 "partition {}: runner's recount ({}) differs from llvm-cov's ({}), so slices \
@@ -128,7 +129,7 @@ fn recount_slices(slices: &[SliceStage<'_>], root: &Utf8Path) -> Result<Whole> {
         bail!("no slice ran a coverage test, so nothing was measured");
     }
     let files: Vec<Utf8PathBuf> = files.into_iter().collect();
-    let summary = recount::summary(&records, &files);
+    let summary = recount::summary(&records, &files)?;
     let traces = lcov::add_up(traces);
     let spans = llvm_json::spans(&records);
     let rules = Rules {
