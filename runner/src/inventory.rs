@@ -166,6 +166,69 @@ pub fn doc_units(units: &[TestUnit]) -> Vec<TestUnit> {
         .collect()
 }
 
+/// The test harnesses the manifests declare for `members` (package ids), without building
+/// anything: what `cargo test` runs (every target with `test` set: the library, binaries,
+/// integration tests, and benches or examples that ask for it), and each library's doctests
+/// when `doctests` is set. For a stage whose engine builds the harnesses itself
+/// (cargo-llvm-cov), so no cargo JSON names their executables. Targets that need features
+/// are left out (`cargo test` skips them unless the features are on), with their labels.
+pub fn declared_units(
+    manifest_path: &camino::Utf8Path,
+    members: &[&str],
+    doctests: bool,
+) -> Result<(Vec<TestUnit>, Vec<String>)> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(manifest_path)
+        .no_deps()
+        .exec()
+        .map_err(|error| anyhow::anyhow!("cannot read the workspace's targets: {error}"))?;
+    let mut units = Vec::new();
+    let mut needing_features = Vec::new();
+    for package in metadata.workspace_packages() {
+        if !members.contains(&package.id.repr.as_str()) {
+            continue;
+        }
+        for target in &package.targets {
+            let kinds: Vec<String> = target.kind.iter().map(ToString::to_string).collect();
+            let has = |wanted: &[&str]| kinds.iter().any(|k| wanted.contains(&k.as_str()));
+            let kind = if has(&["lib", "rlib", "dylib", "proc-macro"]) {
+                UnitKind::Lib
+            } else if has(&["bin"]) {
+                UnitKind::Bin
+            } else if has(&["test"]) {
+                UnitKind::Test
+            } else if has(&["bench"]) {
+                UnitKind::Bench
+            } else if has(&["example"]) {
+                UnitKind::Example
+            } else {
+                continue;
+            };
+            let unit = TestUnit {
+                package: package.name.to_string(),
+                package_id: package.id.repr.clone(),
+                kind,
+                name: target.name.clone(),
+                executable: None,
+                variant: None,
+            };
+            if !target.required_features.is_empty() {
+                needing_features.push(unit.label());
+                continue;
+            }
+            if kind == UnitKind::Lib && doctests && target.doctest {
+                units.extend(doc_units(std::slice::from_ref(&unit)));
+            }
+            if target.test {
+                units.push(unit);
+            }
+        }
+    }
+    units.sort();
+    units.dedup();
+    Ok((units, needing_features))
+}
+
 /// Lists a unit's tests by running its harness with `--list` through `cargo_test` (a
 /// `cargo test` or `cargo miri test` command with the build options already set), then
 /// keeps the names that match any of `filters` (all when there are none).

@@ -37,6 +37,7 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     let _lock = claim_out(request.out, &slices, progress)?;
     slices.sort_by_key(|slice| slice.partition.index);
     let mut merged = join(&slices);
+    let coverage = merge_coverage(&slices, &mut merged);
     let previous = match baseline::locate(request.baseline, &merged.workspace_root) {
         Some(path) => Some(Baseline {
             report: baseline::load(&path)?,
@@ -54,6 +55,9 @@ pub fn run(request: &Request<'_>, progress: &Progress) -> Result<Exit> {
     write::write_all(&merged, request.out)?;
     merge_durations(&slices, request.out);
     copy_artifacts(&slices, request.out)?;
+    if let Some(coverage) = &coverage {
+        crate::stages::coverage::merge::write(coverage, request.out)?;
+    }
     let verdict = if merged.gate.passed { "PASS" } else { "FAIL" };
     progress.always(&format!(
         "runner: merged {} partitions; gate {verdict}; report: {}",
@@ -293,9 +297,7 @@ fn join_stage(
             total.saved_ms += used.saved_ms;
             total.corrupt += used.corrupt;
         }
-        if stage.tables.is_empty() {
-            stage.tables.clone_from(&part.tables);
-        }
+        join_tables(&mut stage.tables, &part.tables);
     }
     stage.targets = targets;
     crate::report::model::sort_findings(&mut stage.findings);
@@ -353,6 +355,64 @@ fn merged_status(
         gate::status_from_findings(findings, fail_on)
     };
     (status, reason)
+}
+
+/// A slice's tables into the merged stage's: rows of a table every slice has (the same title
+/// and columns: bench's comparisons, each slice with its own benchmarks) are joined, each row
+/// once; a stage that ran whole has only its own.
+fn join_tables(
+    merged: &mut Vec<crate::report::model::Table>,
+    part: &[crate::report::model::Table],
+) {
+    for table in part {
+        let same = merged
+            .iter_mut()
+            .find(|known| known.title == table.title && known.columns == table.columns);
+        match same {
+            Some(known) => {
+                for row in &table.rows {
+                    if !known.rows.contains(row) {
+                        known.rows.push(row.clone());
+                    }
+                }
+            }
+            None => merged.push(table.clone()),
+        }
+    }
+}
+
+/// Coverage is added up over the slices and judged again (`stages/coverage/merge.rs`); the
+/// merged files are written once the report folder is ready.
+fn merge_coverage(
+    slices: &[Slice],
+    merged: &mut Report,
+) -> Option<crate::stages::coverage::merge::Merged> {
+    use crate::stages::coverage::merge::{apply, SliceStage};
+    let at = merged
+        .stages
+        .iter()
+        .position(|stage| stage.stage == crate::stage_name::StageName::Coverage)?;
+    // A coverage stage that ran whole in slice 1 (tarpaulin) is that slice's as it is.
+    let split = slices.iter().all(|slice| {
+        slice.report.stages[at]
+            .partition
+            .as_ref()
+            .is_some_and(|p| p.whole_in.is_none())
+    });
+    if !split {
+        return None;
+    }
+    let parts: Vec<SliceStage<'_>> = slices
+        .iter()
+        .map(|slice| SliceStage {
+            index: slice.partition.index,
+            stage_dir: slice.dir.join("coverage"),
+            root: &slice.report.workspace_root,
+        })
+        .collect();
+    let fail_on = merged.gate.fail_on;
+    let root = merged.workspace_root.clone();
+    apply(&parts, &mut merged.stages[at], &root, fail_on)
 }
 
 /// Units are disjoint, so a finding in two slices is one seen before the split (a build

@@ -1,7 +1,9 @@
 //! The bench stage end to end: real criterion benchmarks and real callgrind on
 //! `fixtures/bench-regress`, whose `checksum/fnv` does twice the work with `--features slow`.
 //! A baseline run, then the slow run, must fail the gate; unchanged code counted under
-//! callgrind must give the very same counts run after run.
+//! callgrind must give the very same counts run after run. Under `--partition`, instruction
+//! counts are split across slices and merge to the single run's comparison; wall-clock
+//! benchmarks run whole in slice 1.
 
 mod common;
 
@@ -284,4 +286,120 @@ fn the_plan_shows_the_build_the_callgrind_run_and_the_profiler() {
             result.stdout
         );
     }
+}
+
+/// `runner bench --partition K/N` in `workspace`, then its report.
+fn bench_slice(workspace: &Path, out: &str, slice: &str, args: &[&str]) -> Benched {
+    let mut all = vec!["--partition", slice];
+    all.extend_from_slice(args);
+    bench(workspace, out, &all)
+}
+
+/// Every row of the comparison table, in a stable order.
+fn rows(report: &Value) -> Vec<Value> {
+    let mut rows: Vec<Value> = stage(report)["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|table| table["rows"].as_array().unwrap().clone())
+        .collect();
+    rows.sort_by_key(ToString::to_string);
+    rows
+}
+
+#[test]
+fn instruction_counts_split_across_slices_merge_to_the_single_runs_comparison() {
+    common::require_tool(&["valgrind"], "valgrind");
+    let _measuring = MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ws = workspace("mode = \"instructions\"\n");
+    let baseline = bench(ws.path(), "baseline", &[]);
+    assert_eq!(baseline.run.code, 0, "{}", baseline.run.stderr);
+    let single = bench(ws.path(), "single", &["--features", "slow"]);
+    assert_eq!(single.run.code, 1, "{}", single.run.stderr);
+    let slices: Vec<Benched> = (1..=2)
+        .map(|k| {
+            let slice = bench_slice(
+                ws.path(),
+                &format!("slice-{k}"),
+                &format!("{k}/2"),
+                &["--features", "slow"],
+            );
+            assert!(matches!(slice.run.code, 0 | 1), "{}", slice.run.stderr);
+            slice
+        })
+        .collect();
+    // Each slice counted its own share, and together every benchmark once.
+    let mut counted = 0;
+    for slice in &slices {
+        let share = &stage(&slice.report)["partition"];
+        assert!(share["whole_in"].is_null(), "split: {share}");
+        assert_eq!(share["total_units"], 2);
+        let benchmarks = stage(&slice.report)["counts"]["benchmarks"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(share["units"].as_u64(), Some(benchmarks));
+        counted += benchmarks;
+    }
+    assert_eq!(counted, 2);
+    let out = ws.path().join("target/runner-tests/merged");
+    let merged = run(runner()
+        .arg("merge")
+        .args((1..=2).map(|k| ws.path().join(format!("target/runner-tests/slice-{k}"))))
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(merged.code, single.run.code, "{}", merged.stderr);
+    let merged = read_json(&out.join("report.json"));
+    let (whole, joined) = (stage(&single.report), stage(&merged));
+    assert_eq!(joined["status"], "FAIL");
+    assert_eq!(joined["counts"], whole["counts"]);
+    // Instruction counts are exact, so every cell equals the single run's.
+    assert_eq!(rows(&merged), rows(&single.report));
+    let fingerprints = |report: &Value| -> Vec<Value> {
+        regressions(report)
+            .iter()
+            .map(|f| f["fingerprint"].clone())
+            .collect()
+    };
+    assert_eq!(fingerprints(&merged), fingerprints(&single.report));
+    assert_eq!(regressions(&merged).len(), 1, "checksum/fnv regressed");
+}
+
+#[test]
+fn wall_clock_benchmarks_run_whole_in_slice_one_and_the_report_says_so() {
+    let _measuring = MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ws = workspace("");
+    let first = bench_slice(ws.path(), "wall-1", "1/2", &[]);
+    assert_eq!(first.run.code, 0, "{}", first.run.stderr);
+    let stage_one = stage(&first.report);
+    assert_eq!(stage_one["partition"]["whole_in"], 1);
+    assert_eq!(
+        stage_one["counts"]["benchmarks"], 2,
+        "every benchmark in slice 1"
+    );
+    assert!(
+        stage_one["notes"]
+            .to_string()
+            .contains("wall-clock benchmarks are not split across partitions"),
+        "{}",
+        stage_one["notes"]
+    );
+    assert!(first.markdown.contains("not split; runs whole in slice 1"));
+    // Slice 2 has nothing of the stage; run alone, nothing was checked there (exit 2, as for
+    // any stage that runs whole in slice 1); in `runner all` other stages fill the slice.
+    let second = bench_slice(ws.path(), "wall-2", "2/2", &[]);
+    assert_eq!(second.run.code, 2, "{}", second.run.stderr);
+    let skipped = stage(&second.report);
+    assert_eq!(skipped["status"], "SKIPPED");
+    assert_eq!(skipped["partition"]["whole_in"], 1);
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("runs whole in partition 1"),
+        "{skipped}"
+    );
 }

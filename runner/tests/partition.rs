@@ -1,8 +1,8 @@
 //! `--partition K/N` and `runner merge` end to end on a fixture of 39 tests of very uneven
 //! cost with one real bug: three slices run one after another and merged give the single
 //! run's tests, finding fingerprints, counts and gate; every test ran in exactly one slice;
-//! coverage (not split) is merged to the single run's totals; merge refuses slices that are
-//! not the N slices of one plan.
+//! coverage (split like the other stages, its slices added up) is merged to the single run's
+//! totals; merge refuses slices that are not the N slices of one plan.
 
 mod common;
 
@@ -128,7 +128,7 @@ fn three_slices_merged_equal_the_single_run() {
         assert_eq!(merged["targets"], single["targets"], "{name}");
         assert_eq!(test_names(merged), test_names(single), "{name}");
     }
-    // Coverage's line and branch totals, from the one slice that measured them.
+    // Coverage's line and branch totals, added up from the slices that measured them.
     let coverage = stage(&merged, "coverage");
     for key in ["lines", "lines_covered", "branches", "branches_covered"] {
         assert_eq!(

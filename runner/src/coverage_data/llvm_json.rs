@@ -89,8 +89,10 @@ struct Function {
     /// kind]`.
     regions: Vec<Vec<u64>>,
     filenames: Vec<Utf8PathBuf>,
-    #[serde(default, rename = "branches")]
-    _branches: Option<IgnoredAny>,
+    /// `[line_start, column_start, line_end, column_end, true_count, false_count, file_id,
+    /// expanded_file_id, kind]`.
+    #[serde(default)]
+    branches: Vec<Vec<u64>>,
     #[serde(default, rename = "mcdc_records")]
     _mcdc_records: Option<IgnoredAny>,
 }
@@ -130,11 +132,33 @@ pub struct FunctionSpan {
     pub count: u64,
 }
 
+/// One function record as llvm-cov exports it: one instantiation of one function in one
+/// build of its crate, with the count of every region and branch. Summing the records of
+/// several runs of the same build gives the records of all those runs together.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct FunctionRecord {
+    /// Mangled, as the export names it.
+    pub name: String,
+    /// How many times it was entered.
+    pub count: u64,
+    /// `[line_start, column_start, line_end, column_end, count, file_id, expanded_file_id,
+    /// kind]`.
+    pub regions: Vec<Vec<u64>>,
+    /// `[line_start, column_start, line_end, column_end, true_count, false_count, file_id,
+    /// expanded_file_id, kind]`.
+    pub branches: Vec<Vec<u64>>,
+    /// Relative to the workspace root when they lie inside it; a region's `file_id` indexes
+    /// this list.
+    pub filenames: Vec<Utf8PathBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlvmExport {
     pub summary: Summary,
     /// One span per function (instantiations of one generic function share it).
     pub functions: Vec<FunctionSpan>,
+    /// Every function record, for recounting merged runs (`super::recount`).
+    pub records: Vec<FunctionRecord>,
 }
 
 /// Reads the export; paths inside `root` become relative to it.
@@ -155,14 +179,37 @@ pub fn parse(text: &str, root: &Utf8Path) -> Result<LlvmExport> {
             metrics: file.summary.metrics(),
         })
         .collect();
-    let mut functions: Vec<FunctionSpan> = data
+    let records: Vec<FunctionRecord> = data
         .functions
+        .into_iter()
+        .map(|function| FunctionRecord {
+            filenames: function.filenames.iter().map(|f| relative(f)).collect(),
+            name: function.name,
+            count: function.count,
+            regions: function.regions,
+            branches: function.branches,
+        })
+        .collect();
+    Ok(LlvmExport {
+        summary: Summary {
+            totals: data.totals.metrics(),
+            files,
+        },
+        functions: spans(&records),
+        records,
+    })
+}
+
+/// Where each function lies and how often it was entered: one span per function, its
+/// instantiations' counts added up.
+pub fn spans(records: &[FunctionRecord]) -> Vec<FunctionSpan> {
+    let mut functions: Vec<FunctionSpan> = records
         .iter()
         .filter_map(|function| {
             let (first_line, last_line) = own_lines(&function.regions)?;
             Some(FunctionSpan {
                 name: demangle(&function.name),
-                file: relative(function.filenames.first()?),
+                file: function.filenames.first()?.clone(),
                 first_line,
                 last_line,
                 count: function.count,
@@ -187,13 +234,7 @@ pub fn parse(text: &str, root: &Utf8Path) -> Result<LlvmExport> {
         }
         same
     });
-    Ok(LlvmExport {
-        summary: Summary {
-            totals: data.totals.metrics(),
-            files,
-        },
-        functions,
-    })
+    functions
 }
 
 /// The first and last line of the code regions in the function's own file (file id 0).

@@ -2,4 +2,5 @@
 //! that measures coverage: the coverage stage and the fuzz stage's corpus coverage.
 
 pub mod llvm_json;
+pub mod recount;
 pub mod summary;

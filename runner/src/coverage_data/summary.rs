@@ -7,7 +7,9 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 /// What a coverage number counts. llvm-cov measures all four, tarpaulin lines only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricName {
     Lines,

@@ -14,7 +14,7 @@ use super::attribute::{self, UnitResult};
 use super::cached::{self, Answered};
 use super::clock::TestClock;
 use super::durations::Durations;
-use super::partition::{self, Partition};
+use super::partition;
 use super::pool::{self, Done};
 use super::shards;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
@@ -122,7 +122,7 @@ pub fn run<T: Tool>(
 ) -> Outcome<T::Report> {
     // How many tests each harness has in all, before the split and the cache narrow it.
     let listed: Vec<usize> = binaries.iter().map(|binary| binary.tests.len()).collect();
-    let slice = slice(ctx.partition, binaries, known, limits.stage);
+    let slice = partition::slice(ctx.partition, binaries, known, limits.stage);
     let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
     let binaries = lookup.binaries.as_slice();
     let mut units = plan_units(
@@ -342,90 +342,6 @@ fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
                 tally.failed += 1;
             }
         }
-    }
-}
-
-/// This job's slice of the work under `--partition`: the binaries with only the tests the
-/// split gave it, which binaries have anything here, and the stage's share for the report.
-struct Slice {
-    binaries: Vec<Binary>,
-    here: Vec<bool>,
-    elsewhere: BTreeMap<String, u64>,
-    record: Option<StagePartition>,
-}
-
-/// Splits every test of every binary (a harness that runs whole is one piece) by the
-/// durations known before the run, the same way in every job.
-fn slice(
-    partition: Option<Partition>,
-    binaries: &[Binary],
-    known: &Durations,
-    stage: &str,
-) -> Slice {
-    let Some(partition) = partition else {
-        return Slice {
-            binaries: binaries.to_vec(),
-            here: vec![true; binaries.len()],
-            elsewhere: BTreeMap::new(),
-            record: None,
-        };
-    };
-    let mut items = Vec::new();
-    let mut owners = Vec::new();
-    for (index, binary) in binaries.iter().enumerate() {
-        let label = binary.unit.label();
-        let pieces: Vec<Option<&str>> = if binary.runs_whole() {
-            vec![None]
-        } else {
-            binary
-                .tests
-                .iter()
-                .map(|test| Some(test.as_str()))
-                .collect()
-        };
-        for test in pieces {
-            let name = test.unwrap_or("(whole harness)");
-            items.push(partition::Item {
-                identity: format!("{stage} {} {label} {name}", binary.target),
-                family: format!("{stage} {} {}", binary.target, shards::family(name)),
-                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
-            });
-            owners.push((index, test));
-        }
-    }
-    let slices = partition::assign(&items, partition.count);
-    let mut narrowed: Vec<Binary> = binaries
-        .iter()
-        .map(|binary| Binary {
-            tests: Vec::new(),
-            ..binary.clone()
-        })
-        .collect();
-    let mut here = vec![false; binaries.len()];
-    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
-    let mut units_here = 0;
-    for ((index, test), slot) in owners.into_iter().zip(slices) {
-        if slot + 1 == partition.index {
-            here[index] = true;
-            units_here += 1;
-            if let Some(test) = test {
-                narrowed[index].tests.push(test.to_owned());
-            }
-        } else {
-            *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
-        }
-    }
-    Slice {
-        binaries: narrowed,
-        here,
-        elsewhere,
-        record: Some(StagePartition {
-            plan_digest: partition::digest(&items, partition.count),
-            units: units_here,
-            total_units: items.len() as u64,
-            execution_ms: 0,
-            whole_in: None,
-        }),
     }
 }
 

@@ -7,12 +7,15 @@
 //! family. A digest of the whole plan lets `runner merge` refuse slices that were cut from
 //! different plans.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use anyhow::{bail, Result};
 use camino::Utf8Path;
 
+use super::shards;
+use super::tool::Binary;
 use super::Durations;
 use crate::exit::Exit;
 use crate::hash;
@@ -152,12 +155,41 @@ pub fn keep<T>(
     identity: impl Fn(&T) -> String,
     expected: Option<f64>,
 ) -> (Vec<T>, Option<StagePartition>) {
+    keep_in_families(
+        partition,
+        stage,
+        all,
+        |entry| {
+            let name = identity(entry);
+            (name.clone(), name)
+        },
+        expected,
+    )
+}
+
+/// [`keep`] for entries that come in families (a benchmark binary's benchmarks): `name`
+/// gives an entry's identity and its family, and without durations each family is dealt
+/// evenly over the slices, as tests of one harness are.
+pub fn keep_in_families<T>(
+    partition: Option<Partition>,
+    stage: &str,
+    all: Vec<T>,
+    name: impl Fn(&T) -> (String, String),
+    expected: Option<f64>,
+) -> (Vec<T>, Option<StagePartition>) {
     let Some(partition) = partition else {
         return (all, None);
     };
     let items: Vec<Item> = all
         .iter()
-        .map(|entry| Item::single(format!("{stage} {}", identity(entry)), expected))
+        .map(|entry| {
+            let (identity, family) = name(entry);
+            Item {
+                identity: format!("{stage} {identity}"),
+                family: format!("{stage} {family}"),
+                expected,
+            }
+        })
         .collect();
     let slices = assign(&items, partition.count);
     let total = all.len() as u64;
@@ -214,6 +246,90 @@ pub fn makespan(items: &[Item], count: usize) -> (f64, f64, f64) {
     let planned = load.iter().copied().fold(0.0, f64::max);
     let floor = seconds.iter().copied().fold(0.0, f64::max);
     (ideal, planned, floor)
+}
+
+/// This job's slice of the work under `--partition`: the binaries with only the tests the
+/// split gave it, which binaries have anything here, and the stage's share for the report.
+pub struct Slice {
+    pub binaries: Vec<Binary>,
+    pub here: Vec<bool>,
+    pub elsewhere: BTreeMap<String, u64>,
+    pub record: Option<StagePartition>,
+}
+
+/// Splits every test of every binary (a harness that runs whole is one piece) by the
+/// durations known before the run, the same way in every job.
+pub fn slice(
+    partition: Option<Partition>,
+    binaries: &[Binary],
+    known: &Durations,
+    stage: &str,
+) -> Slice {
+    let Some(partition) = partition else {
+        return Slice {
+            binaries: binaries.to_vec(),
+            here: vec![true; binaries.len()],
+            elsewhere: BTreeMap::new(),
+            record: None,
+        };
+    };
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for (index, binary) in binaries.iter().enumerate() {
+        let label = binary.unit.label();
+        let pieces: Vec<Option<&str>> = if binary.runs_whole() {
+            vec![None]
+        } else {
+            binary
+                .tests
+                .iter()
+                .map(|test| Some(test.as_str()))
+                .collect()
+        };
+        for test in pieces {
+            let name = test.unwrap_or("(whole harness)");
+            items.push(Item {
+                identity: format!("{stage} {} {label} {name}", binary.target),
+                family: format!("{stage} {} {}", binary.target, shards::family(name)),
+                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
+            });
+            owners.push((index, test));
+        }
+    }
+    let slices = assign(&items, partition.count);
+    let mut narrowed: Vec<Binary> = binaries
+        .iter()
+        .map(|binary| Binary {
+            tests: Vec::new(),
+            ..binary.clone()
+        })
+        .collect();
+    let mut here = vec![false; binaries.len()];
+    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
+    let mut units_here = 0;
+    for ((index, test), slot) in owners.into_iter().zip(slices) {
+        if slot + 1 == partition.index {
+            here[index] = true;
+            units_here += 1;
+            if let Some(test) = test {
+                narrowed[index].tests.push(test.to_owned());
+            }
+        } else {
+            *elsewhere.entry(binaries[index].target.clone()).or_default() += 1;
+        }
+    }
+    Slice {
+        binaries: narrowed,
+        here,
+        elsewhere,
+        record: Some(StagePartition {
+            plan_digest: digest(&items, partition.count),
+            units: units_here,
+            total_units: items.len() as u64,
+            execution_ms: 0,
+            whole_in: None,
+        }),
+    }
 }
 
 /// The job counts `runner partitions` plans for.
@@ -379,6 +495,33 @@ mod tests {
         let mut reordered = items.clone();
         reordered.reverse();
         assert_eq!(digest(&items, 5), digest(&reordered, 5));
+    }
+
+    #[test]
+    fn kept_families_are_dealt_evenly_and_every_entry_is_kept_once() {
+        let entries: Vec<(&str, String)> = ["a", "b"]
+            .iter()
+            .flat_map(|binary| (0..4).map(move |n| (*binary, format!("group/{n}"))))
+            .collect();
+        let name = |(binary, id): &(&str, String)| (format!("{binary} {id}"), (*binary).to_owned());
+        let mut seen = Vec::new();
+        for index in 1..=2 {
+            let partition = Some(Partition { index, count: 2 });
+            let (kept, share) = keep_in_families(partition, "bench", entries.clone(), name, None);
+            let share = share.unwrap();
+            assert_eq!((share.units, share.total_units), (4, 8));
+            for binary in ["a", "b"] {
+                let of_binary = kept.iter().filter(|(b, _)| *b == binary).count();
+                assert_eq!(of_binary, 2, "{binary} in slice {index}: {kept:?}");
+            }
+            seen.extend(kept);
+        }
+        seen.sort();
+        let mut all = entries.clone();
+        all.sort();
+        assert_eq!(seen, all);
+        let (everything, none) = keep_in_families(None, "bench", entries.clone(), name, None);
+        assert_eq!((everything.len(), none), (8, None));
     }
 
     #[test]

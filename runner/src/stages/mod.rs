@@ -42,7 +42,8 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
     ctx.progress
         .stage_started(stage.as_str(), Some(ctx.timeout));
     let entry = registry::of(stage);
-    let whole_here = ctx.partition.is_none_or(|p| entry.splits || p.index == 1);
+    let splits = (entry.splits)(ctx);
+    let whole_here = ctx.partition.is_none_or(|p| splits || p.index == 1);
     let result: Result<StageReport> =
         if entry.analyses_packages && ctx.stage_members(stage).is_empty() {
             not_applicable(
@@ -64,7 +65,7 @@ pub fn run(stage: StageName, ctx: &Context) -> StageReport {
         };
     let mut report =
         result.unwrap_or_else(|error| StageReport::error(stage, crate::exit::one_line(&error)));
-    if let (Some(partition), false) = (ctx.partition, entry.splits) {
+    if let (Some(partition), false) = (ctx.partition, splits) {
         report.partition = Some(StagePartition {
             plan_digest: crate::hash::digest(&[stage.as_str(), "whole"]),
             units: u64::from(partition.index == 1),

@@ -29,9 +29,9 @@ pub struct Stage {
     /// What `runner plan` prints: the commands the stage would run.
     pub plan: fn(&Context) -> Result<StagePlan>,
     pub run: fn(&Context) -> Result<StageReport>,
-    /// Whether `--partition` splits its work; a stage that does not split runs whole in the
-    /// first slice.
-    pub splits: bool,
+    /// Whether `--partition` splits its work with this run's settings; a stage that does not
+    /// split runs whole in the first slice.
+    pub splits: fn(&Context) -> bool,
     /// Whether it analyses the workspace's packages (and so takes `packages` and
     /// `exclude-packages`); fuzz runs its cargo-fuzz projects and soak a command.
     pub analyses_packages: bool,
@@ -40,14 +40,14 @@ pub struct Stage {
 /// Every stage, in the order `all` runs them: one line each.
 #[rustfmt::skip]
 pub const STAGES: [Stage; 8] = [
-    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), config: check_table::<miri::MiriConfig>, plan: miri::plan, run: miri::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Cross, needs: cross::needs, version: None, config: check_table::<cross::CrossConfig>, plan: cross::plan, run: cross::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, config: check_table::<sanitizers::SanitizersConfig>, plan: sanitizers::plan, run: sanitizers::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), config: check_table::<fuzz::FuzzConfig>, plan: fuzz::plan, run: fuzz::run, splits: true, analyses_packages: false },
-    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), config: check_table::<coverage::CoverageConfig>, plan: coverage::plan, run: coverage::run, splits: false, analyses_packages: true },
-    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), config: check_table::<valgrind::ValgrindConfig>, plan: valgrind::plan, run: valgrind::run, splits: true, analyses_packages: true },
-    Stage { name: StageName::Bench, needs: bench::needs, version: None, config: check_table::<bench::BenchConfig>, plan: bench::plan, run: bench::run, splits: false, analyses_packages: true },
-    Stage { name: StageName::Soak, needs: soak::needs, version: None, config: check_table::<soak::SoakConfig>, plan: soak::plan, run: soak::run, splits: false, analyses_packages: false },
+    Stage { name: StageName::Miri, needs: miri::needs, version: Some(miri::version), config: check_table::<miri::MiriConfig>, plan: miri::plan, run: miri::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Cross, needs: cross::needs, version: None, config: check_table::<cross::CrossConfig>, plan: cross::plan, run: cross::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Sanitizers, needs: sanitizers::needs, version: None, config: check_table::<sanitizers::SanitizersConfig>, plan: sanitizers::plan, run: sanitizers::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Fuzz, needs: fuzz::needs, version: Some(fuzz::version), config: check_table::<fuzz::FuzzConfig>, plan: fuzz::plan, run: fuzz::run, splits: always, analyses_packages: false },
+    Stage { name: StageName::Coverage, needs: coverage::needs, version: Some(coverage::version), config: check_table::<coverage::CoverageConfig>, plan: coverage::plan, run: coverage::run, splits: coverage::splits, analyses_packages: true },
+    Stage { name: StageName::Valgrind, needs: valgrind::needs, version: Some(valgrind::version), config: check_table::<valgrind::ValgrindConfig>, plan: valgrind::plan, run: valgrind::run, splits: always, analyses_packages: true },
+    Stage { name: StageName::Bench, needs: bench::needs, version: None, config: check_table::<bench::BenchConfig>, plan: bench::plan, run: bench::run, splits: bench::splits, analyses_packages: true },
+    Stage { name: StageName::Soak, needs: soak::needs, version: None, config: check_table::<soak::SoakConfig>, plan: soak::plan, run: soak::run, splits: never, analyses_packages: false },
 ];
 
 /// A stage's `config` entry: its table read by its own type.
@@ -88,6 +88,16 @@ pub fn version_queries(stages: &[StageName]) -> Vec<VersionQuery> {
         .iter()
         .filter_map(|stage| of(*stage).version)
         .collect()
+}
+
+/// A stage whose work always splits across partitions.
+fn always(_: &Context) -> bool {
+    true
+}
+
+/// A stage that always runs whole in the first slice (soak: one long run of one command).
+fn never(_: &Context) -> bool {
+    false
 }
 
 /// The registry's entry for a stage.

@@ -61,14 +61,14 @@ pub fn parse_list(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-/// Lists a binary's benchmarks and counts each under callgrind, one process each.
-pub fn measure(
+/// A binary's benchmarks, as criterion lists them (after the run's filters).
+pub fn list(
     ctx: &Context,
     settings: &Settings,
     binary: &BenchBinary,
     logs: &Utf8Path,
     deadline: Instant,
-) -> Result<Vec<Counted>> {
+) -> Result<Vec<String>> {
     let filter = commands::filter(&ctx.filters);
     let list = commands::list_command(binary, settings, filter.as_deref());
     let log = logs.join(format!("{}-list", binary.slug()));
@@ -77,24 +77,32 @@ pub fn measure(
         &listed,
         &format!("listing the benchmarks of {}", binary.label()),
     )?;
-    let mut counted = Vec::new();
-    for id in parse_list(&listed.stdout) {
-        let stem = format!("{}-{}", binary.slug(), commands::slug(&id));
-        let profile = settings.callgrind_dir.join(format!("{stem}.out"));
-        let cmd = commands::callgrind_command(binary, settings, &id, &profile);
-        ctx.progress.note(&format!("counting instructions of {id}"));
-        let finished = commands::run_step(ctx, &cmd, Some(&logs.join(&stem)), deadline)?;
-        commands::require_success(&finished, &format!("{id} under callgrind"))?;
-        let text = std::fs::read_to_string(&profile)
-            .with_context(|| format!("callgrind wrote no profile for {id}"))?;
-        let parsed = callgrind::parse(&text).with_context(|| format!("in {profile}"))?;
-        counted.push(Counted {
-            id,
-            instructions: parsed.routine.unwrap_or(parsed.total),
-            whole_process: parsed.routine.is_none(),
-        });
-    }
-    Ok(counted)
+    Ok(parse_list(&listed.stdout))
+}
+
+/// Counts one benchmark under callgrind, in a process of its own.
+pub fn count(
+    ctx: &Context,
+    settings: &Settings,
+    binary: &BenchBinary,
+    id: &str,
+    logs: &Utf8Path,
+    deadline: Instant,
+) -> Result<Counted> {
+    let stem = format!("{}-{}", binary.slug(), commands::slug(id));
+    let profile = settings.callgrind_dir.join(format!("{stem}.out"));
+    let cmd = commands::callgrind_command(binary, settings, id, &profile);
+    ctx.progress.note(&format!("counting instructions of {id}"));
+    let finished = commands::run_step(ctx, &cmd, Some(&logs.join(&stem)), deadline)?;
+    commands::require_success(&finished, &format!("{id} under callgrind"))?;
+    let text = std::fs::read_to_string(&profile)
+        .with_context(|| format!("callgrind wrote no profile for {id}"))?;
+    let parsed = callgrind::parse(&text).with_context(|| format!("in {profile}"))?;
+    Ok(Counted {
+        id: id.to_owned(),
+        instructions: parsed.routine.unwrap_or(parsed.total),
+        whole_process: parsed.routine.is_none(),
+    })
 }
 
 #[cfg(test)]

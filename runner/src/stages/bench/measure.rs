@@ -13,7 +13,9 @@ use super::criterion;
 use super::instructions::{self, Saved};
 use super::settings::Settings;
 use super::wall;
+use crate::exec::partition;
 use crate::plan::Context;
+use crate::report::model::StagePartition;
 
 /// Every benchmark's row with the binary it came from, what could not be measured, and
 /// remarks for the report.
@@ -24,6 +26,10 @@ pub struct Measurement {
     pub repros: Vec<String>,
     pub errors: Vec<String>,
     pub notes: Vec<String>,
+    /// Under `--partition` (instruction counts only): this slice's share of the benchmarks,
+    /// and every benchmark listed, in any slice.
+    pub partition: Option<StagePartition>,
+    pub listed: Vec<String>,
 }
 
 impl Measurement {
@@ -127,30 +133,51 @@ pub fn instructions(
             baseline.valgrind
         ));
     }
+    // Every binary's benchmarks, then this slice's share of them (all without a partition):
+    // a count is the same on any machine, so slices compare like one run.
+    let mut listed: Vec<(usize, String)> = Vec::new();
+    for (at, binary) in binaries.iter().enumerate() {
+        match instructions::list(ctx, settings, binary, logs, deadline) {
+            Ok(ids) => listed.extend(ids.into_iter().map(|id| (at, id))),
+            Err(error) => measurement.errors.push(crate::exit::one_line(&error)),
+        }
+    }
+    let listed_ids: Vec<String> = listed.iter().map(|(_, id)| id.clone()).collect();
+    let (kept, share) = partition::keep_in_families(
+        ctx.partition,
+        "bench",
+        listed,
+        |(at, id)| {
+            let label = binaries[*at].label();
+            (format!("{label} {id}"), label)
+        },
+        None,
+    );
+    measurement.partition = share;
+    measurement.listed = listed_ids;
     let mut counts = Vec::new();
-    for binary in binaries {
-        match instructions::measure(ctx, settings, binary, logs, deadline) {
-            Ok(counted) => {
-                for count in counted {
-                    let row = compare::instructions_row(
-                        &count.id,
-                        baseline.counts.get(&count.id).copied(),
-                        count.instructions,
-                        settings,
-                    );
-                    let profile = settings.callgrind_dir.join("repro.out");
-                    let cmd = commands::callgrind_command(binary, settings, &count.id, &profile);
-                    measurement.repros.push(repro(binary, &cmd));
-                    if count.whole_process {
-                        measurement.notes.push(format!(
-                            "`{}`: criterion's timing loop (`Bencher::iter*`) is not in the \
-                             profile, so the count covers the whole process",
-                            count.id
-                        ));
-                    }
-                    measurement.rows.push((binary.clone(), row));
-                    counts.push(count);
+    for (at, id) in kept {
+        let binary = &binaries[at];
+        match instructions::count(ctx, settings, binary, &id, logs, deadline) {
+            Ok(count) => {
+                let row = compare::instructions_row(
+                    &count.id,
+                    baseline.counts.get(&count.id).copied(),
+                    count.instructions,
+                    settings,
+                );
+                let profile = settings.callgrind_dir.join("repro.out");
+                let cmd = commands::callgrind_command(binary, settings, &count.id, &profile);
+                measurement.repros.push(repro(binary, &cmd));
+                if count.whole_process {
+                    measurement.notes.push(format!(
+                        "`{}`: criterion's timing loop (`Bencher::iter*`) is not in the \
+                         profile, so the count covers the whole process",
+                        count.id
+                    ));
                 }
+                measurement.rows.push((binary.clone(), row));
+                counts.push(count);
             }
             Err(error) => measurement.errors.push(crate::exit::one_line(&error)),
         }
@@ -161,6 +188,12 @@ pub fn instructions(
             baseline.counts.insert(count.id.clone(), count.instructions);
             saved += 1;
         }
+    }
+    if saved > 0 && ctx.partition.is_some() {
+        measurement.notes.push(
+            "under --partition each slice adds to the baseline only the benchmarks it counted"
+                .to_owned(),
+        );
     }
     if saved > 0 {
         instructions::save(

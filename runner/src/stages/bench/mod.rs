@@ -38,6 +38,13 @@ pub fn needs() -> Needs {
     Needs::default()
 }
 
+/// Whether `--partition` splits the stage: instruction counts are the same on every machine,
+/// so each slice counts its share of the benchmarks; wall times measured on different
+/// machines do not compare, so wall-clock mode runs whole in slice 1.
+pub fn splits(ctx: &Context) -> bool {
+    Settings::resolve(ctx).is_ok_and(|settings| settings.metric == Metric::Instructions)
+}
+
 const VALGRIND: SystemTool = SystemTool {
     binaries: &["valgrind"],
     debian: "valgrind",
@@ -175,7 +182,21 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     };
     notes.extend(measurement.notes.iter().cloned());
-    if let Some(id) = &settings.flamegraph {
+    if ctx.partition.is_some() && settings.metric == Metric::Wall {
+        notes.push(
+            "wall-clock benchmarks are not split across partitions: times measured on \
+             different machines do not compare, so every benchmark runs in slice 1 \
+             (`mode = \"instructions\"` splits them)"
+                .to_owned(),
+        );
+    }
+    // Under --partition the slice that counted the benchmark draws its flame graph.
+    let elsewhere = |id: &str| {
+        measurement.partition.is_some()
+            && measurement.listed.iter().any(|listed| listed == id)
+            && !measurement.rows.iter().any(|(_, row)| row.id == id)
+    };
+    if let Some(id) = settings.flamegraph.as_ref().filter(|id| !elsewhere(id)) {
         notes.push(flame_graph_note(
             ctx,
             &settings,
@@ -224,7 +245,16 @@ fn report(
     report.findings = findings::findings(settings, measurement);
     report.notes = notes;
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
-    if measurement.rows.is_empty() && measurement.errors.is_empty() {
+    report.partition.clone_from(&measurement.partition);
+    let others_have_some = measurement
+        .partition
+        .as_ref()
+        .is_some_and(|share| share.total_units > 0);
+    if measurement.rows.is_empty() && others_have_some {
+        report
+            .notes
+            .push("the split gave this slice none of the benchmarks".to_owned());
+    } else if measurement.rows.is_empty() && measurement.errors.is_empty() {
         report.status = Status::Error;
         report.reason = Some(if ctx.filters.is_empty() {
             "the benchmark binaries ran but measured no benchmark".to_owned()

@@ -1,18 +1,40 @@
 //! The stage's findings: totals below their thresholds, gaps in critical paths (both always
 //! fail the gate), and tests that failed while coverage was measured.
 
-use super::critical::UntakenBranch;
+use super::critical::{Gap, UntakenBranch};
 use super::outcome::EngineOutput;
 use super::settings::Threshold;
-use crate::coverage_data::summary::format_percent;
+use crate::coverage_data::summary::{format_percent, Metrics};
 use crate::finding::NewFinding;
 use crate::libtest;
 use crate::report::{Category, Finding, Location};
 use crate::stage_name::StageName;
 
+/// What the totals and critical verdicts are made from: one run's numbers, or the slices'
+/// added up by `runner merge`.
+pub struct Measured<'a> {
+    /// The cargo tool that measured, as findings' evidence names it.
+    pub tool: &'a str,
+    /// The engine's command for a person, with the run's test filters.
+    pub repro: String,
+    pub totals: &'a Metrics,
+    pub gaps: &'a [Gap],
+}
+
+impl Measured<'_> {
+    pub fn of<'a>(output: &'a EngineOutput, filters: &[String]) -> Measured<'a> {
+        Measured {
+            tool: output.tool,
+            repro: output.repro_with(filters),
+            totals: &output.summary.totals,
+            gaps: &output.gaps,
+        }
+    }
+}
+
 /// A coverage finding: a total, a critical gap or a failing test, with the engine's command.
 fn finding(
-    output: &EngineOutput,
+    tool: &str,
     repro: String,
     category: Category,
     kind: &str,
@@ -20,18 +42,17 @@ fn finding(
 ) -> NewFinding {
     NewFinding::new(StageName::Coverage, category, kind, message)
         .repro(repro)
-        .tool(output.tool)
+        .tool(tool)
 }
 
 /// One finding per metric below its threshold, with both numbers. A metric the engine does
 /// not measure, or with nothing to measure, is not judged (`notes` says so).
 pub fn thresholds(
-    output: &EngineOutput,
+    measured: &Measured<'_>,
     thresholds: &[Threshold],
-    filters: &[String],
     notes: &mut Vec<String>,
 ) -> Vec<Finding> {
-    let (tool, totals) = (output.tool, &output.summary.totals);
+    let (tool, totals) = (measured.tool, measured.totals);
     let mut findings = Vec::new();
     for threshold in thresholds {
         let name = threshold.metric;
@@ -74,17 +95,16 @@ pub fn thresholds(
             metric.count,
             name.as_str()
         );
-        let repro = output.repro_with(filters);
-        findings
-            .push(finding(output, repro, Category::Threshold, &kind, message).build_unlocated());
+        let repro = measured.repro.clone();
+        findings.push(finding(tool, repro, Category::Threshold, &kind, message).build_unlocated());
     }
     findings
 }
 
 /// One finding per function with uncovered code in a critical path, listing every line and
 /// branch with `file:line`.
-pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
-    output
+pub fn critical(measured: &Measured<'_>) -> Vec<Finding> {
+    measured
         .gaps
         .iter()
         .map(|gap| {
@@ -110,10 +130,10 @@ pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
                 ));
             }
             let message = format!("critical code not fully covered: {}", parts.join(" and "));
-            let kind = "critical-uncovered";
+            let kind = CRITICAL_KIND;
             finding(
-                output,
-                output.repro_with(filters),
+                measured.tool,
+                measured.repro.clone(),
                 Category::Threshold,
                 kind,
                 message,
@@ -135,6 +155,14 @@ pub fn critical(output: &EngineOutput, filters: &[String]) -> Vec<Finding> {
         .collect()
 }
 
+/// Whether a finding kind is a verdict on the numbers (a threshold or critical code), which a
+/// merge makes again over the slices added up, rather than a failing test.
+pub fn is_verdict(kind: &str) -> bool {
+    kind.ends_with("-threshold") || kind == CRITICAL_KIND
+}
+
+const CRITICAL_KIND: &str = "critical-uncovered";
+
 /// A failing test: coverage still counts what ran, but the suite is broken.
 pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
     output
@@ -154,7 +182,7 @@ pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
             let kind = "test-failure";
             Some(
                 finding(
-                    output,
+                    output.tool,
                     output.repro_with(&one_test(&result.name)),
                     Category::TestFailure,
                     kind,
@@ -277,7 +305,8 @@ mod tests {
         ];
         let mut notes = Vec::new();
         let output = output(totals, Vec::new(), Vec::new());
-        let found = thresholds(&output, &wanted, &["parse".to_owned()], &mut notes);
+        let measured = Measured::of(&output, &["parse".to_owned()]);
+        let found = thresholds(&measured, &wanted, &mut notes);
         assert_eq!(found.len(), 1, "50 % meets a 50 % threshold");
         assert_eq!(found[0].kind, "line-threshold");
         assert_eq!(
@@ -314,7 +343,8 @@ mod tests {
             ],
             rule: "src/*.rs".into(),
         };
-        let found = critical(&output(Metrics::new(), vec![gap], Vec::new()), &[]);
+        let output = output(Metrics::new(), vec![gap], Vec::new());
+        let found = critical(&Measured::of(&output, &[]));
         assert_eq!(
             found[0].message,
             "critical code not fully covered: 4 uncovered lines (src/a.rs:3, src/a.rs:7-9) \

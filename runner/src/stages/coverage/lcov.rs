@@ -1,5 +1,6 @@
-//! LCOV tracefiles, as both engines write them: the execution count of every line and branch
-//! per source file, which is where uncovered lines in critical paths come from.
+//! LCOV tracefiles, as both engines write them: the execution count of every line, branch and
+//! function per source file, which is where uncovered lines in critical paths come from; and
+//! the tracefiles of several slices added up into one (`runner merge`).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,8 @@ pub struct FileTrace {
     /// Line → execution count, for every line that holds code.
     pub lines: BTreeMap<u32, u64>,
     pub branches: Vec<Branch>,
+    /// `FN` / `FNDA` records: function name → (first line, times entered).
+    pub functions: BTreeMap<String, (u32, u64)>,
 }
 
 impl FileTrace {
@@ -47,7 +50,7 @@ impl FileTrace {
 }
 
 /// Reads a tracefile; paths inside `root` become relative to it. Records runner has no use
-/// for (function names, checksums, summaries) are skipped.
+/// for (checksums, summaries) are skipped.
 pub fn parse(text: &str, root: &Utf8Path) -> Result<Vec<FileTrace>> {
     let mut files = Vec::new();
     let mut current: Option<FileTrace> = None;
@@ -95,12 +98,143 @@ pub fn parse(text: &str, root: &Utf8Path) -> Result<Vec<FileTrace>> {
                     },
                 });
             }
+            "FN" | "FNDA" => {
+                let file = current
+                    .as_mut()
+                    .with_context(|| record() + " outside a file")?;
+                let Some((number, name)) = value.split_once(',') else {
+                    bail!("{} has too few fields", record());
+                };
+                let number: u64 = number.parse().with_context(record)?;
+                let entry = file.functions.entry(name.to_owned()).or_insert((0, 0));
+                if tag == "FN" {
+                    entry.0 = u32::try_from(number).with_context(record)?;
+                } else {
+                    entry.1 = number;
+                }
+            }
             "end_of_record" => files.extend(current.take()),
             _ => {}
         }
     }
     files.extend(current.take());
     Ok(files)
+}
+
+/// The tracefiles of slices that ran disjoint tests of one build, as one: per file, line,
+/// branch side and function, the counts added up, so a line is covered when any slice covered
+/// it. A file, line or branch only some slices list (code only their builds hold, such as
+/// doctests) is kept with the counts of those.
+pub fn add_up(slices: Vec<Vec<FileTrace>>) -> Vec<FileTrace> {
+    let mut files: BTreeMap<Utf8PathBuf, FileTrace> = BTreeMap::new();
+    for trace in slices.into_iter().flatten() {
+        let Some(known) = files.get_mut(&trace.path) else {
+            files.insert(trace.path.clone(), trace);
+            continue;
+        };
+        for (line, count) in trace.lines {
+            let sum = known.lines.entry(line).or_insert(0);
+            *sum = sum.saturating_add(count);
+        }
+        for branch in trace.branches {
+            let same = |b: &&mut Branch| {
+                (b.line, b.block, b.index) == (branch.line, branch.block, branch.index)
+            };
+            match known.branches.iter_mut().find(same) {
+                Some(side) => {
+                    side.taken = match (side.taken, branch.taken) {
+                        (None, None) => None,
+                        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+                    }
+                }
+                None => known.branches.push(branch),
+            }
+        }
+        for (name, (line, count)) in trace.functions {
+            let entry = known.functions.entry(name).or_insert((line, 0));
+            entry.1 = entry.1.saturating_add(count);
+        }
+    }
+    let mut traces: Vec<FileTrace> = files.into_values().collect();
+    for trace in &mut traces {
+        trace.branches.sort_by_key(|b| (b.line, b.block, b.index));
+    }
+    traces
+}
+
+/// Per file, the numbers llvm-cov writes into its summary records (`FNF`, `LF`, ...): they
+/// count a function once over its instantiations, which the records alone cannot tell.
+#[derive(Debug, Clone, Copy)]
+pub struct FileTotals {
+    pub functions: (u64, u64),
+    pub branches: (u64, u64),
+    pub lines: (u64, u64),
+}
+
+/// A tracefile in llvm-cov's layout; `root` is joined to relative paths, and `totals` gives a
+/// file's summary records (without it they are counted from the records).
+pub fn write(
+    traces: &[FileTrace],
+    root: &Utf8Path,
+    totals: impl Fn(&Utf8Path) -> Option<FileTotals>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for trace in traces {
+        let path = if trace.path.is_relative() {
+            root.join(&trace.path)
+        } else {
+            trace.path.clone()
+        };
+        let _ = writeln!(out, "SF:{path}");
+        for (name, (line, _)) in &trace.functions {
+            let _ = writeln!(out, "FN:{line},{name}");
+        }
+        for (name, (_, count)) in &trace.functions {
+            let _ = writeln!(out, "FNDA:{count},{name}");
+        }
+        let counted = FileTotals {
+            functions: (
+                trace.functions.len() as u64,
+                trace.functions.values().filter(|(_, c)| *c > 0).count() as u64,
+            ),
+            branches: (
+                trace.branches.len() as u64,
+                trace.branches.iter().filter(|b| b.is_taken()).count() as u64,
+            ),
+            lines: (
+                trace.lines.len() as u64,
+                trace.lines.values().filter(|c| **c > 0).count() as u64,
+            ),
+        };
+        let summary = totals(&trace.path).unwrap_or(counted);
+        let _ = writeln!(
+            out,
+            "FNF:{}\nFNH:{}",
+            summary.functions.0, summary.functions.1
+        );
+        for (line, count) in &trace.lines {
+            let _ = writeln!(out, "DA:{line},{count}");
+        }
+        for branch in &trace.branches {
+            let taken = branch
+                .taken
+                .map_or("-".to_owned(), |count| count.to_string());
+            let _ = writeln!(
+                out,
+                "BRDA:{},{},{},{taken}",
+                branch.line, branch.block, branch.index
+            );
+        }
+        let _ = writeln!(
+            out,
+            "BRF:{}\nBRH:{}",
+            summary.branches.0, summary.branches.1
+        );
+        let _ = writeln!(out, "LF:{}\nLH:{}", summary.lines.0, summary.lines.1);
+        out.push_str("end_of_record\n");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -134,6 +268,37 @@ mod tests {
         assert_eq!(files[0].lines[&3], 2);
         assert_eq!(files[0].untaken_branches().count(), 2);
         assert_eq!(files[0].branches[0].taken, None);
+    }
+
+    #[test]
+    fn slices_add_up_per_line_branch_and_function() {
+        let first = "SF:/r/src/a.rs\nFN:3,f\nFNDA:0,f\nDA:3,0\nDA:4,0\nBRDA:3,0,0,-\nBRDA:3,0,1,-\nend_of_record\n";
+        let second = "SF:/r/src/a.rs\nFN:3,f\nFNDA:2,f\nDA:3,2\nDA:4,0\nBRDA:3,0,0,2\nBRDA:3,0,1,0\nend_of_record\nSF:/r/src/b.rs\nDA:1,1\nend_of_record\n";
+        let root = Utf8Path::new("/r");
+        let merged = add_up(vec![
+            parse(first, root).unwrap(),
+            parse(second, root).unwrap(),
+        ]);
+        assert_eq!(merged.len(), 2, "a file only one slice lists is kept");
+        let a = &merged[0];
+        assert_eq!(a.uncovered_lines().collect::<Vec<_>>(), [4]);
+        assert_eq!(a.functions["f"], (3, 2));
+        let taken: Vec<Option<u64>> = a.branches.iter().map(|b| b.taken).collect();
+        assert_eq!(taken, [Some(2), Some(0)]);
+        let text = write(&merged, root, |_| None);
+        assert!(
+            text.starts_with("SF:/r/src/a.rs\nFN:3,f\nFNDA:2,f\nFNF:1\nFNH:1\nDA:3,2\nDA:4,0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("BRDA:3,0,1,0\nBRF:2\nBRH:1\nLF:2\nLH:1\nend_of_record\n"),
+            "{text}"
+        );
+        assert_eq!(
+            parse(&text, root).unwrap(),
+            merged,
+            "what is written reads back the same"
+        );
     }
 
     #[test]

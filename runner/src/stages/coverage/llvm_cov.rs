@@ -32,7 +32,7 @@ pub fn plan_note(settings: &Settings) -> String {
 /// `cargo +<pin> llvm-cov` in the stage's own target dir. cargo-llvm-cov builds in
 /// `<CARGO_TARGET_DIR>/llvm-cov-target` and reads the rustflags of cargo's config itself;
 /// `RUSTFLAGS` is set only when runner's config adds flags.
-fn cargo_llvm_cov(ctx: &Context, settings: &Settings) -> Cmd {
+pub(super) fn cargo_llvm_cov(ctx: &Context, settings: &Settings) -> Cmd {
     let cmd = ctx
         .toolchain
         .cargo()
@@ -46,7 +46,7 @@ fn cargo_llvm_cov(ctx: &Context, settings: &Settings) -> Cmd {
 }
 
 /// Flags every cargo-llvm-cov step shares, so the report reads what the run measured.
-fn measured(settings: &Settings) -> Vec<&'static str> {
+pub(super) fn measured(settings: &Settings) -> Vec<&'static str> {
     let mut flags = vec!["--branch"];
     if settings.doctests {
         flags.push("--doctests");
@@ -74,8 +74,49 @@ pub fn test_command(ctx: &Context, settings: &Settings) -> Cmd {
         .args(ctx.filters.iter().cloned())
 }
 
+/// `cargo llvm-cov test` for one harness (`unit.selection()` is appended by the caller or
+/// by the test listing), building what the whole run builds: the same flags, so every
+/// harness is built once, and its raw profiles add to the others'. `--doctests` is left out:
+/// cargo-llvm-cov refuses it beside a target selection, and `--doc` implies it (it changes
+/// only how rustdoc builds doctests).
+pub fn harness_base(ctx: &Context, settings: &Settings) -> Cmd {
+    cargo_llvm_cov(ctx, settings)
+        .args(["test", "--no-report", "--no-fail-fast"])
+        .args(
+            measured(settings)
+                .into_iter()
+                .filter(|flag| *flag != "--doctests"),
+        )
+        .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
+        .args(ctx.cargo.build_args())
+}
+
+/// Runs some tests of one harness under instrumentation: `tests` by exact name, or the
+/// whole harness (with the run's filters) when `tests` is `None`.
+pub fn harness_command(
+    ctx: &Context,
+    settings: &Settings,
+    unit: &crate::inventory::TestUnit,
+    tests: Option<&[String]>,
+) -> Cmd {
+    // With each test's time, which the slices record as the next split's durations.
+    let cmd = crate::libtest::test_environment(harness_base(ctx, settings))
+        .args(unit.selection())
+        .args([
+            "--",
+            "-Zunstable-options",
+            "--format",
+            "json",
+            "--report-time",
+        ]);
+    match tests {
+        Some(names) => cmd.arg("--exact").args(names.iter().cloned()),
+        None => cmd.args(ctx.filters.iter().cloned()),
+    }
+}
+
 /// The one command a person runs to see the numbers and the missing lines again.
-fn repro_command(ctx: &Context, settings: &Settings) -> Cmd {
+pub fn repro(ctx: &Context, settings: &Settings) -> Cmd {
     cargo_llvm_cov(ctx, settings)
         .args(measured(settings))
         .args(["--manifest-path", ctx.workspace.manifest_path.as_str()])
@@ -143,15 +184,7 @@ pub fn run(
     deadline: Instant,
 ) -> Result<EngineOutput> {
     let logs = &artifacts.logs;
-    outcome::run_checked(
-        ctx,
-        &clean_command(ctx, settings),
-        &logs.join("clean"),
-        deadline,
-        "removing the previous run's profiles",
-    )?;
-    // Doctest binaries are rebuilt on every run; an old one would still count as measured.
-    let _ = std::fs::remove_dir_all(settings.target_dir.join(DOCTEST_BINARIES));
+    clean(ctx, settings, logs, deadline)?;
     ctx.progress.note("running the tests under instrumentation");
     let finished = outcome::run_step(
         ctx,
@@ -161,24 +194,59 @@ pub fn run(
     )?;
     let tests = outcome::test_results(&finished, "running the tests under coverage")?;
     outcome::require_tests(&tests)?;
+    write_reports(ctx, settings, artifacts, deadline)?;
+    read_output(ctx, settings, artifacts, tests)
+}
+
+/// Removes what an earlier run measured: its raw profiles and its doctest programs.
+pub fn clean(ctx: &Context, settings: &Settings, logs: &Utf8Path, deadline: Instant) -> Result<()> {
+    outcome::run_checked(
+        ctx,
+        &clean_command(ctx, settings),
+        &logs.join("clean"),
+        deadline,
+        "removing the previous run's profiles",
+    )?;
+    // Doctest binaries are rebuilt on every run; an old one would still count as measured.
+    let _ = std::fs::remove_dir_all(settings.target_dir.join(DOCTEST_BINARIES));
+    Ok(())
+}
+
+/// The JSON export, the tracefile and the HTML pages, from the profiles the tests left.
+pub fn write_reports(
+    ctx: &Context,
+    settings: &Settings,
+    artifacts: &Artifacts,
+    deadline: Instant,
+) -> Result<()> {
     ctx.progress.note("writing the reports");
     for (label, log, format, out) in reports(artifacts) {
         let cmd = report_command(ctx, settings, format, out);
         outcome::run_checked(
             ctx,
             &cmd,
-            &logs.join(log),
+            &artifacts.logs.join(log),
             deadline,
             &format!("{TOOL}: {label}"),
         )?;
     }
+    Ok(())
+}
+
+/// The reports the engine wrote, read into runner's terms.
+pub fn read_output(
+    ctx: &Context,
+    settings: &Settings,
+    artifacts: &Artifacts,
+    tests: Vec<crate::libtest::TestResult>,
+) -> Result<EngineOutput> {
     let export = llvm_json::parse(&outcome::read(&artifacts.json)?, &ctx.workspace.root)?;
     let traces = outcome::traces(ctx, &artifacts.lcov)?;
     let rules = settings.critical_rules();
     Ok(EngineOutput {
         tool: TOOL,
         summary: export.summary,
-        repro: repro_command(ctx, settings),
+        repro: repro(ctx, settings),
         gaps: critical::gaps(&traces, &export.functions, &rules),
         notes: critical::unmatched(&traces, &export.functions, &rules),
         tests,

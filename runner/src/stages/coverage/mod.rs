@@ -9,8 +9,10 @@ mod critical;
 mod findings;
 pub mod lcov;
 mod llvm_cov;
+pub mod merge;
 mod outcome;
 mod settings;
+pub mod slices;
 mod table;
 mod tarpaulin;
 
@@ -54,6 +56,12 @@ pub fn version(toolchain: &crate::environment::Toolchain) -> (&'static str, crat
         "cargo-llvm-cov",
         toolchain.cargo().args(["llvm-cov", "--version"]),
     )
+}
+
+/// Whether `--partition` splits the stage: llvm-cov's function records add up across slices
+/// (`runner merge` recounts them); tarpaulin's output does not, so it runs whole in slice 1.
+pub fn splits(ctx: &Context) -> bool {
+    Settings::resolve(ctx).is_ok_and(|settings| settings.engine == Engine::LlvmCov)
 }
 
 /// How many files the Markdown table shows; report readers want the worst ones, and
@@ -101,7 +109,8 @@ impl Artifacts {
 
     /// Removes what an earlier run left, so that nothing stale passes for this run's.
     fn reset(&self) -> Result<()> {
-        for file in [&self.json, &self.lcov, &self.html, &self.summary] {
+        let slice = self.dir.join(slices::SLICE_FILE);
+        for file in [&self.json, &self.lcov, &self.html, &self.summary, &slice] {
             let _ = std::fs::remove_file(file);
         }
         let _ = std::fs::remove_dir_all(&self.logs);
@@ -111,7 +120,7 @@ impl Artifacts {
 }
 
 pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let artifacts = Artifacts::new(settings.engine, &ctx.out_dir.join("coverage"));
     let steps = match settings.engine {
         Engine::LlvmCov => llvm_cov::steps(ctx, &settings, &artifacts),
@@ -120,6 +129,14 @@ pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
     let mut notes = vec![settings.describe()];
     if settings.engine == Engine::LlvmCov {
         notes.push(llvm_cov::plan_note(&settings));
+        if let Some(partition) = ctx.partition {
+            notes.push(format!(
+                "under --partition {partition}: every harness is listed with `cargo llvm-cov \
+                 test --no-report <target> -- --list`, and this slice's share of the tests runs \
+                 harness by harness with `--exact` names; `runner merge` adds the slices up \
+                 and judges thresholds and critical code"
+            ));
+        }
     }
     if let Err(error) = settings.validate() {
         notes.push(error.to_string());
@@ -134,15 +151,18 @@ pub fn plan(ctx: &Context) -> anyhow::Result<StagePlan> {
 
 pub fn run(ctx: &Context) -> Result<StageReport> {
     let deadline = Instant::now() + ctx.timeout;
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     settings.validate()?;
     let artifacts = Artifacts::new(settings.engine, &ctx.stage_dir(StageName::Coverage)?);
     artifacts.reset()?;
+    if ctx.partition.is_some() && settings.engine == Engine::LlvmCov {
+        return run_share(ctx, &settings, &artifacts, deadline);
+    }
     let output = match settings.engine {
         Engine::LlvmCov => llvm_cov::run(ctx, &settings, &artifacts, deadline)?,
         Engine::Tarpaulin => tarpaulin::run(ctx, &settings, &artifacts, deadline)?,
     };
-    let report = build_report(ctx, &settings, &artifacts, output)?;
+    let report = build_report(ctx, &settings, &artifacts, output, true)?;
     ctx.progress.note(&format!(
         "{}: lines {} of {} covered, {} findings",
         report.status.as_str(),
@@ -150,6 +170,34 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         report.count("lines"),
         report.findings.len()
     ));
+    Ok(report)
+}
+
+/// This slice's share of a partitioned run: its numbers and test failures, but no verdict on
+/// thresholds and critical code, which only the slices added up can give (`runner merge`).
+fn run_share(
+    ctx: &Context,
+    settings: &Settings,
+    artifacts: &Artifacts,
+    deadline: Instant,
+) -> Result<StageReport> {
+    let share = slices::run(ctx, settings, artifacts, deadline)?;
+    let judged_later = "thresholds, critical paths and critical functions are judged by \
+                        `runner merge` over every slice's coverage added up, not per slice"
+        .to_owned();
+    let mut report = if let Some(output) = share.output {
+        let mut report = build_report(ctx, settings, artifacts, output, false)?;
+        report.notes.insert(1, judged_later);
+        report
+    } else {
+        let mut report = StageReport::new(StageName::Coverage, Status::Pass);
+        report.artifacts_dir = Some(Utf8PathBuf::from("coverage"));
+        report.notes = vec![settings.describe(), judged_later];
+        report.counts = BTreeMap::from([("tests_run".to_owned(), 0)]);
+        report
+    };
+    report.notes.extend(share.notes);
+    report.partition = Some(share.partition);
     Ok(report)
 }
 
@@ -183,11 +231,14 @@ fn counts(output: &EngineOutput, critical: bool) -> BTreeMap<String, u64> {
     counts
 }
 
+/// The stage's report from one engine run; `judge` applies thresholds and critical rules
+/// (a slice of a partitioned run leaves them to the merge).
 fn build_report(
     ctx: &Context,
     settings: &Settings,
     artifacts: &Artifacts,
     mut output: EngineOutput,
+    judge: bool,
 ) -> Result<StageReport> {
     output.summary.sort_least_covered_first();
     let summary_json = serde_json::to_string_pretty(&SummaryArtifact {
@@ -200,7 +251,7 @@ fn build_report(
 
     let mut report = StageReport::new(StageName::Coverage, Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("coverage"));
-    report.counts = counts(&output, !settings.critical_rules().is_empty());
+    report.counts = counts(&output, judge && !settings.critical_rules().is_empty());
     let mut notes = vec![
         settings.describe(),
         format!("totals: {}", output.summary.totals_line()),
@@ -216,9 +267,17 @@ fn build_report(
             artifacts.shown(&artifacts.json)
         ),
     ];
-    notes.append(&mut output.notes);
-    let mut found = findings::thresholds(&output, &settings.thresholds, &ctx.filters, &mut notes);
-    found.extend(findings::critical(&output, &ctx.filters));
+    let mut found = Vec::new();
+    if judge {
+        notes.append(&mut output.notes);
+        let measured = findings::Measured::of(&output, &ctx.filters);
+        found.extend(findings::thresholds(
+            &measured,
+            &settings.thresholds,
+            &mut notes,
+        ));
+        found.extend(findings::critical(&measured));
+    }
     found.extend(findings::test_failures(&output));
     report.findings = found;
     report.notes = notes;

@@ -70,7 +70,7 @@ pub enum Engine {
 }
 
 /// One metric's minimum, in percent.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize)]
 pub struct Threshold {
     pub metric: MetricName,
     pub percent: f64,
@@ -91,7 +91,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> anyhow::Result<Settings> {
+    pub fn resolve(ctx: &Context) -> anyhow::Result<Settings> {
         let config = &ctx.workspace.config.stage::<CoverageConfig>()?;
         let engine = config.engine.unwrap_or(Engine::LlvmCov);
         let suggested = |configured: Option<f64>, default: f64| match configured {

@@ -53,7 +53,7 @@ const DOCTEST_NOTE: &str = "doctests are not run under valgrind: rustdoc compile
                             it runs, so there is no binary to hand to memcheck (Miri covers them)";
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     let logs = ctx.out_dir.join("valgrind").join("logs");
     let mut steps = vec![(
         "build tests".to_owned(),
@@ -154,7 +154,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         .output_text()?
         .trim()
         .to_owned();
-    let settings = Settings::from_context(ctx)?;
+    let settings = Settings::resolve(ctx)?;
     if let Some(missing) = settings.suppressions.iter().find(|file| !file.is_file()) {
         bail!("the suppression file {missing} (config valgrind.suppressions) does not exist");
     }

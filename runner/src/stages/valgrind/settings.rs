@@ -65,7 +65,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_context(ctx: &Context) -> anyhow::Result<Settings> {
+    pub fn resolve(ctx: &Context) -> anyhow::Result<Settings> {
         let config = &ctx.workspace.config.stage::<ValgrindConfig>()?;
         Ok(Settings {
             target_dir: ctx.workspace.stage_target_dir("valgrind"),
