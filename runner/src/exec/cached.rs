@@ -13,13 +13,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{Ran, UnitResult};
-use super::harness::{self, Limits, Outcome};
+use super::outcome::{self, Limits, Outcome};
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::cache::key::KeyHasher;
 use crate::cache::store::{Found, Store};
 use crate::cache::Cache;
 use crate::plan::Context;
-use crate::report::model::{CacheUse, Finding, TestOutcome};
+use crate::report::model::TestOutcome;
 
 /// What one stored result answers for: looked up under exactly this, or not at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,70 +55,8 @@ struct StoredCause<R> {
     cause: Cause<R>,
 }
 
-/// (test, seed): where a cached finding is looked up.
-type Place = (String, Option<u64>);
-
 /// A stored result's place in the run: (binary, seed, test; none for a whole harness).
 type EntryPlace = (usize, Option<u32>, Option<String>);
-
-/// What the cache answered in one stage.
-#[derive(Debug, Default, Clone)]
-pub struct Answered {
-    /// Test runs (a test on one seed) taken from the cache.
-    pub tests: u64,
-    /// Their recorded times added up.
-    pub seconds: f64,
-    /// Entries that failed their checksum and ran again.
-    pub corrupt: u64,
-    /// (test, seed) → (stage target, the run that first found what the cache reported).
-    pub first_found: BTreeMap<Place, Vec<(String, String)>>,
-}
-
-impl Answered {
-    /// The report's view; nothing when the cache answered nothing.
-    pub fn summary(&self) -> Option<CacheUse> {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a sum of test durations in milliseconds, never negative or near u64::MAX"
-        )]
-        let saved_ms = (self.seconds * 1000.0).round() as u64;
-        (self.tests > 0 || self.corrupt > 0).then_some(CacheUse {
-            tests: self.tests,
-            saved_ms,
-            corrupt: self.corrupt,
-        })
-    }
-
-    /// Adds another run's answers (a stage that runs the kernel once per sanitizer).
-    pub fn absorb(&mut self, other: Answered) {
-        self.tests += other.tests;
-        self.seconds += other.seconds;
-        self.corrupt += other.corrupt;
-        for (place, runs) in other.first_found {
-            self.first_found.entry(place).or_default().extend(runs);
-        }
-    }
-
-    /// Marks each finding the cache reported with the run that first found it.
-    pub fn mark(&self, findings: &mut [Finding]) {
-        for finding in findings {
-            let Some(test) = &finding.test else {
-                continue;
-            };
-            let Some(runs) = self.first_found.get(&(test.clone(), finding.seed)) else {
-                continue;
-            };
-            // A stage whose findings name no target has one target per test.
-            let run = runs.iter().find(|(target, _)| {
-                finding.target.is_none() || finding.target.as_ref() == Some(target)
-            });
-            if let Some((_, run)) = run {
-                finding.first_found_in = Some(run.clone());
-            }
-        }
-    }
-}
 
 /// The plan's view of the cache: which binaries' tests are left to run.
 pub struct Lookup {
@@ -589,7 +527,7 @@ fn replay<R>(
         error: None,
         culprit: None,
     };
-    harness::record(outcome, stage, binary, &result);
+    outcome::record(outcome, stage, binary, &result);
     outcome.found.extend(result.found);
 }
 

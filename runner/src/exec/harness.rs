@@ -5,112 +5,23 @@
 //! makes at exit (a leak) or that names no test is attributed by re-running the group's tests
 //! in halves until each report has its test. Every test runs; every finding names its test.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::attribute::{self, UnitResult};
-use super::cached::{self, Answered};
+use super::cached;
 use super::clock::TestClock;
 use super::durations::Durations;
+use super::outcome::{record, Limits, Outcome};
 use super::partition;
 use super::pool::{self, Done};
 use super::shards;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
-use crate::report::model::{StagePartition, TestOutcome, TestRun};
-
-/// Per stage target: how many tests ran and how they ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub tests_run: u64,
-    pub passed: u64,
-    pub failed: u64,
-    pub timed_out: u64,
-    /// Tests the harness skipped (`#[ignore]`, `#[cfg_attr(miri, ignore)]`): not run.
-    pub ignored: u64,
-}
-
-impl Tally {
-    /// The stage's counts; `timed_out` only when a test did, so tables of runs without one
-    /// keep their columns.
-    pub fn counts(self) -> BTreeMap<String, u64> {
-        let mut counts = BTreeMap::from([
-            ("tests_run".to_owned(), self.tests_run),
-            ("passed".to_owned(), self.passed),
-            ("failed".to_owned(), self.failed),
-            ("ignored".to_owned(), self.ignored),
-        ]);
-        if self.timed_out > 0 {
-            counts.insert("timed_out".to_owned(), self.timed_out);
-        }
-        counts
-    }
-
-    #[must_use]
-    pub fn plus(self, other: Tally) -> Tally {
-        Tally {
-            tests_run: self.tests_run + other.tests_run,
-            passed: self.passed + other.passed,
-            failed: self.failed + other.failed,
-            timed_out: self.timed_out + other.timed_out,
-            ignored: self.ignored + other.ignored,
-        }
-    }
-}
-
-pub struct Outcome<R> {
-    pub found: Vec<Attributed<R>>,
-    /// Stage target → tally.
-    pub tallies: BTreeMap<String, Tally>,
-    /// Every test run and how it ended, for junit.xml.
-    pub tests: Vec<TestRun>,
-    /// This run's measured durations.
-    pub durations: Durations,
-    /// What kept a part of the stage from being evaluated.
-    pub errors: Vec<String>,
-    /// Under `--partition`: the stage's share of the split.
-    pub partition: Option<StagePartition>,
-    /// Stage target → tests the split gave to other slices.
-    pub elsewhere: BTreeMap<String, u64>,
-    /// What the result cache answered instead of a run.
-    pub cache: Answered,
-}
-
-impl<R> Outcome<R> {
-    /// No test of `target` ran here or in another slice: the stage found none to run, which
-    /// is never a PASS.
-    pub fn found_no_tests(&self, target: &str) -> bool {
-        self.tallies.get(target).map_or(0, |t| t.tests_run) == 0
-            && self.elsewhere.get(target).copied().unwrap_or(0) == 0
-    }
-}
-
-impl<R> Default for Outcome<R> {
-    fn default() -> Self {
-        Outcome {
-            found: Vec::new(),
-            tallies: BTreeMap::new(),
-            tests: Vec::new(),
-            durations: Durations::default(),
-            errors: Vec::new(),
-            partition: None,
-            elsewhere: BTreeMap::new(),
-            cache: Answered::default(),
-        }
-    }
-}
-
-/// The limits and places a run works with.
-pub struct Limits<'a> {
-    pub stage: &'a str,
-    pub test_timeout: Duration,
-    pub deadline: Instant,
-    pub logs: &'a Utf8Path,
-    pub seeds: &'a [Option<u32>],
-}
+use crate::report::model::TestOutcome;
 
 /// Runs every test of `binaries` with `tool` on `ctx.jobs` workers.
 pub fn run<T: Tool>(
@@ -437,62 +348,6 @@ fn plan_units(
     // Stable: chunks of equal weight keep the order they were cut in.
     weighted.sort_by(|a, b| b.0.total_cmp(&a.0));
     weighted.into_iter().map(|(_, unit)| unit).collect()
-}
-
-pub(super) fn record<R>(
-    outcome: &mut Outcome<R>,
-    stage: &str,
-    binary: &Binary,
-    result: &UnitResult<R>,
-) {
-    let tally = outcome.tallies.entry(binary.target.clone()).or_default();
-    let label = binary.unit.label();
-    let timed_out: Vec<&str> = result
-        .found
-        .iter()
-        .filter(|found| matches!(found.cause, Cause::TimedOut { .. }))
-        .map(|found| found.test.as_str())
-        .collect();
-    if let Some(culprit) = &result.culprit {
-        outcome
-            .durations
-            .mark_ended(stage, &binary.target, &label, culprit);
-    }
-    for (name, test_outcome, seconds) in &result.ran {
-        match test_outcome {
-            TestOutcome::Ignored => tally.ignored += 1,
-            TestOutcome::Passed => {
-                tally.tests_run += 1;
-                tally.passed += 1;
-            }
-            TestOutcome::Failed => {
-                tally.tests_run += 1;
-                if timed_out.contains(&name.as_str()) {
-                    tally.timed_out += 1;
-                } else {
-                    tally.failed += 1;
-                }
-            }
-        }
-        if let Some(seconds) = seconds {
-            outcome
-                .durations
-                .insert(stage, &binary.target, &label, name, *seconds);
-        }
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a test's duration in milliseconds, never negative or near u64::MAX"
-        )]
-        outcome.tests.push(TestRun {
-            target: Some(binary.target.clone()),
-            unit: Some(label.clone()),
-            name: name.clone(),
-            outcome: *test_outcome,
-            seed: result.unit.seed.map(u64::from),
-            duration_ms: seconds.map(|s| (s * 1000.0).round() as u64),
-        });
-    }
 }
 
 /// The unit holds all `listed` tests of its harness, and no filter narrowed that list.

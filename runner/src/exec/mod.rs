@@ -9,13 +9,14 @@ pub mod clock;
 pub mod durations;
 pub mod failure;
 pub mod harness;
+pub mod outcome;
 pub mod partition;
 pub mod pool;
 pub mod shards;
 pub mod tool;
 
 pub use durations::Durations;
-pub use harness::{Limits, Outcome, Tally};
+pub use outcome::{Answered, Limits, Outcome, Tally};
 pub use tool::{
     Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT,
     SLOW_TOOL_TEST_TIMEOUT,

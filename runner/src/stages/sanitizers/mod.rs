@@ -122,7 +122,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let durations_path = ctx.durations_file.clone();
     let known = Durations::load(&durations_path);
     let mut measured = Vec::new();
-    let mut cached = exec::cached::Answered::default();
+    let mut cached = exec::Answered::default();
     for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
         if let Err(reason) = applies {
             ctx.progress
@@ -202,7 +202,7 @@ struct Outcome {
     tests: Vec<TestRun>,
     durations: Durations,
     errors: Vec<String>,
-    cache: exec::cached::Answered,
+    cache: exec::Answered,
     partition: Option<StagePartition>,
     /// No test ran here nor in another slice of a partitioned run.
     found_no_tests: bool,

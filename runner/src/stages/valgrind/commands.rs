@@ -3,7 +3,7 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::executor::Job;
+use super::job::Job;
 use super::settings::{ProgramConfig, Settings};
 use crate::plan::Context;
 use crate::process::Cmd;

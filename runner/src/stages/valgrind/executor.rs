@@ -10,65 +10,15 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::commands::{self, job_command};
 use super::fds::{self, OpenFd};
-use super::settings::{ProgramConfig, Settings};
+pub use super::job::{Job, Subject};
+use super::settings::Settings;
 use super::xml::{self, FatalSignal, MemcheckError, MemcheckLog};
 use crate::exec::pool::{self, Done};
 use crate::exec::{self, Binary, Cause, KeyInputs, Reading, Tool, When};
-use crate::inventory::TestUnit;
 use crate::plan::Context;
 use crate::process::{Cmd, Finished, RunOptions, Termination};
 use crate::report::model::TestOutcome;
 use crate::report::Frame;
-
-/// What runs under memcheck.
-#[derive(Debug, Clone)]
-pub enum Subject {
-    Test { unit: TestUnit, name: String },
-    Program(ProgramConfig),
-}
-
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub subject: Subject,
-    pub executable: Utf8PathBuf,
-    pub cwd: Utf8PathBuf,
-}
-
-impl Job {
-    /// The program's own arguments: one test alone, or the configured ones.
-    pub fn arguments(&self) -> Vec<String> {
-        match &self.subject {
-            Subject::Test { name, .. } => {
-                vec!["--exact".into(), name.clone(), "--test-threads=1".into()]
-            }
-            Subject::Program(program) => program.args.clone(),
-        }
-    }
-
-    /// `valgrind-bugs lib tests::leaks`, or `program leaky-cli --leak`.
-    pub fn label(&self) -> String {
-        match &self.subject {
-            Subject::Test { unit, name } => format!("{} {name}", unit.label()),
-            Subject::Program(program) => format!("program {}", program.label()),
-        }
-    }
-
-    fn log_name(&self, sequence: usize) -> String {
-        let slug: String = self
-            .label()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(100)
-            .collect();
-        format!("{sequence:04}-{slug}")
-    }
-}
 
 /// How the program itself ended, apart from what memcheck saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -435,6 +385,7 @@ fn verdict(job: &Job, finished: &Finished) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::TestUnit;
 
     fn test_job(name: &str) -> Job {
         Job {

@@ -8,6 +8,7 @@ mod commands;
 mod executor;
 pub mod fds;
 mod findings;
+mod job;
 mod kinds;
 mod settings;
 mod suppressions;
