@@ -493,3 +493,113 @@ fn copy_tree(from: &Utf8Path, out: &Utf8Path, to: &Utf8Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Severity, StagePartition, Table};
+    use crate::report::testing::{finding, report_with, stage_with};
+    use crate::stage_name::StageName;
+
+    /// Slice `index` of `count`, with one Miri stage whose plan digest is `digest`.
+    fn slice(index: usize, count: usize, digest: &str, findings: Vec<Finding>) -> Slice {
+        let mut stage = stage_with(StageName::Miri, findings);
+        stage.partition = Some(StagePartition {
+            plan_digest: digest.to_owned(),
+            units: 1,
+            total_units: u64::try_from(count).unwrap(),
+            execution_ms: 1000 * u64::try_from(index).unwrap(),
+            whole_in: None,
+        });
+        stage.counts = BTreeMap::from([("tests_run".to_owned(), 2), ("passed".to_owned(), 2)]);
+        let mut report = report_with(vec![stage]);
+        report.revision = Some("abc".to_owned());
+        Slice {
+            dir: format!("/out/{index}").into(),
+            report,
+            partition: PartitionInfo { index, count },
+        }
+    }
+
+    fn error_of(slices: &[Slice]) -> String {
+        check(slices).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_slices_of_one_plan_pass_the_checks() {
+        let slices = [slice(2, 2, "d", Vec::new()), slice(1, 2, "d", Vec::new())];
+        check(&slices).unwrap();
+    }
+
+    #[test]
+    fn slices_of_other_runs_or_splits_are_refused_by_name() {
+        let error = error_of(&[slice(1, 2, "d", Vec::new()), slice(2, 3, "d", Vec::new())]);
+        assert!(error.contains("different splits"), "{error}");
+        let mut other = slice(2, 2, "d", Vec::new());
+        other.report.revision = Some("def".to_owned());
+        let error = error_of(&[slice(1, 2, "d", Vec::new()), other]);
+        assert!(error.contains("revision"), "{error}");
+        let mut other = slice(2, 2, "d", Vec::new());
+        other.report.runner_version = "0.0.0".to_owned();
+        let error = error_of(&[slice(1, 2, "d", Vec::new()), other]);
+        assert!(error.contains("runner version"), "{error}");
+        let error = error_of(&[slice(1, 2, "d", Vec::new()), slice(2, 2, "e", Vec::new())]);
+        assert!(error.contains("split the miri work differently"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_doubled_slice_is_refused() {
+        let error = error_of(&[slice(1, 3, "d", Vec::new()), slice(3, 3, "d", Vec::new())]);
+        assert!(error.contains("partition 2/3 is missing"), "{error}");
+        let error = error_of(&[slice(1, 2, "d", Vec::new()), slice(1, 2, "d", Vec::new())]);
+        assert!(error.contains("given twice"), "{error}");
+    }
+
+    #[test]
+    fn joined_counts_add_up_and_findings_are_the_union_once() {
+        let shared = finding(StageName::Miri, "f1");
+        let slices = [
+            slice(1, 2, "d", vec![shared.clone()]),
+            slice(2, 2, "d", vec![shared, finding(StageName::Miri, "f2")]),
+        ];
+        let merged = join(&slices);
+        let stage = &merged.stages[0];
+        assert_eq!(stage.counts["tests_run"], 4);
+        assert_eq!(stage.counts["passed"], 4);
+        let fingerprints: Vec<&str> = stage
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.as_str())
+            .collect();
+        assert_eq!(fingerprints, ["f1", "f2"]);
+        assert_eq!(stage.status, Status::Fail);
+        assert!(merged.partition.is_none());
+        assert!(stage.notes.iter().any(|n| n.contains("merged from 2")));
+    }
+
+    #[test]
+    fn a_slice_that_could_not_run_makes_the_stage_an_error() {
+        let mut broken = stage_with(StageName::Miri, Vec::new());
+        broken.status = Status::Error;
+        broken.reason = Some("no tests found".to_owned());
+        let fine = stage_with(StageName::Miri, Vec::new());
+        let (status, reason) = merged_status(&[&fine, &broken], &[], Severity::High);
+        assert_eq!(status, Status::Error);
+        assert_eq!(reason.as_deref(), Some("no tests found"));
+        let (status, _) = merged_status(&[&fine, &fine], &[], Severity::High);
+        assert_eq!(status, Status::Pass);
+    }
+
+    #[test]
+    fn tables_of_the_same_shape_join_row_by_row() {
+        let table = |rows: &[&str]| Table {
+            title: "Benchmarks".to_owned(),
+            columns: vec!["name".to_owned()],
+            rows: rows.iter().map(|row| vec![(*row).to_owned()]).collect(),
+        };
+        let mut merged = vec![table(&["a"])];
+        join_tables(&mut merged, &[table(&["a", "b"])]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].rows, [vec!["a".to_owned()], vec!["b".to_owned()]]);
+    }
+}
