@@ -86,6 +86,16 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the command line is built from the stage names, not from the stages",
     ),
     (
+        "coverage_data/",
+        &["crate::stages", "crate::cli", "crate::app", "crate::plan"],
+        "llvm-cov's export is read the same way for the coverage and fuzz stages",
+    ),
+    (
+        "foreign.rs",
+        &["crate::stages", "crate::cli", "crate::app", "crate::plan"],
+        "one rule for every file runner writes outside its report folder",
+    ),
+    (
         "workspace.rs",
         &["crate::stages", "crate::app"],
         "the workspace is read before any stage",
