@@ -16,7 +16,11 @@ use crate::progress::Progress;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     Yes,
+    /// `--no-wait`: give up at once, naming the flag.
     No,
+    /// Never wait, whatever the flags (`runner merge --out`: a folder a job is still writing
+    /// is not one to merge into).
+    Never,
 }
 
 /// A held lock; dropping it releases it.
@@ -41,8 +45,10 @@ pub fn acquire(path: &Utf8Path, what: &str, wait: Wait, progress: &Progress) -> 
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let holder = holder(&mut file);
-            if wait == Wait::No {
-                bail!("{what} is in use by {holder} (--no-wait)");
+            match wait {
+                Wait::No => bail!("{what} is in use by {holder} (--no-wait)"),
+                Wait::Never => bail!("{what} is in use by {holder}; try again once it is done"),
+                Wait::Yes => {}
             }
             progress.always(&format!(
                 "runner: waiting for {holder}, which is using {what}"

@@ -102,7 +102,7 @@ fn claim_out(out: &Utf8Path, slices: &[Slice], progress: &Progress) -> Result<cr
     crate::lock::acquire(
         &out.join(folder::LOCK),
         &format!("the report folder {out}"),
-        crate::lock::Wait::No,
+        crate::lock::Wait::Never,
         progress,
     )
 }
