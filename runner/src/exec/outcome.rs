@@ -201,7 +201,10 @@ pub(super) fn record<R>(
                 }
             }
         }
-        if let Some(seconds) = seconds {
+        // An ignored test's moment between `started` and `ignored` says nothing of what it
+        // costs to run: recording it would balance shards by it, and call a test that is too
+        // slow for a tool one that "finished in 0 s" elsewhere.
+        if let (Some(seconds), false) = (seconds, *test_outcome == TestOutcome::Ignored) {
             outcome
                 .durations
                 .insert(stage, &binary.target, &label, name, *seconds);
