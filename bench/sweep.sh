@@ -172,7 +172,9 @@ for name in names:
         rows.append((name, "-", "NO REPORT", "-", "-", "-", f"{exit_note}; {type(e).__name__}"))
         continue
     partial = " (partial report)" if report.get("partial") else ""
-    rows.append((name, "(run)", "gate " + ("PASS" if report["gate"]["passed"] else "FAIL"),
+    gate = report["gate"]
+    verdict = "NOT EVALUATED" if gate.get("not_evaluated") else ("PASS" if gate["passed"] else "FAIL")
+    rows.append((name, "(run)", "gate " + verdict,
                  "", str(sum(len(s["findings"]) for s in report["stages"])), "",
                  exit_note + partial))
     for stage in report["stages"]:
