@@ -197,24 +197,8 @@ pub struct RunArgs {
     /// measurements are added [default: .runner/durations.json in the workspace].
     #[arg(long, value_name = "FILE")]
     pub durations: Option<Utf8PathBuf>,
-    /// With `fuzz` or `all`: fuzzing time per fuzz target, like 60s or 10m [default: 60s, or
-    /// config `fuzz.time`].
-    #[arg(long, value_name = "DURATION")]
-    pub fuzz_time: Option<String>,
-    /// With `fuzz` or `all`: only build every fuzz target, without fuzzing (a fast CI check).
-    #[arg(long)]
-    pub check: bool,
-    /// With `fuzz` or `all`: `replay` (crash registry and corpus once, no fuzzing), `pr` (short
-    /// budget, only new crashes fail), `batch` (long budget, grows the corpus), `prune`
-    /// (minimize each corpus) or `coverage` (what each corpus reaches) [default: batch, or
-    /// config `fuzz.mode`].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub mode: Option<crate::stage_flags::FuzzMode>,
-    /// With `fuzz` or `all`: keep the corpora in DIR/<target>/ and the crash registry in
-    /// DIR/.crashes/, across runs [default: config `fuzz.corpus-dir`, else each project's
-    /// corpus/<target>].
-    #[arg(long, value_name = "DIR")]
-    pub corpus_dir: Option<Utf8PathBuf>,
+    #[command(flatten)]
+    pub fuzz: crate::stage_flags::FuzzFlags,
     #[command(flatten)]
     pub cargo: CargoArgs,
     /// Where to run: here (`host`), inside the image (`docker`) or the flake's dev shell

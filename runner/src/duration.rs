@@ -8,6 +8,16 @@ use anyhow::{bail, Result};
 /// deadline that far out (`Instant::now() + d`) could overflow the clock and panic.
 pub const MAX: Duration = Duration::from_hours(366 * 24);
 
+/// A duration the user gave for `origin` (a flag or config key), longer than zero.
+pub fn positive(text: &str, origin: &str) -> Result<Duration> {
+    use anyhow::Context as _;
+    let duration = parse(text).with_context(|| format!("invalid {origin}"))?;
+    if duration.is_zero() {
+        bail!("invalid {origin}: `{text}` is no time at all; give at least 1s");
+    }
+    Ok(duration)
+}
+
 /// Parses `90`, `90s`, `10m`, `2h` and combinations such as `1h30m`, up to [`MAX`].
 pub fn parse(text: &str) -> Result<Duration> {
     let text = text.trim();

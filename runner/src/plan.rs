@@ -43,14 +43,8 @@ pub struct Context {
     /// Stages may install a pinned tool they need only in some configurations (not
     /// `--no-provision`).
     pub provision: bool,
-    /// `--fuzz-time`: the fuzzing budget per fuzz target, over config.
-    pub fuzz_time: Option<Duration>,
-    /// `--check`: the fuzz stage only builds its targets.
-    pub fuzz_check: bool,
-    /// `--mode`: what the fuzz run is for, over config.
-    pub fuzz_mode: Option<crate::stage_flags::FuzzMode>,
-    /// `--corpus-dir`: where the fuzz corpora live, over config.
-    pub fuzz_corpus_dir: Option<camino::Utf8PathBuf>,
+    /// The fuzz stage's flags, over its config.
+    pub fuzz: crate::stage_flags::FuzzFlags,
     /// `--test-timeout`: the per-test limit, over config.
     pub test_timeout: Option<Duration>,
     /// The result cache, unless `--no-cache` (opened once the run has its id).
@@ -73,8 +67,8 @@ impl Context {
     ) -> Result<Context> {
         let config = &workspace.config;
         let timeout = match (&args.timeout, &config.timeout) {
-            (Some(text), _) => positive_duration(text, "--timeout")?,
-            (None, Some(text)) => positive_duration(text, "runner config key `timeout`")?,
+            (Some(text), _) => crate::duration::positive(text, "--timeout")?,
+            (None, Some(text)) => crate::duration::positive(text, "runner config key `timeout`")?,
             (None, None) => DEFAULT_TIMEOUT,
         };
         let jobs = match args.jobs {
@@ -94,15 +88,12 @@ impl Context {
             None => workspace.target_dir.join("runner"),
         };
         let host = host_triple()?;
-        let fuzz_time = args
-            .fuzz_time
-            .as_deref()
-            .map(|text| positive_duration(text, "--fuzz-time"))
-            .transpose()?;
+        // Checked here, so a bad value is an error before any stage runs.
+        fuzz_time(&args.fuzz)?;
         let test_timeout = args
             .test_timeout
             .as_deref()
-            .map(|text| positive_duration(text, "--test-timeout"))
+            .map(|text| crate::duration::positive(text, "--test-timeout"))
             .transpose()?;
         let partition = args
             .partition
@@ -141,10 +132,7 @@ impl Context {
             progress,
             explicit: false,
             provision: !args.no_provision,
-            fuzz_time,
-            fuzz_check: args.check,
-            fuzz_mode: args.mode,
-            fuzz_corpus_dir: args.corpus_dir.clone(),
+            fuzz: args.fuzz.clone(),
             test_timeout,
             cache: None,
         })
@@ -166,6 +154,15 @@ impl Context {
             anyhow::bail!("invalid {key}: a time limit must be longer than zero");
         }
         Ok(limit)
+    }
+
+    /// Whether a stage's per-test limit is runner's default: neither `--test-timeout`, the
+    /// stage's `test-timeout` nor the workspace's set it. Only a default stretches for a test
+    /// known to be slow (`exec::clock::stretched_limits`); a limit the user set is kept.
+    pub fn test_timeout_is_default(&self, stage_value: Option<&str>) -> bool {
+        self.test_timeout.is_none()
+            && stage_value.is_none()
+            && self.workspace.config.test_timeout.is_none()
     }
 
     /// The instant the stage's budget runs out (far in the future for absurd budgets,
@@ -234,12 +231,13 @@ impl Context {
 
 /// A duration option that must be longer than zero (and at most a year), with an error that
 /// names where it came from.
-fn positive_duration(text: &str, origin: &str) -> Result<Duration> {
-    let duration = crate::duration::parse(text).with_context(|| format!("invalid {origin}"))?;
-    if duration.is_zero() {
-        bail!("invalid {origin}: `{text}` is no time at all; give at least 1s");
-    }
-    Ok(duration)
+/// `--fuzz-time`, checked: a duration longer than zero.
+pub fn fuzz_time(flags: &crate::stage_flags::FuzzFlags) -> Result<Option<Duration>> {
+    flags
+        .fuzz_time
+        .as_deref()
+        .map(|text| crate::duration::positive(text, "--fuzz-time"))
+        .transpose()
 }
 
 /// The host triple, from whichever rustc is on PATH (the triple does not depend on the

@@ -395,7 +395,6 @@ fn tail(finished: &Finished, lines: usize) -> String {
 mod tests {
     use super::*;
     use crate::exec::tool::Reading;
-    use crate::inventory::{TestUnit, UnitKind};
     use crate::process::Cmd;
     use crate::report::Frame;
 
@@ -434,18 +433,7 @@ mod tests {
     }
 
     fn binary() -> Binary {
-        Binary {
-            target: "t".into(),
-            unit: TestUnit {
-                package: "p".into(),
-                package_id: "p".into(),
-                kind: UnitKind::Lib,
-                name: "p".into(),
-                executable: Some("/p".into()),
-                variant: None,
-            },
-            tests: Vec::new(),
-        }
+        Binary::fake("t", &[])
     }
 
     fn events(lines: &[(&str, &str)]) -> String {

@@ -25,6 +25,28 @@ pub struct Durations {
     measured_at: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// Each test's runs that finished on their own: `unit test` → (stage, target, seconds).
+#[derive(Debug, Default)]
+pub struct FinishedRuns<'a>(BTreeMap<&'a str, Vec<(&'a str, &'a str, f64)>>);
+
+impl FinishedRuns<'_> {
+    /// The quickest run of the test outside `stage` on `target`: (stage, target, seconds).
+    pub fn quickest_elsewhere(
+        &self,
+        unit: &str,
+        test: &str,
+        stage: &str,
+        target: &str,
+    ) -> Option<(&str, &str, f64)> {
+        self.0
+            .get(format!("{unit} {test}").as_str())?
+            .iter()
+            .filter(|(there, on, _)| (*there, *on) != (stage, target))
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+            .copied()
+    }
+}
+
 /// Longer than any test runs: a larger figure is a damaged or hand-made file.
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
@@ -61,27 +83,27 @@ impl Durations {
         Some(tests.values().sum::<f64>() / tests.len() as f64)
     }
 
-    /// Where the test last finished on its own (in any stage, on any target), with its
-    /// time: the quickest such measurement. A test that ended its process there does not
-    /// count. Tells a test too slow for one tool from a test that never ends.
-    pub fn finished_elsewhere(&self, unit: &str, test: &str) -> Option<(String, String, f64)> {
-        let suffix = format!(" {unit} {test}");
-        let mut quickest: Option<(String, String, f64)> = None;
+    /// Where each test finished on its own (in any stage, on any target), with its time,
+    /// keyed by `unit test`: a test that ended its process there does not count. Tells a
+    /// test too slow for one tool from a test that never ends, and how slow it is at best.
+    pub fn finished_runs(&self) -> FinishedRuns<'_> {
+        let mut runs = FinishedRuns::default();
         for (stage, tests) in &self.stages {
             let ended = self.ended_process.get(stage);
             for (key, seconds) in tests {
-                let Some(target) = key.strip_suffix(&suffix) else {
+                let Some((target, test)) = key.split_once(' ') else {
                     continue;
                 };
-                if target.contains(' ') || ended.is_some_and(|ended| ended.contains(key)) {
+                if ended.is_some_and(|ended| ended.contains(key)) {
                     continue;
                 }
-                if quickest.as_ref().is_none_or(|(_, _, best)| seconds < best) {
-                    quickest = Some((stage.clone(), target.to_owned(), *seconds));
-                }
+                runs.0
+                    .entry(test)
+                    .or_default()
+                    .push((stage.as_str(), target, *seconds));
             }
         }
-        quickest
+        runs
     }
 
     /// Whether the test ended its process the last time it ran.

@@ -5,15 +5,15 @@
 //! makes at exit (a leak) or that names no test is attributed by re-running the group's tests
 //! in halves until each report has its test. Every test runs; every finding names its test.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::attribute::{self, UnitResult};
 use super::cached;
-use super::clock::TestClock;
-use super::durations::Durations;
+use super::clock::{stretched_limits, TestClock};
+use super::durations::{Durations, FinishedRuns};
 use super::outcome::{record, Limits, Outcome};
 use super::partition;
 use super::pool::{self, Done};
@@ -23,27 +23,32 @@ use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
 use crate::report::model::TestOutcome;
 
-/// Runs every test of `binaries` with `tool` on `ctx.jobs` workers.
+/// Runs every test of `binaries` with `tool` on `ctx.jobs` workers, split and balanced by
+/// the recorded durations, and adds what it measured to them.
 pub fn run<T: Tool>(
     ctx: &Context,
     tool: &T,
     binaries: &[Binary],
-    known: &Durations,
     limits: &Limits<'_>,
 ) -> Outcome<T::Report> {
+    // Every slice splits by the same file, never by a slice's copy of it.
+    let recorded = Durations::load(&ctx.durations_file);
+    let known = &recorded;
     // How many tests each harness has in all, before the split and the cache narrow it.
     let listed: Vec<usize> = binaries.iter().map(|binary| binary.tests.len()).collect();
     let slice = partition::slice(ctx.partition, binaries, known, limits.stage);
     let (lookup, answered) = cached::lookup(ctx, tool, &slice.binaries, &slice.here, limits);
     let binaries = lookup.binaries.as_slice();
-    let mut units = plan_units(
-        ctx.jobs,
-        binaries,
-        &slice.here,
+    // What this run and earlier ones measured under the other tools: a test known to be slow
+    // there is planned, and limited, as slow here.
+    let measured_before = Durations::load(&ctx.durations_written());
+    let finished_before = measured_before.finished_runs();
+    let expected = Expected {
         known,
+        elsewhere: &finished_before,
         limits,
-        tool.min_chunk(),
-    );
+    };
+    let mut units = plan_units(ctx.jobs, binaries, &slice.here, &expected, tool.min_chunk());
     units.retain(|unit| lookup.runs(unit));
     let planned: u64 = units.iter().map(|u| u.tests.len().max(1) as u64).sum();
     let mut outcome = Outcome {
@@ -54,9 +59,24 @@ pub fn run<T: Tool>(
     let mut done_tests = 0u64;
     // Binaries a process of which hit a stage error: none of their results are stored.
     let mut unfinished = BTreeSet::new();
+    let bounds = Bounds {
+        limits,
+        longer: binaries
+            .iter()
+            .map(|binary| {
+                stretched_limits(
+                    limits.test_timeout,
+                    limits.stretch.then_some(limits.slowdown).flatten(),
+                    &finished_before,
+                    limits.stage,
+                    binary,
+                )
+            })
+            .collect(),
+    };
     let execute = |unit: Unit, sequence: usize| {
         let every_test = holds_every_test(&unit, listed[unit.binary], &ctx.filters);
-        run_unit(ctx, tool, binaries, limits, unit, every_test, sequence)
+        run_unit(ctx, tool, binaries, &bounds, unit, every_test, sequence)
     };
     let mut merge = |result: UnitResult<T::Report>, left: usize| {
         let binary = &binaries[result.unit.binary];
@@ -98,7 +118,9 @@ pub fn run<T: Tool>(
     if tool.reports_fail_the_test() {
         fail_reported_tests(&mut outcome, binaries);
     }
-    // What this run and earlier ones measured, this stage's slice copy included.
+    // Saved at once, so the next tool of the stage (another sanitizer) already knows them.
+    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
+    // What this run and earlier ones measured, under `--partition` the slice's copy.
     let measured = Durations::load(&ctx.durations_written());
     too_slow_here(&mut outcome, binaries, limits.stage, &measured);
     // Completion order depends on scheduling; reports list tests in a stable order.
@@ -178,6 +200,7 @@ fn too_slow_here<R>(
     stage: &str,
     measured: &Durations,
 ) {
+    let finished = measured.finished_runs();
     let mut errors = Vec::new();
     let mut not_evaluated = Vec::new();
     outcome.found.retain(|found| {
@@ -186,11 +209,8 @@ fn too_slow_here<R>(
         };
         let binary = &binaries[found.binary];
         let label = binary.unit.label();
-        let Some((where_stage, target, seconds)) = measured
-            .finished_elsewhere(&label, &found.test)
-            .filter(|(where_stage, target, _)| {
-                (where_stage.as_str(), target.as_str()) != (stage, binary.target.as_str())
-            })
+        let Some((where_stage, target, seconds)) =
+            finished.quickest_elsewhere(&label, &found.test, stage, &binary.target)
         else {
             return true;
         };
@@ -267,14 +287,38 @@ const ALONE_AFTER_SECONDS: f64 = 20.0;
 /// binaries without any (a first run) are cut by guided self-scheduling into chunks that
 /// shrink as the work left shrinks, never under the tool's `min_chunk` tests. Binaries with
 /// nothing in this job's slice are left out.
+/// What a test is expected to take under this tool: its own recorded duration, else its
+/// quickest run under another tool or target times the most this tool slows a test down
+/// (an upper bound: a test long elsewhere surely runs alone and first on its first run here).
+struct Expected<'a> {
+    known: &'a Durations,
+    elsewhere: &'a FinishedRuns<'a>,
+    limits: &'a Limits<'a>,
+}
+
+impl Expected<'_> {
+    fn seconds(&self, binary: &Binary, label: &str, test: &str) -> Option<f64> {
+        let stage = self.limits.stage;
+        self.known
+            .get(stage, &binary.target, label, test)
+            .or_else(|| {
+                let slowdown = self.limits.slowdown?;
+                let (_, _, seconds) =
+                    self.elsewhere
+                        .quickest_elsewhere(label, test, stage, &binary.target)?;
+                Some(seconds * slowdown)
+            })
+    }
+}
+
 fn plan_units(
     jobs: usize,
     binaries: &[Binary],
     here: &[bool],
-    known: &Durations,
-    limits: &Limits<'_>,
+    expected_of: &Expected<'_>,
     min_chunk: usize,
 ) -> Vec<Unit> {
+    let (known, limits) = (expected_of.known, expected_of.limits);
     // A binary gets shards in proportion to its share of the expected work, so the many small
     // harnesses of a crate run in one process each and only the long ones are split.
     let expected: Vec<f64> = binaries
@@ -286,7 +330,7 @@ fn plan_units(
             }
             let label = binary.unit.label();
             shards::expected_total(&binary.tests, |test| {
-                known.get(limits.stage, &binary.target, &label, test)
+                expected_of.seconds(binary, &label, test)
             })
         })
         .collect();
@@ -311,7 +355,7 @@ fn plan_units(
             continue;
         }
         let label = binary.unit.label();
-        let duration_of = |test: &str| known.get(limits.stage, &binary.target, &label, test);
+        let duration_of = |test: &str| expected_of.seconds(binary, &label, test);
         // A test that ended its process last time runs alone: with others, its end would
         // cost them a new process and a re-run for the checks it kept from running.
         let (alone, grouped): (Vec<String>, Vec<String>) =
@@ -355,6 +399,13 @@ fn holds_every_test(unit: &Unit, listed: usize, filters: &[String]) -> bool {
     filters.is_empty() && !unit.tests.is_empty() && unit.tests.len() == listed
 }
 
+/// The limits a process runs under: the stage's, and per binary the tests with a longer
+/// limit of their own.
+struct Bounds<'a> {
+    limits: &'a Limits<'a>,
+    longer: Vec<BTreeMap<String, Duration>>,
+}
+
 /// Runs one unit's process and works out what it means. With `every_test` (see
 /// [`holds_every_test`]) the process runs the harness without naming its tests: libtest
 /// compares each of its tests with each name given, 19 s for a harness of 820 under Miri.
@@ -362,12 +413,13 @@ fn run_unit<T: Tool>(
     ctx: &Context,
     tool: &T,
     binaries: &[Binary],
-    limits: &Limits<'_>,
+    bounds: &Bounds<'_>,
     unit: Unit,
     every_test: bool,
     sequence: usize,
 ) -> Done<Unit, UnitResult<T::Report>> {
     let binary = &binaries[unit.binary];
+    let limits = bounds.limits;
     let fail = |unit: Unit, error: String| Done {
         result: UnitResult {
             unit,
@@ -395,7 +447,7 @@ fn run_unit<T: Tool>(
         cmd = cmd.env("RUST_BACKTRACE", "1");
     }
     ctx.progress.verbose(&cmd.to_string());
-    let clock = TestClock::new(limits.test_timeout);
+    let clock = TestClock::new(limits.test_timeout, bounds.longer[unit.binary].clone());
     let observe = |line: &str| clock.observe(line);
     let on_slow = |test: &str, running: Duration| {
         ctx.progress.note(&format!(
@@ -403,7 +455,7 @@ fn run_unit<T: Tool>(
             binary.unit.label(),
             binary.target,
             crate::duration::human(running),
-            crate::duration::human(clock.limit())
+            crate::duration::human(clock.limit_of(test))
         ));
     };
     let tick = || clock.tick(&on_slow);
@@ -432,7 +484,7 @@ fn run_unit<T: Tool>(
     }
     let wall_times = clock.wall_times();
     let reading = tool.read(binary, &finished, &stem);
-    let overdue = clock.overdue().map(|test| (test, clock.limit()));
+    let overdue = clock.overdue();
     let mut done = attribute::interpret(
         tool,
         binary,
@@ -552,5 +604,48 @@ mod tests {
         ));
         // A whole-run harness (doctests) has no names to leave out.
         assert!(!holds_every_test(&Unit::running(&[]), 0, &[]));
+    }
+
+    #[test]
+    fn a_first_run_under_a_tool_places_tests_slow_under_another_alone_and_first() {
+        let tests: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+        let names: Vec<&str> = tests.iter().map(String::as_str).collect();
+        let binary = Binary::fake("memory", &names);
+        let mut measured = Durations::default();
+        for test in &tests {
+            measured.insert("sanitizers", "address", "p lib", test, 0.01);
+        }
+        // Slow natively: far past the alone threshold once slowed down here.
+        measured.insert("sanitizers", "address", "p lib", "t07", 2.0);
+        let elsewhere = measured.finished_runs();
+        let known = Durations::default();
+        let mut limits = Limits {
+            stage: "sanitizers",
+            test_timeout: Duration::from_mins(15),
+            slowdown: Some(100.0),
+            stretch: true,
+            deadline: Instant::now(),
+            logs: Utf8Path::new("/l"),
+            seeds: &[None],
+        };
+        let expected = Expected {
+            known: &known,
+            elsewhere: &elsewhere,
+            limits: &limits,
+        };
+        let units = plan_units(2, std::slice::from_ref(&binary), &[true], &expected, 1);
+        assert_eq!(units[0].tests, ["t07"]);
+        assert!(units[1..]
+            .iter()
+            .all(|unit| !unit.tests.contains(&"t07".to_owned())));
+        // A tool that expects nothing from others (Miri) plans its first run by count.
+        limits.slowdown = None;
+        let expected = Expected {
+            known: &known,
+            elsewhere: &elsewhere,
+            limits: &limits,
+        };
+        let units = plan_units(2, std::slice::from_ref(&binary), &[true], &expected, 1);
+        assert!(units.iter().all(|unit| unit.tests != ["t07"]));
     }
 }

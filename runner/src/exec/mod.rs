@@ -16,7 +16,7 @@ pub mod shards;
 pub mod tool;
 
 pub use durations::Durations;
-pub use outcome::{Answered, Limits, Outcome, Tally};
+pub use outcome::{conclude, Answered, Limits, Outcome, Tally};
 pub use tool::{
     Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT,
     SLOW_TOOL_TEST_TIMEOUT,

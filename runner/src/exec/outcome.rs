@@ -10,7 +10,10 @@ use camino::Utf8Path;
 use super::attribute::UnitResult;
 use super::durations::Durations;
 use super::tool::{Attributed, Binary, Cause};
-use crate::report::model::{CacheUse, Finding, StagePartition, TestOutcome, TestRun};
+use crate::report::gate;
+use crate::report::model::{
+    CacheUse, Finding, Severity, StagePartition, StageReport, Status, TestOutcome, TestRun,
+};
 
 /// (test, seed): where a cached finding is looked up.
 pub type Place = (String, Option<u64>);
@@ -79,6 +82,31 @@ impl<R> Outcome<R> {
         self.tallies.get(target).map_or(0, |t| t.tests_run) == 0
             && self.elsewhere.get(target).copied().unwrap_or(0) == 0
     }
+
+    /// Adds to `errors`, while nothing else kept the stage from being evaluated, that no
+    /// test of a target ran here or in another slice.
+    pub fn add_no_tests_error<'t>(
+        &self,
+        targets: impl IntoIterator<Item = &'t str>,
+        errors: &mut Vec<String>,
+    ) {
+        for target in targets {
+            if errors.is_empty() && self.found_no_tests(target) {
+                errors.push(format!("no tests found for {target}"));
+            }
+        }
+    }
+}
+
+/// How every kernel stage ends its report, once its findings are in it: the status the
+/// findings give, and ERROR with the reasons when something kept a part of the stage from
+/// being evaluated.
+pub fn conclude(report: &mut StageReport, errors: &[String], fail_on: Severity) {
+    report.status = gate::status_from_findings(&report.findings, fail_on);
+    if !errors.is_empty() {
+        report.status = Status::Error;
+        report.reason = Some(errors.join("; "));
+    }
 }
 
 impl<R> Default for Outcome<R> {
@@ -100,6 +128,13 @@ impl<R> Default for Outcome<R> {
 pub struct Limits<'a> {
     pub stage: &'a str,
     pub test_timeout: Duration,
+    /// The most this tool slows a test down against its quickest run under another tool or
+    /// target: a test measured only elsewhere is expected to take that much longer here.
+    /// `None` (Miri) expects nothing from other tools.
+    pub slowdown: Option<f64>,
+    /// Whether `test_timeout` is runner's default, which stretches by `slowdown` for a test
+    /// measured elsewhere (`clock::stretched_limits`); a limit the user set never does.
+    pub stretch: bool,
     pub deadline: Instant,
     pub logs: &'a Utf8Path,
     pub seeds: &'a [Option<u32>],
@@ -119,6 +154,13 @@ pub struct Answered {
 }
 
 impl Answered {
+    /// Marks the findings the cache answered with the run that first found them, and gives
+    /// the report the cache's summary.
+    pub fn apply(&self, report: &mut StageReport) {
+        self.mark(&mut report.findings);
+        report.cache = self.summary();
+    }
+
     /// The report's view; nothing when the cache answered nothing.
     pub fn summary(&self) -> Option<CacheUse> {
         #[allow(

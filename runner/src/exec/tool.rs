@@ -30,6 +30,23 @@ pub struct Binary {
 }
 
 impl Binary {
+    /// A library harness `p lib` on `target` with `tests`, for unit tests.
+    #[cfg(test)]
+    pub fn fake(target: &str, tests: &[&str]) -> Binary {
+        Binary {
+            target: target.to_owned(),
+            unit: TestUnit {
+                package: "p".into(),
+                package_id: "p".into(),
+                kind: UnitKind::Lib,
+                name: "p".into(),
+                executable: Some("/p".into()),
+                variant: None,
+            },
+            tests: tests.iter().map(|test| (*test).to_owned()).collect(),
+        }
+    }
+
     /// rustdoc's doctest harness never matches `--exact` names and runs each doctest as a
     /// process of its own: it runs whole, narrowed only by the user's filters.
     pub fn runs_whole(&self) -> bool {

@@ -10,13 +10,13 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::exec::{self, Binary, Cause, Durations, KeyInputs, Limits, Reading, Tally, Tool, When};
+use crate::exec::{self, Binary, Cause, KeyInputs, Limits, Reading, Tally, Tool, When};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::libtest;
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, Finished, RunOptions};
 use crate::provision::{system, Needs};
-use crate::report::{gate, Frame, StageReport, Status, TargetSummary};
+use crate::report::{Frame, StageReport, Status, TargetSummary};
 use crate::stage_name::StageName;
 pub use settings::CrossConfig;
 use settings::{target_env, Settings};
@@ -151,17 +151,16 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = ctx.durations_file.clone();
-    let known = Durations::load(&durations_path);
     let limits = Limits {
         stage: StageName::Cross.as_str(),
         test_timeout: settings.test_timeout,
+        slowdown: Some(settings::EMULATED_SLOWDOWN),
+        stretch: settings.default_test_timeout,
         deadline,
         logs: &logs,
         seeds: &[None],
     };
-    let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
+    let outcome = exec::harness::run(ctx, &tool, &binaries, &limits);
     errors.extend(outcome.errors.iter().cloned());
     let tally = outcome
         .tallies
@@ -172,13 +171,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.artifacts_dir = Some(Utf8PathBuf::from("cross"));
     report.partition.clone_from(&outcome.partition);
     report.findings = findings::build(ctx, &settings, &binaries, &outcome.found);
-    outcome.cache.mark(&mut report.findings);
-    report.cache = outcome.cache.summary();
+    outcome.cache.apply(&mut report);
     report.notes.push(format!(
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
         settings.linker, settings.emulator
     ));
-    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
     let mut counts = tally.counts();
     counts.insert(
         "crashed".to_owned(),
@@ -188,13 +185,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             .filter(|found| matches!(found.cause, Cause::Died { .. }))
             .count() as u64,
     );
-    if outcome.found_no_tests(&settings.target) && errors.is_empty() {
-        errors.push(format!("no tests found for {}", settings.target));
-    }
-    if !errors.is_empty() {
-        report.status = Status::Error;
-        report.reason = Some(errors.join("; "));
-    }
+    outcome.add_no_tests_error([settings.target.as_str()], &mut errors);
+    exec::conclude(&mut report, &errors, ctx.fail_on);
     report.tests = outcome.tests;
     report.targets = vec![TargetSummary {
         name: settings.target.clone(),

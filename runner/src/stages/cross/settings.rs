@@ -38,6 +38,8 @@ pub struct Settings {
     pub emulator: String,
     pub sysroot: Option<Utf8PathBuf>,
     pub test_timeout: std::time::Duration,
+    /// Whether the limit is runner's default, which stretches for a test known to be slow.
+    pub default_test_timeout: bool,
 }
 
 /// `CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER` for `s390x-unknown-linux-gnu`.
@@ -47,6 +49,10 @@ pub fn target_env(target: &str, key: &str) -> String {
         target.to_uppercase().replace(['-', '.'], "_")
     )
 }
+
+/// The most qemu-user slows a test down against the quickest run of it elsewhere (natively
+/// on the host): it translates every instruction, byte-swapping included, with room on top.
+pub const EMULATED_SLOWDOWN: f64 = 50.0;
 
 impl Settings {
     pub fn resolve(ctx: &Context) -> Result<Settings> {
@@ -87,6 +93,7 @@ impl Settings {
             sysroot: sysroot.is_dir().then_some(sysroot),
             test_timeout: ctx
                 .test_timeout(config.test_timeout.as_deref(), exec::NATIVE_TEST_TIMEOUT)?,
+            default_test_timeout: ctx.test_timeout_is_default(config.test_timeout.as_deref()),
         })
     }
 }

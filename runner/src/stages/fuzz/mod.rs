@@ -64,7 +64,7 @@ const NO_PROJECT: &str =
 pub fn gates_new_only(ctx: &Context) -> bool {
     // The table was checked when the workspace was read.
     let configured = ctx.workspace.config.stage::<FuzzConfig>().ok();
-    ctx.fuzz_mode.or(configured.and_then(|config| config.mode)) == Some(FuzzMode::Pr)
+    ctx.fuzz.mode.or(configured.and_then(|config| config.mode)) == Some(FuzzMode::Pr)
 }
 
 pub fn run(ctx: &Context) -> Result<StageReport> {

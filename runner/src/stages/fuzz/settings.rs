@@ -166,8 +166,12 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(ctx: &Context) -> Result<Settings> {
         let config = &ctx.workspace.config.stage::<FuzzConfig>()?;
-        let mode = ctx.fuzz_mode.or(config.mode).unwrap_or_default();
-        let budget = match (ctx.fuzz_time, &config.time, &config.total_time) {
+        let mode = ctx.fuzz.mode.or(config.mode).unwrap_or_default();
+        let budget = match (
+            crate::plan::fuzz_time(&ctx.fuzz)?,
+            &config.time,
+            &config.total_time,
+        ) {
             (None, None, None) if mode == FuzzMode::Pr => Budget::Total(DEFAULT_PR_BUDGET),
             (Some(time), _, _) => Budget::PerTarget(time),
             (None, Some(_), Some(_)) => {
@@ -189,7 +193,7 @@ impl Settings {
             None => DEFAULT_MINIMIZE_TIME,
         };
         let sanitizer = config.sanitizer.unwrap_or_default();
-        let corpus_dir = match (&ctx.fuzz_corpus_dir, &config.corpus_dir) {
+        let corpus_dir = match (&ctx.fuzz.corpus_dir, &config.corpus_dir) {
             (Some(dir), _) => Some(absolute(dir, None)?),
             (None, Some(dir)) => Some(absolute(dir, Some(&ctx.workspace.root))?),
             (None, None) => None,
@@ -234,7 +238,7 @@ impl Settings {
             include: config.include.clone(),
             exclude: config.exclude.clone(),
             filters: ctx.filters.clone(),
-            check_only: ctx.fuzz_check,
+            check_only: ctx.fuzz.check,
             target_dir: ctx.workspace.stage_target_dir("fuzz").join(build_name),
             mode,
             corpus_dir,

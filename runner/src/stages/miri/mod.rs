@@ -18,13 +18,13 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::environment::Toolchain;
-use crate::exec::{self, Binary, Durations, Limits};
+use crate::exec::{self, Binary, Limits};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::progress::Progress;
 use crate::provision::Needs;
-use crate::report::{gate, StageReport, TargetSummary};
+use crate::report::{StageReport, TargetSummary};
 use crate::stage_name::StageName;
 
 /// `cargo miri test` for one target, with the stage's target dir and flags.
@@ -270,8 +270,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         }
     }
 
-    let durations_path = ctx.durations_file.clone();
-    let known = Durations::load(&durations_path);
     let seeds: Vec<Option<u32>> = if settings.seeds > 1 {
         (0..settings.seeds).map(Some).collect()
     } else {
@@ -284,12 +282,16 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let limits = Limits {
         stage: StageName::Miri.as_str(),
         test_timeout: settings.test_timeout,
+        // Nothing is expected from other tools under Miri, and its limit does not stretch: a
+        // test that needs more than it is one projects mark `cfg_attr(miri, ignore)`, and a
+        // longer wait would mostly delay telling a hang.
+        slowdown: None,
+        stretch: false,
         deadline,
         logs: &logs,
         seeds: &seeds,
     };
-    let outcome = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
-    Durations::save_merged(&ctx.durations_written(), &outcome.durations);
+    let outcome = exec::harness::run(ctx, &tool, &binaries, &limits);
 
     let mut report = StageReport::new(StageName::Miri, crate::report::Status::Pass);
     report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
@@ -325,24 +327,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     report.counts = totals;
     report.tests.clone_from(&outcome.tests);
-    report.tests.sort_by(|a, b| {
-        (&a.target, &a.unit, &a.name, a.seed).cmp(&(&b.target, &b.unit, &b.name, b.seed))
-    });
-    outcome.cache.mark(&mut report.findings);
-    report.cache = outcome.cache.summary();
-    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
-
+    outcome.cache.apply(&mut report);
     let mut errors = unit_errors;
     errors.extend(outcome.errors.iter().cloned());
-    for target in &settings.targets {
-        if outcome.found_no_tests(target) && errors.is_empty() {
-            errors.push(format!("no tests found for {target}"));
-        }
-    }
-    if !errors.is_empty() {
-        report.status = crate::report::Status::Error;
-        report.reason = Some(errors.join("; "));
-    }
+    outcome.add_no_tests_error(settings.targets.iter().map(String::as_str), &mut errors);
+    exec::conclude(&mut report, &errors, ctx.fail_on);
     Ok(report)
 }
 

@@ -303,10 +303,7 @@ mod tests {
             progress: crate::progress::Progress::new(true, false),
             explicit: true,
             provision: false,
-            fuzz_time: None,
-            fuzz_check: false,
-            fuzz_mode: None,
-            fuzz_corpus_dir: None,
+            fuzz: crate::stage_flags::FuzzFlags::default(),
             test_timeout: None,
             cache: None,
             partition: None,
@@ -325,6 +322,7 @@ mod tests {
             symbolizer: None,
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
+            default_test_timeout: true,
         }
     }
 

@@ -34,13 +34,13 @@ pub fn needs() -> Needs {
     }
 }
 
-use crate::exec::{self, Binary, Durations, Limits, Tally};
+use crate::exec::{self, Binary, Tally};
 use crate::inventory::{self, TestUnit, UnitKind};
 use crate::plan::{Context, StagePlan};
 use crate::process::RunOptions;
 use crate::provision::{system, Needs};
 use crate::report::model::{StagePartition, TestRun};
-use crate::report::{gate, Severity, StageReport, Status, TargetSummary};
+use crate::report::{Severity, StageReport, Status, TargetSummary};
 use crate::stage_name::StageName;
 
 pub fn plan(ctx: &Context) -> Result<StagePlan> {
@@ -119,9 +119,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     }
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
-    let durations_path = ctx.durations_file.clone();
-    let known = Durations::load(&durations_path);
-    let mut measured = Vec::new();
     let mut cached = exec::Answered::default();
     for (sanitizer, applies) in applicability::select(ctx, &settings, &mut report.notes)? {
         if let Err(reason) = applies {
@@ -131,8 +128,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             skipped.push(format!("{sanitizer}: {reason}"));
             continue;
         }
-        let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline, &known);
-        measured.push(outcome.durations);
+        let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline);
         let mut found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
         outcome.cache.mark(&mut found);
         cached.absorb(outcome.cache);
@@ -157,9 +153,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             break;
         }
     }
-    for durations in &measured {
-        Durations::save_merged(&ctx.durations_written(), durations);
-    }
     crate::report::model::sort_findings(&mut report.findings);
     report.cache = cached.summary();
     conclude(&mut report, ctx.fail_on, &errors, &skipped);
@@ -169,11 +162,8 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 /// The stage's status: ERROR when a sanitizer could not be evaluated, SKIPPED when none
 /// applied (never PASS), else what the findings say.
 fn conclude(report: &mut StageReport, fail_on: Severity, errors: &[String], skipped: &[String]) {
-    report.status = gate::status_from_findings(&report.findings, fail_on);
-    if !errors.is_empty() {
-        report.status = Status::Error;
-        report.reason = Some(errors.join("; "));
-    } else if report.targets.is_empty() {
+    exec::conclude(report, errors, fail_on);
+    if errors.is_empty() && report.targets.is_empty() {
         report.status = Status::Skipped;
         report.reason = Some(skipped.join("; "));
     }
@@ -200,7 +190,6 @@ struct Outcome {
     raw: Vec<RawFinding>,
     tally: Tally,
     tests: Vec<TestRun>,
-    durations: Durations,
     errors: Vec<String>,
     cache: exec::Answered,
     partition: Option<StagePartition>,
@@ -215,7 +204,6 @@ fn run_sanitizer(
     sanitizer: Sanitizer,
     logs: &Utf8Path,
     deadline: Instant,
-    known: &Durations,
 ) -> Outcome {
     let failed = |error: String| Outcome {
         errors: vec![error],
@@ -276,14 +264,8 @@ fn run_sanitizer(
         settings,
         sanitizer,
     };
-    let limits = Limits {
-        stage: StageName::Sanitizers.as_str(),
-        test_timeout: settings.test_timeout_for(sanitizer),
-        deadline,
-        logs,
-        seeds: &[None],
-    };
-    let kernel = exec::harness::run(ctx, &tool, &binaries, known, &limits);
+    let limits = settings.limits_for(sanitizer, deadline, logs);
+    let kernel = exec::harness::run(ctx, &tool, &binaries, &limits);
     let found_no_tests = kernel.found_no_tests(sanitizer.as_str());
     errors.extend(kernel.errors);
     let tally = kernel
@@ -311,7 +293,6 @@ fn run_sanitizer(
         raw,
         tally,
         tests: kernel.tests,
-        durations: kernel.durations,
         errors,
         cache: kernel.cache,
         partition: kernel.partition,

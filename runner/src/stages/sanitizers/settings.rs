@@ -25,6 +25,8 @@ pub struct Settings {
     pub test_timeout: std::time::Duration,
     /// The limit under `ThreadSanitizer` and `MemorySanitizer`, whose std is instrumented too.
     pub slow_test_timeout: std::time::Duration,
+    /// Whether the limits are runner's defaults, which stretch for a test known to be slow.
+    pub default_test_timeout: bool,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
                 config.test_timeout.as_deref(),
                 crate::exec::SLOW_TOOL_TEST_TIMEOUT,
             )?,
+            default_test_timeout: ctx.test_timeout_is_default(config.test_timeout.as_deref()),
         })
     }
 
@@ -98,6 +101,24 @@ impl Settings {
     }
 
     /// The per-test limit under `sanitizer`.
+    /// What the kernel runs `sanitizer`'s tests under.
+    pub fn limits_for<'a>(
+        &self,
+        sanitizer: Sanitizer,
+        deadline: std::time::Instant,
+        logs: &'a camino::Utf8Path,
+    ) -> crate::exec::Limits<'a> {
+        crate::exec::Limits {
+            stage: crate::stage_name::StageName::Sanitizers.as_str(),
+            test_timeout: self.test_timeout_for(sanitizer),
+            slowdown: Some(sanitizer.slowdown()),
+            stretch: self.default_test_timeout,
+            deadline,
+            logs,
+            seeds: &[None],
+        }
+    }
+
     pub fn test_timeout_for(&self, sanitizer: Sanitizer) -> std::time::Duration {
         if sanitizer.needs_build_std() {
             self.slow_test_timeout
@@ -152,6 +173,7 @@ mod tests {
             symbolizer: Some("/usr/bin/llvm-symbolizer".into()),
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
+            default_test_timeout: true,
         }
     }
 

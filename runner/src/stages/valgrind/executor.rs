@@ -350,35 +350,19 @@ fn run_job(
     };
     Ok(RunResult {
         job: index,
-        verdict: verdict(job, &finished),
+        verdict: verdict(&finished),
         log,
         leaked_fds,
     })
 }
 
-/// The test's result from libtest's `test NAME ... ok` line; a signal death or a program's
-/// exit status otherwise. Valgrind exits as its program did, so the status is the program's.
-fn verdict(job: &Job, finished: &Finished) -> Verdict {
-    if let Termination::Signalled(signal) = &finished.termination {
-        return Verdict::Died(signal.clone());
-    }
-    let code = match finished.termination {
-        Termination::Exited(code) => code,
-        _ => -1,
-    };
-    let Subject::Test { name, .. } = &job.subject else {
-        return Verdict::Exited(code);
-    };
-    let prefix = format!("test {name} ... ");
-    let result = finished
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()));
-    match result {
-        Some("ok") => Verdict::Passed,
-        Some(ignored) if ignored.starts_with("ignored") => Verdict::Ignored,
-        _ if code == 0 => Verdict::Passed,
-        _ => Verdict::Failed(finished.stdout.clone()),
+/// How a configured program ended: a signal death, or its exit status (valgrind exits as
+/// its program did). Tests run on the kernel, which reads their results from libtest.
+fn verdict(finished: &Finished) -> Verdict {
+    match &finished.termination {
+        Termination::Signalled(signal) => Verdict::Died(signal.clone()),
+        Termination::Exited(code) => Verdict::Exited(*code),
+        _ => Verdict::Exited(-1),
     }
 }
 
@@ -387,8 +371,29 @@ mod tests {
     use super::*;
     use crate::inventory::TestUnit;
 
-    fn test_job(name: &str) -> Job {
-        Job {
+    fn finished(termination: Termination) -> Finished {
+        Finished {
+            termination,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_program_ends_by_its_exit_status_or_a_signal() {
+        assert_eq!(
+            verdict(&finished(Termination::Exited(3))),
+            Verdict::Exited(3)
+        );
+        assert_eq!(
+            verdict(&finished(Termination::Signalled("SIGSEGV".into()))),
+            Verdict::Died("SIGSEGV".into())
+        );
+    }
+
+    #[test]
+    fn a_test_alone_is_named_exactly_and_its_log_after_it() {
+        let job = Job {
             subject: Subject::Test {
                 unit: TestUnit {
                     package: "p".into(),
@@ -398,41 +403,11 @@ mod tests {
                     executable: None,
                     variant: None,
                 },
-                name: name.into(),
+                name: "tests::a".into(),
             },
             executable: "/t/p".into(),
             cwd: "/w".into(),
-        }
-    }
-
-    fn finished(termination: Termination, stdout: &str) -> Finished {
-        Finished {
-            termination,
-            stdout: stdout.into(),
-            stderr: String::new(),
-        }
-    }
-
-    #[test]
-    fn reads_the_verdict_from_libtest_not_from_valgrind() {
-        let job = test_job("tests::a");
-        let ok = "running 1 test\ntest tests::a ... ok\n\ntest result: ok. 1 passed;";
-        assert_eq!(
-            verdict(&job, &finished(Termination::Exited(0), ok)),
-            Verdict::Passed
-        );
-        let ignored = "test tests::a ... ignored, slow\n";
-        assert_eq!(
-            verdict(&job, &finished(Termination::Exited(0), ignored)),
-            Verdict::Ignored
-        );
-        let failed = "test tests::a ... FAILED\n";
-        assert!(matches!(
-            verdict(&job, &finished(Termination::Exited(101), failed)),
-            Verdict::Failed(_)
-        ));
-        let died = finished(Termination::Signalled("SIGSEGV".into()), "");
-        assert_eq!(verdict(&job, &died), Verdict::Died("SIGSEGV".into()));
+        };
         assert_eq!(job.arguments(), ["--exact", "tests::a", "--test-threads=1"]);
         assert_eq!(job.log_name(3), "0003-p-lib-tests--a");
     }

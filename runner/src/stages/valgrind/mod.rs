@@ -22,13 +22,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 pub use settings::ValgrindConfig;
 
-use crate::exec::{self, partition, Binary, Durations, Limits};
+use crate::exec::{self, partition, Binary, Limits};
 use crate::inventory::{self, TestUnit};
 use crate::plan::{Context, StagePlan};
 use crate::process::{Cmd, RunOptions};
 use crate::provision::{system, Needs};
 use crate::report::model::StagePartition;
-use crate::report::{gate, StageReport, Status};
+use crate::report::{StageReport, Status};
 use crate::stage_name::StageName;
 use commands::{build_programs_command, build_tests_command, job_command};
 use executor::{Job, Subject};
@@ -181,8 +181,6 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         executor::Job::label,
         Some(1.0),
     );
-    let durations_path = ctx.durations_file.clone();
-    let known = Durations::load(&durations_path);
     let tool = executor::Memcheck {
         ctx,
         settings: &settings,
@@ -191,13 +189,14 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     let limits = Limits {
         stage: StageName::Valgrind.as_str(),
         test_timeout: settings.test_timeout,
+        slowdown: Some(settings::MEMCHECK_SLOWDOWN),
+        stretch: settings.default_test_timeout,
         deadline,
         logs: &logs,
         seeds: &[None],
     };
-    let mut kernel = exec::harness::run(ctx, &tool, &binaries, &known, &limits);
+    let mut kernel = exec::harness::run(ctx, &tool, &binaries, &limits);
     let cached = std::mem::take(&mut kernel.cache);
-    Durations::save_merged(&ctx.durations_written(), &kernel.durations);
     errors.extend(kernel.errors.iter().cloned());
     let partition = StagePartition::combine(kernel.partition.clone(), programs_share);
     // Tests and programs the split gave to other slices.
@@ -244,17 +243,12 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     notes.extend(built.notes);
     report.notes = notes;
     report.findings = built.findings;
-    cached.mark(&mut report.findings);
-    report.cache = cached.summary();
-    report.status = gate::status_from_findings(&report.findings, ctx.fail_on);
+    cached.apply(&mut report);
     let ran = report.count("tests_run") + report.count("programs_run");
     if ran == 0 && elsewhere == 0 && errors.is_empty() {
         errors.push("every test was ignored, so nothing ran under valgrind".to_owned());
     }
-    if !errors.is_empty() {
-        report.status = Status::Error;
-        report.reason = Some(errors.join("; "));
-    }
+    exec::conclude(&mut report, &errors, ctx.fail_on);
     Ok(report)
 }
 

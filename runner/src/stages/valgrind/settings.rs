@@ -62,7 +62,14 @@ pub struct Settings {
     pub track_fds: bool,
     pub programs: Vec<ProgramConfig>,
     pub test_timeout: std::time::Duration,
+    /// Whether the limit is runner's default, which stretches for a test known to be slow.
+    pub default_test_timeout: bool,
 }
+
+/// The most memcheck slows a test down against the quickest run of it elsewhere: it runs
+/// one thread at a time and every instruction through its shadow memory (string-interner's
+/// integer-loop tests ran about 100x their native time here), with room on top.
+pub const MEMCHECK_SLOWDOWN: f64 = 300.0;
 
 impl Settings {
     pub fn resolve(ctx: &Context) -> anyhow::Result<Settings> {
@@ -82,6 +89,7 @@ impl Settings {
                 config.test_timeout.as_deref(),
                 crate::exec::SLOW_TOOL_TEST_TIMEOUT,
             )?,
+            default_test_timeout: ctx.test_timeout_is_default(config.test_timeout.as_deref()),
         })
     }
 }
