@@ -21,15 +21,15 @@ struct Running {
     overdue: Option<String>,
 }
 
-pub struct TestClock {
+pub struct TestClock<'a> {
     limit: Duration,
     /// Tests with a longer limit of their own.
-    longer: BTreeMap<String, Duration>,
+    longer: &'a BTreeMap<String, Duration>,
     running: Mutex<Running>,
 }
 
-impl TestClock {
-    pub fn new(limit: Duration, longer: BTreeMap<String, Duration>) -> TestClock {
+impl<'a> TestClock<'a> {
+    pub fn new(limit: Duration, longer: &'a BTreeMap<String, Duration>) -> TestClock<'a> {
         TestClock {
             limit,
             longer,
@@ -159,7 +159,8 @@ mod tests {
 
     #[test]
     fn stops_on_the_test_that_overran_and_reports_slow_ones_once() {
-        let clock = TestClock::new(Duration::from_millis(90), BTreeMap::new());
+        let no_longer = BTreeMap::new();
+        let clock = TestClock::new(Duration::from_millis(90), &no_longer);
         clock.observe(r#"{ "type": "test", "event": "started", "name": "a" }"#);
         clock.observe(r#"{ "type": "test", "name": "a", "event": "ok" }"#);
         clock.observe(r#"{ "type": "test", "event": "started", "name": "b" }"#);
@@ -208,7 +209,7 @@ mod tests {
         );
         // A limit the user set never stretches.
         assert!(stretched_limits(base, None, &finished, "sanitizers", &binary).is_empty());
-        let clock = TestClock::new(base, longer);
+        let clock = TestClock::new(base, &longer);
         assert_eq!(clock.limit_of("slow"), Duration::from_secs(1400));
         assert_eq!(clock.limit_of("quick"), base);
     }
@@ -216,7 +217,7 @@ mod tests {
     #[test]
     fn each_test_is_stopped_at_its_own_limit() {
         let longer = BTreeMap::from([("long".to_owned(), Duration::from_millis(600))]);
-        let clock = TestClock::new(Duration::from_millis(50), longer);
+        let clock = TestClock::new(Duration::from_millis(50), &longer);
         clock.observe(r#"{ "type": "test", "event": "started", "name": "long" }"#);
         // Past the stage's limit, not past its own.
         std::thread::sleep(Duration::from_millis(100));

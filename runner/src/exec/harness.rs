@@ -41,7 +41,12 @@ pub fn run<T: Tool>(
     let binaries = lookup.binaries.as_slice();
     // What this run and earlier ones measured under the other tools: a test known to be slow
     // there is planned, and limited, as slow here.
-    let measured_before = Durations::load(&ctx.durations_written());
+    // Under `--partition` the slice's copy also holds what its earlier stages measured.
+    let measured_before = if ctx.partition.is_some() {
+        Durations::load(&ctx.durations_written())
+    } else {
+        recorded.clone()
+    };
     let finished_before = measured_before.finished_runs();
     let expected = Expected {
         known,
@@ -281,12 +286,6 @@ fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
 /// after the other in one process), while a process start costs a few seconds at most.
 const ALONE_AFTER_SECONDS: f64 = 20.0;
 
-/// The units of this job's work, longest expected first so the last processes to start are
-/// short ones. A test that ended its process last time, or is expected to be long, runs
-/// alone; a binary with measured durations is cut into shards of equal expected time; the
-/// binaries without any (a first run) are cut by guided self-scheduling into chunks that
-/// shrink as the work left shrinks, never under the tool's `min_chunk` tests. Binaries with
-/// nothing in this job's slice are left out.
 /// What a test is expected to take under this tool: its own recorded duration, else its
 /// quickest run under another tool or target times the most this tool slows a test down
 /// (an upper bound: a test long elsewhere surely runs alone and first on its first run here).
@@ -311,6 +310,12 @@ impl Expected<'_> {
     }
 }
 
+/// The units of this job's work, longest expected first so the last processes to start are
+/// short ones. A test that ended its process last time, or is expected to be long, runs
+/// alone; a binary with expected durations is cut into shards of equal expected time; the
+/// binaries without any (a first run) are cut by guided self-scheduling into chunks that
+/// shrink as the work left shrinks, never under the tool's `min_chunk` tests. Binaries with
+/// nothing in this job's slice are left out.
 fn plan_units(
     jobs: usize,
     binaries: &[Binary],
@@ -447,7 +452,7 @@ fn run_unit<T: Tool>(
         cmd = cmd.env("RUST_BACKTRACE", "1");
     }
     ctx.progress.verbose(&cmd.to_string());
-    let clock = TestClock::new(limits.test_timeout, bounds.longer[unit.binary].clone());
+    let clock = TestClock::new(limits.test_timeout, &bounds.longer[unit.binary]);
     let observe = |line: &str| clock.observe(line);
     let on_slow = |test: &str, running: Duration| {
         ctx.progress.note(&format!(

@@ -80,9 +80,9 @@ impl Sanitizer {
     /// runner's option defaults; the user's options come after them, so theirs win.
     /// The most this runtime slows a test down against the quickest run of it elsewhere (a
     /// native run under coverage, `AddressSanitizer`). Measured on this machine kind with
-    /// string-interner's integer loops: thread 6 to 14x `AddressSanitizer`; memory (origins,
-    /// and a std that `-Zbuild-std` builds unoptimised, where address links the optimised
-    /// one) 45x on one day and over 150x on another. With room on top.
+    /// string-interner's integer loops: thread 6 to 14x `AddressSanitizer`; memory with
+    /// origin tracking 45 to 85x for one process, over 150x with two at once (building std
+    /// optimised does not change it). With room on top.
     pub fn slowdown(self) -> f64 {
         match self {
             Sanitizer::Address | Sanitizer::Leak => 10.0,
