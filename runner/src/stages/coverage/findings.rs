@@ -5,10 +5,13 @@ use super::critical::{Gap, UntakenBranch};
 use super::outcome::EngineOutput;
 use super::settings::Threshold;
 use crate::coverage_data::summary::{format_percent, Metrics};
+use crate::exec::failure;
 use crate::finding::NewFinding;
 use crate::libtest;
 use crate::report::{Category, Finding, Location};
 use crate::stage_name::StageName;
+use crate::workspace::Workspace;
+use camino::Utf8Path;
 
 /// What the totals and critical verdicts are made from: one run's numbers, or the slices'
 /// added up by `runner merge`.
@@ -164,7 +167,7 @@ pub fn is_verdict(kind: &str) -> bool {
 const CRITICAL_KIND: &str = "critical-uncovered";
 
 /// A failing test: coverage still counts what ran, but the suite is broken.
-pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
+pub fn test_failures(output: &EngineOutput, workspace: &Workspace) -> Vec<Finding> {
     output
         .tests
         .iter()
@@ -172,25 +175,13 @@ pub fn test_failures(output: &EngineOutput) -> Vec<Finding> {
             let libtest::Outcome::Failed { output: log } = &result.outcome else {
                 return None;
             };
-            let location = libtest::panic_location(log).map(|(file, line, column)| Location {
-                file: file.into(),
-                line,
-                column: Some(column),
-            });
-            let message = libtest::panic_message(log)
-                .unwrap_or_else(|| "the test failed while coverage was measured".to_owned());
-            let kind = "test-failure";
+            let described = failure::failed(&result.name, log, Utf8Path::new(""));
             Some(
-                finding(
-                    output.tool,
-                    output.repro_with(&one_test(&result.name)),
-                    Category::TestFailure,
-                    kind,
-                    message,
-                )
-                .place(location, None)
-                .test(result.name.clone(), result.name.clone())
-                .build_unlocated(),
+                NewFinding::described(StageName::Coverage, described)
+                    .repro(output.repro_with(&one_test(&result.name)))
+                    .tool(output.tool)
+                    .test(result.name.clone(), result.name.clone())
+                    .build(workspace),
             )
         })
         .collect()
@@ -372,7 +363,14 @@ mod tests {
             exec_time: None,
         };
         let tests = vec![failed("tests::fails"), failed("src/lib.rs - f (line 3)")];
-        let found = test_failures(&output(Metrics::new(), Vec::new(), tests));
+        let workspace = Workspace {
+            root: "/w".into(),
+            manifest_path: "/w/Cargo.toml".into(),
+            target_dir: "/w/target".into(),
+            members: Vec::new(),
+            config: crate::config::Config::default(),
+        };
+        let found = test_failures(&output(Metrics::new(), Vec::new(), tests), &workspace);
         assert_eq!(found[0].message, "assertion failed");
         assert_eq!(
             found[0].location.as_ref().unwrap().to_string(),

@@ -278,7 +278,7 @@ fn build_report(
         ));
         found.extend(findings::critical(&measured));
     }
-    found.extend(findings::test_failures(&output));
+    found.extend(findings::test_failures(&output, &ctx.workspace));
     report.findings = found;
     report.notes = notes;
     report.status = gate::status_from_findings(&report.findings, ctx.fail_on);

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::stack;
+use crate::libtest;
 use crate::report::Frame;
 
 /// Everything one session printed that runner reports.
@@ -181,30 +182,22 @@ pub struct Occurrence {
     pub registered: bool,
 }
 
-/// The last `thread '…' panicked at FILE:LINE:COL:` with its message lines.
+/// The last `thread '…' panicked at FILE:LINE:COL:` before the report, read as libtest's
+/// captured panics are: (`FILE:LINE`, the message).
 fn panic_before(lines: &[&str]) -> Option<(String, String)> {
     let start = lines
         .iter()
         .rposition(|line| line.starts_with("thread '") && line.contains(" panicked at "))?;
-    // `thread '<unnamed>' (3264) panicked at …`: newer Rust adds the thread id.
-    let (_, location) = lines[start].split_once(" panicked at ")?;
-    let location = location.trim().trim_end_matches(':');
-    // `file:line:col` → `file:line`, the part that names the place.
-    let location = location
-        .rsplit_once(':')
-        .filter(|(_, col)| col.parse::<u32>().is_ok())
-        .map_or(location, |(head, _)| head);
-    let message: Vec<&str> = lines[start + 1..]
+    // The sanitizer's or libFuzzer's own lines (`==12==...`) end the panic's text.
+    let text = lines[start..]
         .iter()
-        .take_while(|line| {
-            !line.is_empty()
-                && !line.starts_with("stack backtrace:")
-                && !line.starts_with("note: ")
-                && !line.starts_with("==")
-        })
+        .take_while(|line| !line.starts_with("=="))
         .copied()
-        .collect();
-    Some((location.to_owned(), message.join("\n")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (file, line, _) = libtest::panic_location(&text)?;
+    let message = libtest::panic_message(&text).unwrap_or_default();
+    Some((format!("{file}:{line}"), message))
 }
 
 fn classify(

@@ -15,10 +15,11 @@ fn target_dir(ctx: &Context, sanitizer: Sanitizer) -> Utf8PathBuf {
     ctx.workspace.stage_target_dir(&sanitizer.target_dir_name())
 }
 
-/// `cargo test` of the pinned nightly for the host, built with the sanitizer in its own
-/// target dir. The explicit `--target` keeps build scripts and proc-macros uninstrumented;
-/// RUSTDOCFLAGS mirrors RUSTFLAGS because doctests link against the instrumented crates.
-fn cargo_test(ctx: &Context, sanitizer: Sanitizer) -> Cmd {
+/// `cargo test` of the pinned nightly for the host, built with the sanitizer at the
+/// settings' opt-level in its own target dir. The explicit `--target` keeps build scripts and
+/// proc-macros uninstrumented; RUSTDOCFLAGS mirrors RUSTFLAGS because doctests link against
+/// the instrumented crates.
+fn cargo_test(ctx: &Context, settings: &Settings, sanitizer: Sanitizer) -> Cmd {
     let flags = rustflags(ctx, sanitizer);
     let mut cmd = ctx
         .toolchain
@@ -32,7 +33,10 @@ fn cargo_test(ctx: &Context, sanitizer: Sanitizer) -> Cmd {
     if sanitizer.needs_build_std() {
         cmd = cmd.arg("-Zbuild-std");
     }
-    cmd.args(ctx.cargo.build_args())
+    settings
+        .opt_level
+        .apply(cmd)
+        .args(ctx.cargo.build_args())
         .env("CARGO_TARGET_DIR", target_dir(ctx, sanitizer).as_str())
         .env("RUSTFLAGS", flags.clone())
         .env("RUSTDOCFLAGS", flags)
@@ -50,8 +54,8 @@ fn with_runtime_environment(mut cmd: Cmd, settings: &Settings, sanitizer: Saniti
 }
 
 /// Builds every test harness without running it; the JSON messages name the executables.
-pub fn build(ctx: &Context, sanitizer: Sanitizer) -> Cmd {
-    cargo_test(ctx, sanitizer)
+pub fn build(ctx: &Context, settings: &Settings, sanitizer: Sanitizer) -> Cmd {
+    cargo_test(ctx, settings, sanitizer)
         .args(ctx.package_selection(StageName::Sanitizers))
         .args(["--no-run", "--message-format=json"])
 }
@@ -87,7 +91,7 @@ pub fn tests(
 /// A package's doctests through cargo: rustdoc runs each doctest in a process of its own
 /// already, so one command covers them all.
 pub fn doctests(ctx: &Context, settings: &Settings, sanitizer: Sanitizer, unit: &TestUnit) -> Cmd {
-    let cmd = cargo_test(ctx, sanitizer)
+    let cmd = cargo_test(ctx, settings, sanitizer)
         .args(unit.selection())
         .arg("--")
         .args(crate::libtest::JSON_EVENTS)
@@ -104,7 +108,9 @@ pub fn repro(
     unit: &TestUnit,
     test: &str,
 ) -> Cmd {
-    let cmd = cargo_test(ctx, sanitizer).args(unit.selection()).arg("--");
+    let cmd = cargo_test(ctx, settings, sanitizer)
+        .args(unit.selection())
+        .arg("--");
     let cmd = if unit.kind == UnitKind::Doc {
         cmd.arg(test)
     } else {

@@ -22,6 +22,8 @@ pub struct SanitizersConfig {
     pub doctests: Option<bool>,
     /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
     pub test_timeout: Option<String>,
+    /// The opt-level of the instrumented build (default: 1, as the sanitizers advise).
+    pub opt_level: Option<crate::cargo_config::OptLevel>,
 }
 
 impl crate::config::StageTable for SanitizersConfig {

@@ -323,6 +323,7 @@ mod tests {
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
             default_test_timeout: true,
+            opt_level: crate::cargo_config::OptLevel::INSTRUMENTED,
         }
     }
 
@@ -416,6 +417,10 @@ mod tests {
         assert!(
             repro.contains("ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0"),
             "{repro}"
+        );
+        assert!(
+            repro.contains("CARGO_PROFILE_DEV_OPT_LEVEL=1"),
+            "the repro rebuilds what ran: {repro}"
         );
         assert!(
             repro.ends_with("--lib -- --exact tests::overflow"),

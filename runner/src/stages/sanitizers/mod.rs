@@ -57,7 +57,7 @@ pub fn plan(ctx: &Context) -> Result<StagePlan> {
     for &sanitizer in &settings.sanitizers {
         steps.push((
             format!("{sanitizer}: build the tests"),
-            commands::build(ctx, sanitizer),
+            commands::build(ctx, &settings, sanitizer),
         ));
         steps.push((
             format!("{sanitizer}: run a shard of a harness's tests in one process"),
@@ -218,7 +218,7 @@ fn run_sanitizer(
             ""
         }
     ));
-    let build = commands::build(ctx, sanitizer);
+    let build = commands::build(ctx, settings, sanitizer);
     ctx.progress.verbose(&build.to_string());
     let finished = match build.run(&RunOptions {
         timeout: Some(deadline.saturating_duration_since(Instant::now())),

@@ -8,6 +8,7 @@ use camino::Utf8PathBuf;
 
 use super::config::{RuntimeOptions, SanitizersConfig};
 use super::sanitizer::Sanitizer;
+use crate::cargo_config::OptLevel;
 use crate::plan::Context;
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ pub struct Settings {
     pub slow_test_timeout: std::time::Duration,
     /// Whether the limits are runner's defaults, which stretch for a test known to be slow.
     pub default_test_timeout: bool,
+    pub opt_level: OptLevel,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
                 crate::exec::SLOW_TOOL_TEST_TIMEOUT,
             )?,
             default_test_timeout: ctx.test_timeout_is_default(config.test_timeout.as_deref()),
+            opt_level: config.opt_level.unwrap_or(OptLevel::INSTRUMENTED),
         })
     }
 
@@ -174,6 +177,7 @@ mod tests {
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
             default_test_timeout: true,
+            opt_level: OptLevel::INSTRUMENTED,
         }
     }
 

@@ -111,10 +111,19 @@ pub fn repro_command(settings: &Settings, job: &Job) -> String {
     job_command(settings, job, None).pasteable()
 }
 
-/// `cargo test --no-run` of the pinned toolchain in the stage's own target dir: the plain
-/// debug build the other stages' tests also get.
+/// `cargo` of the pinned toolchain in the stage's own target dir, at the configured
+/// opt-level if any.
+fn stage_cargo(ctx: &Context, settings: &Settings) -> Cmd {
+    let cmd = ctx.stage_cargo(&settings.target_dir);
+    match settings.opt_level {
+        Some(level) => level.apply(cmd),
+        None => cmd,
+    }
+}
+
+/// `cargo test --no-run`: the plain debug build the other stages' tests also get.
 pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
-    ctx.stage_cargo(&settings.target_dir)
+    stage_cargo(ctx, settings)
         .args([
             "test",
             "--no-run",
@@ -128,8 +137,7 @@ pub fn build_tests_command(ctx: &Context, settings: &Settings) -> Cmd {
 
 /// `cargo build` of the binaries the config names.
 pub fn build_programs_command(ctx: &Context, settings: &Settings) -> Cmd {
-    let mut cmd = ctx
-        .stage_cargo(&settings.target_dir)
+    let mut cmd = stage_cargo(ctx, settings)
         .args(["build", "--message-format=json", "--manifest-path"])
         .arg(ctx.workspace.manifest_path.as_str())
         .args(ctx.cargo.build_args());
