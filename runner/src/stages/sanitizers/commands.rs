@@ -15,8 +15,8 @@ fn target_dir(ctx: &Context, sanitizer: Sanitizer) -> Utf8PathBuf {
     ctx.workspace.stage_target_dir(&sanitizer.target_dir_name())
 }
 
-/// `cargo test` of the pinned nightly for the host, built with the sanitizer at the
-/// settings' opt-level in its own target dir. The explicit `--target` keeps build scripts and
+/// `cargo test` of the pinned nightly for the host, built with the sanitizer at its
+/// opt-level in its own target dir. The explicit `--target` keeps build scripts and
 /// proc-macros uninstrumented; RUSTDOCFLAGS mirrors RUSTFLAGS because doctests link against
 /// the instrumented crates.
 fn cargo_test(ctx: &Context, settings: &Settings, sanitizer: Sanitizer) -> Cmd {
@@ -33,10 +33,10 @@ fn cargo_test(ctx: &Context, settings: &Settings, sanitizer: Sanitizer) -> Cmd {
     if sanitizer.needs_build_std() {
         cmd = cmd.arg("-Zbuild-std");
     }
-    settings
-        .opt_level
-        .apply(cmd)
-        .args(ctx.cargo.build_args())
+    if let Some(level) = settings.opt_level_for(sanitizer) {
+        cmd = level.apply(cmd);
+    }
+    cmd.args(ctx.cargo.build_args())
         .env("CARGO_TARGET_DIR", target_dir(ctx, sanitizer).as_str())
         .env("RUSTFLAGS", flags.clone())
         .env("RUSTDOCFLAGS", flags)

@@ -22,7 +22,8 @@ pub struct SanitizersConfig {
     pub doctests: Option<bool>,
     /// Per-test time limit (default: 5m, or the top-level `test-timeout`).
     pub test_timeout: Option<String>,
-    /// The opt-level of the instrumented build (default: 1, as the sanitizers advise).
+    /// The opt-level of every sanitizer's build (default: 1 for address, thread and leak, as
+    /// the sanitizers advise; memory keeps the profile's).
     pub opt_level: Option<crate::cargo_config::OptLevel>,
 }
 

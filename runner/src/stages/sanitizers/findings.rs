@@ -323,7 +323,7 @@ mod tests {
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
             default_test_timeout: true,
-            opt_level: crate::cargo_config::OptLevel::INSTRUMENTED,
+            opt_level: None,
         }
     }
 

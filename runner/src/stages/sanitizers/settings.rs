@@ -28,7 +28,9 @@ pub struct Settings {
     pub slow_test_timeout: std::time::Duration,
     /// Whether the limits are runner's defaults, which stretch for a test known to be slow.
     pub default_test_timeout: bool,
-    pub opt_level: OptLevel,
+    /// The configured opt-level of every sanitizer's build; `None`: each sanitizer's own
+    /// ([`Sanitizer::default_opt_level`]).
+    pub opt_level: Option<OptLevel>,
 }
 
 impl Settings {
@@ -85,7 +87,7 @@ impl Settings {
                 crate::exec::SLOW_TOOL_TEST_TIMEOUT,
             )?,
             default_test_timeout: ctx.test_timeout_is_default(config.test_timeout.as_deref()),
-            opt_level: config.opt_level.unwrap_or(OptLevel::INSTRUMENTED),
+            opt_level: config.opt_level,
         })
     }
 
@@ -120,6 +122,11 @@ impl Settings {
             logs,
             seeds: &[None],
         }
+    }
+
+    /// The opt-level `sanitizer`'s build sets, if any (else the profile's own).
+    pub fn opt_level_for(&self, sanitizer: Sanitizer) -> Option<OptLevel> {
+        self.opt_level.or(sanitizer.default_opt_level())
     }
 
     pub fn test_timeout_for(&self, sanitizer: Sanitizer) -> std::time::Duration {
@@ -177,8 +184,26 @@ mod tests {
             test_timeout: std::time::Duration::from_mins(5),
             slow_test_timeout: std::time::Duration::from_mins(15),
             default_test_timeout: true,
-            opt_level: OptLevel::INSTRUMENTED,
+            opt_level: None,
         }
+    }
+
+    #[test]
+    fn address_and_thread_build_optimised_memory_as_the_profile_unless_configured() {
+        let level = |settings: &Settings, sanitizer| {
+            settings
+                .opt_level_for(sanitizer)
+                .map(|level| level.to_string())
+        };
+        let defaults = settings();
+        assert_eq!(level(&defaults, Sanitizer::Address).as_deref(), Some("1"));
+        assert_eq!(level(&defaults, Sanitizer::Thread).as_deref(), Some("1"));
+        assert_eq!(level(&defaults, Sanitizer::Memory), None);
+        let configured = Settings {
+            opt_level: Some(OptLevel::INSTRUMENTED),
+            ..settings()
+        };
+        assert_eq!(level(&configured, Sanitizer::Memory).as_deref(), Some("1"));
     }
 
     #[test]
