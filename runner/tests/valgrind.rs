@@ -1,6 +1,7 @@
 //! The valgrind stage end to end: real memcheck on the fixture crates, each finding asserted
 //! by kind, location and test; the clean control reports nothing; a user's suppression file
-//! hides what it names; a missing valgrind is an ERROR naming its install command.
+//! hides what it names; a missing valgrind is an ERROR naming its install command; the build
+//! keeps the profile's opt-level unless config names one.
 
 mod common;
 
@@ -273,4 +274,33 @@ fn missing_valgrind_is_an_error_naming_the_install_command() {
     let report = read_json(&out.path().join("report.json"));
     assert_eq!(stage(&report)["status"], "ERROR");
     assert_eq!(report["gate"]["passed"], false);
+}
+
+/// memcheck builds as the user's profile says unless config names a level: at opt-level 1
+/// the optimiser deletes two of the fixture's bugs before memcheck sees the machine code.
+#[test]
+fn the_build_keeps_the_profiles_opt_level_unless_configured() {
+    let workspace = fixture_copy("valgrind-bugs");
+    let manifest = workspace.path().join("Cargo.toml");
+    let base = std::fs::read_to_string(&manifest).unwrap();
+    let plan = || {
+        let result = run(runner()
+            .args(["plan", "--stages", "valgrind"])
+            .arg(workspace.path()));
+        assert_eq!(result.code, 0, "{}", result.stderr);
+        result.stdout
+    };
+    let default = plan();
+    assert!(default.contains("cargo"), "{default}");
+    assert!(
+        !default.contains("CARGO_PROFILE_DEV_OPT_LEVEL"),
+        "{default}"
+    );
+    let config = "\n[package.metadata.runner.valgrind]\nopt-level = 1\n";
+    std::fs::write(&manifest, format!("{base}{config}")).unwrap();
+    let configured = plan();
+    assert!(
+        configured.contains("CARGO_PROFILE_DEV_OPT_LEVEL=1"),
+        "{configured}"
+    );
 }
