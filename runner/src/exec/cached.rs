@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attribute::{Ran, UnitResult};
 use super::outcome::{self, Limits, Outcome};
+use super::test_id::TestId;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::cache::key::KeyHasher;
 use crate::cache::store::{Found, Store};
@@ -25,10 +26,8 @@ use crate::report::model::TestOutcome;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Identity {
     stage: String,
-    target: String,
-    harness: String,
-    /// The test; none for a harness that runs whole.
-    test: Option<String>,
+    /// The test; for a harness that runs whole, [`TestId::whole`].
+    test: TestId,
     seed: Option<u32>,
 }
 
@@ -283,9 +282,7 @@ pub fn test_list<T: Tool>(
     // a filter holds different tests.
     let identity = Identity {
         stage: stage.to_owned(),
-        target: binary.target.clone(),
-        harness: binary.unit.label(),
-        test: Some(format!("list {}", ctx.filters.join(" "))),
+        test: TestId::of(binary, &format!("list {}", ctx.filters.join(" "))),
         seed: None,
     };
     if let Some((cache, key)) = &key {
@@ -318,9 +315,10 @@ struct StoredList {
 fn identity(stage: &str, binary: &Binary, test: Option<&str>, seed: Option<u32>) -> Identity {
     Identity {
         stage: stage.to_owned(),
-        target: binary.target.clone(),
-        harness: binary.unit.label(),
-        test: test.map(str::to_owned),
+        test: match test {
+            Some(test) => TestId::of(binary, test),
+            None => TestId::whole(binary),
+        },
         seed,
     }
 }
@@ -466,9 +464,10 @@ fn fetch<R: serde::de::DeserializeOwned>(
     let Ok(entry) = serde_json::from_slice::<Entry<R>>(&payload) else {
         return Fetched::Refused;
     };
-    let tests_fit = match &identity.test {
-        Some(test) => entry.tests.len() == 1 && entry.tests[0].name == *test,
-        None => !entry.tests.is_empty(),
+    let tests_fit = if identity.test.is_whole() {
+        !entry.tests.is_empty()
+    } else {
+        entry.tests.len() == 1 && entry.tests[0].name == identity.test.name
     };
     let causes_fit = entry
         .found
@@ -570,9 +569,11 @@ mod tests {
                         for seed in [None, Some(1), Some(2)] {
                             let identity = Identity {
                                 stage: stage.to_owned(),
-                                target: target.to_owned(),
-                                harness: harness.to_owned(),
-                                test: test.map(str::to_owned),
+                                test: TestId::new(
+                                    target,
+                                    harness,
+                                    test.unwrap_or(TestId::WHOLE_HARNESS),
+                                ),
                                 seed,
                             };
                             places.push((identity, test_key(&binary, *test, seed)));
@@ -587,12 +588,13 @@ mod tests {
     /// What a `--no-cache` run finds at a place: `oob` fails with a report, the rest pass; a
     /// whole harness runs two doctests.
     fn truth(identity: &Identity) -> Entry<String> {
-        let names: Vec<String> = match &identity.test {
-            Some(test) => vec![test.clone()],
-            None => vec![
+        let names: Vec<String> = if identity.test.is_whole() {
+            vec![
                 "src/lib.rs - f (line 3)".into(),
                 "src/lib.rs - g (line 9)".into(),
-            ],
+            ]
+        } else {
+            vec![identity.test.name.clone()]
         };
         let tests = names
             .iter()

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::durations::FinishedRuns;
+use super::test_id::TestId;
 use super::tool::Binary;
 use crate::libtest::{self, Event};
 use crate::process::Tick;
@@ -133,12 +134,10 @@ pub fn stretched_limits(
     let Some(slowdown) = slowdown else {
         return BTreeMap::new();
     };
-    let label = binary.unit.label();
     let most = base.saturating_mul(MOST_STRETCH);
     let mut longer = BTreeMap::new();
     for test in &binary.tests {
-        let Some((_, _, seconds)) =
-            finished.quickest_elsewhere(&label, test, stage, &binary.target)
+        let Some((_, _, seconds)) = finished.quickest_elsewhere(&TestId::of(binary, test), stage)
         else {
             continue;
         };
@@ -182,17 +181,17 @@ mod tests {
     fn a_default_limit_stretches_for_tests_slow_elsewhere_up_to_four_times() {
         let mut measured = Durations::default();
         // Quick elsewhere: keeps the default.
-        measured.insert("coverage", "host", "p lib", "quick", 0.5);
+        measured.insert("coverage", &TestId::new("host", "p lib", "quick"), 0.5);
         // 14 s under AddressSanitizer: 14 x 100 = 1400 s > 900 s.
-        measured.insert("sanitizers", "address", "p lib", "slow", 14.0);
-        measured.insert("coverage", "host", "p lib", "slow", 20.0);
+        measured.insert("sanitizers", &TestId::new("address", "p lib", "slow"), 14.0);
+        measured.insert("coverage", &TestId::new("host", "p lib", "slow"), 20.0);
         // Far slower: capped at four times the default.
-        measured.insert("coverage", "host", "p lib", "slowest", 100.0);
+        measured.insert("coverage", &TestId::new("host", "p lib", "slowest"), 100.0);
         // Its own earlier run under this tool does not count.
-        measured.insert("sanitizers", "memory", "p lib", "own", 800.0);
+        measured.insert("sanitizers", &TestId::new("memory", "p lib", "own"), 800.0);
         // Nor a run that ended its process elsewhere.
-        measured.insert("coverage", "host", "p lib", "ended", 50.0);
-        measured.mark_ended("coverage", "host", "p lib", "ended");
+        measured.insert("coverage", &TestId::new("host", "p lib", "ended"), 50.0);
+        measured.mark_ended("coverage", &TestId::new("host", "p lib", "ended"));
         let base = Duration::from_mins(15);
         let binary = Binary::fake(
             "memory",

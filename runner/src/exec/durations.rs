@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-/// Stage → `target unit test` → seconds; and per stage the tests whose process ended in
+use super::test_id::TestId;
+
+/// Stage → test (its [`TestId`], `target harness name`) → seconds; and per stage the tests whose process ended in
 /// them the last time they ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durations {
@@ -25,23 +27,19 @@ pub struct Durations {
     measured_at: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// Each test's runs that finished on their own: `unit test` → (stage, target, seconds).
+/// Each test's runs that finished on their own, by [`TestId::anywhere`]: (stage, target,
+/// seconds).
 #[derive(Debug, Default)]
 pub struct FinishedRuns<'a>(BTreeMap<&'a str, Vec<(&'a str, &'a str, f64)>>);
 
 impl FinishedRuns<'_> {
-    /// The quickest run of the test outside `stage` on `target`: (stage, target, seconds).
-    pub fn quickest_elsewhere(
-        &self,
-        unit: &str,
-        test: &str,
-        stage: &str,
-        target: &str,
-    ) -> Option<(&str, &str, f64)> {
+    /// The quickest run of `test` other than under `stage` on its own target: (stage,
+    /// target, seconds).
+    pub fn quickest_elsewhere(&self, test: &TestId, stage: &str) -> Option<(&str, &str, f64)> {
         self.0
-            .get(format!("{unit} {test}").as_str())?
+            .get(test.anywhere().as_str())?
             .iter()
-            .filter(|(there, on, _)| (*there, *on) != (stage, target))
+            .filter(|(there, on, _)| (*there, *on) != (stage, test.target.as_str()))
             .min_by(|a, b| a.2.total_cmp(&b.2))
             .copied()
     }
@@ -58,21 +56,14 @@ fn now_ms() -> u64 {
         })
 }
 
-fn key(target: &str, unit: &str, test: &str) -> String {
-    format!("{target} {unit} {test}")
-}
-
 /// Where a workspace keeps its durations.
 pub fn path(workspace_root: &Utf8Path) -> Utf8PathBuf {
     workspace_root.join(".runner").join("durations.json")
 }
 
 impl Durations {
-    pub fn get(&self, stage: &str, target: &str, unit: &str, test: &str) -> Option<f64> {
-        self.stages
-            .get(stage)?
-            .get(&key(target, unit, test))
-            .copied()
+    pub fn get(&self, stage: &str, test: &TestId) -> Option<f64> {
+        self.stages.get(stage)?.get(&test.to_string()).copied()
     }
 
     /// The mean measured duration of a stage's tests: what a test not measured yet is
@@ -84,7 +75,7 @@ impl Durations {
     }
 
     /// Where each test finished on its own (in any stage, on any target), with its time,
-    /// keyed by `unit test`: a test that ended its process there does not count. Tells a
+    /// keyed by [`TestId::anywhere`]: a test that ended its process there does not count. Tells a
     /// test too slow for one tool from a test that never ends, and how slow it is at best.
     pub fn finished_runs(&self) -> FinishedRuns<'_> {
         let mut runs = FinishedRuns::default();
@@ -107,21 +98,21 @@ impl Durations {
     }
 
     /// Whether the test ended its process the last time it ran.
-    pub fn ended_process(&self, stage: &str, target: &str, unit: &str, test: &str) -> bool {
+    pub fn ended_process(&self, stage: &str, test: &TestId) -> bool {
         self.ended_process
             .get(stage)
-            .is_some_and(|tests| tests.contains(&key(target, unit, test)))
+            .is_some_and(|tests| tests.contains(&test.to_string()))
     }
 
-    pub fn mark_ended(&mut self, stage: &str, target: &str, unit: &str, test: &str) {
+    pub fn mark_ended(&mut self, stage: &str, test: &TestId) {
         self.ended_process
             .entry(stage.to_owned())
             .or_default()
-            .insert(key(target, unit, test));
+            .insert(test.to_string());
     }
 
-    pub fn insert(&mut self, stage: &str, target: &str, unit: &str, test: &str, seconds: f64) {
-        self.insert_at(stage, &key(target, unit, test), seconds, now_ms());
+    pub fn insert(&mut self, stage: &str, test: &TestId, seconds: f64) {
+        self.insert_at(stage, &test.to_string(), seconds, now_ms());
     }
 
     fn insert_at(&mut self, stage: &str, key: &str, seconds: f64, when: u64) {
@@ -145,7 +136,7 @@ impl Durations {
             .unwrap_or(0)
     }
 
-    /// Every stage's measurements: stage → (`target unit test`, seconds).
+    /// Every stage's measurements: stage → (`target harness name`, seconds).
     pub fn stages(&self) -> impl Iterator<Item = (&str, Vec<(&str, f64)>)> {
         self.stages.iter().map(|(stage, tests)| {
             (
@@ -257,15 +248,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = Utf8Path::from_path(dir.path()).unwrap();
         let mut fresh = Durations::default();
-        fresh.insert("miri", "t", "u", "a", 5.0);
+        fresh.insert("miri", &TestId::new("t", "u", "a"), 5.0);
         // A copy of older history, as a later slice carries it.
         let old: Durations =
             serde_json::from_str(r#"{"stages":{"miri":{"t u a":1.0,"t u b":2.0}}}"#).unwrap();
         let mut joined = Durations::default();
         joined.join(&fresh);
         joined.join(&old);
-        assert_eq!(joined.get("miri", "t", "u", "a"), Some(5.0));
-        assert_eq!(joined.get("miri", "t", "u", "b"), Some(2.0));
+        assert_eq!(joined.get("miri", &TestId::new("t", "u", "a")), Some(5.0));
+        assert_eq!(joined.get("miri", &TestId::new("t", "u", "b")), Some(2.0));
         for figure in ["-1.0", "1e308", "604801"] {
             let file = root.join("d.json");
             std::fs::write(
@@ -284,15 +275,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = path(Utf8Path::from_path(dir.path()).unwrap());
         let mut first = Durations::default();
-        first.insert("miri", "x86_64", "p lib", "a", 1.5);
+        first.insert("miri", &TestId::new("x86_64", "p lib", "a"), 1.5);
         Durations::save_merged(&file, &first);
         let mut second = Durations::default();
-        second.insert("sanitizers", "address", "p lib", "a", 0.1);
+        second.insert("sanitizers", &TestId::new("address", "p lib", "a"), 0.1);
         Durations::save_merged(&file, &second);
         let loaded = Durations::load(&file);
-        assert_eq!(loaded.get("miri", "x86_64", "p lib", "a"), Some(1.5));
-        assert_eq!(loaded.get("sanitizers", "address", "p lib", "a"), Some(0.1));
-        assert_eq!(loaded.get("miri", "x86_64", "p lib", "b"), None);
+        assert_eq!(
+            loaded.get("miri", &TestId::new("x86_64", "p lib", "a")),
+            Some(1.5)
+        );
+        assert_eq!(
+            loaded.get("sanitizers", &TestId::new("address", "p lib", "a")),
+            Some(0.1)
+        );
+        assert_eq!(
+            loaded.get("miri", &TestId::new("x86_64", "p lib", "b")),
+            None
+        );
     }
 
     #[test]
@@ -300,18 +300,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = path(Utf8Path::from_path(dir.path()).unwrap());
         let mut crashed = Durations::default();
-        crashed.insert("miri", "x86_64", "p lib", "ub", 0.5);
-        crashed.mark_ended("miri", "x86_64", "p lib", "ub");
+        crashed.insert("miri", &TestId::new("x86_64", "p lib", "ub"), 0.5);
+        crashed.mark_ended("miri", &TestId::new("x86_64", "p lib", "ub"));
         Durations::save_merged(&file, &crashed);
-        assert!(Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
+        assert!(Durations::load(&file).ended_process("miri", &TestId::new("x86_64", "p lib", "ub")));
         // A run that did not run it keeps the mark; one that ran it through clears it.
         let mut other = Durations::default();
-        other.insert("miri", "x86_64", "p lib", "fine", 0.1);
+        other.insert("miri", &TestId::new("x86_64", "p lib", "fine"), 0.1);
         Durations::save_merged(&file, &other);
-        assert!(Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
+        assert!(Durations::load(&file).ended_process("miri", &TestId::new("x86_64", "p lib", "ub")));
         let mut fixed = Durations::default();
-        fixed.insert("miri", "x86_64", "p lib", "ub", 0.2);
+        fixed.insert("miri", &TestId::new("x86_64", "p lib", "ub"), 0.2);
         Durations::save_merged(&file, &fixed);
-        assert!(!Durations::load(&file).ended_process("miri", "x86_64", "p lib", "ub"));
+        assert!(
+            !Durations::load(&file).ended_process("miri", &TestId::new("x86_64", "p lib", "ub"))
+        );
     }
 }

@@ -18,6 +18,7 @@ use super::outcome::{record, Limits, Outcome};
 use super::partition;
 use super::pool::{self, Done};
 use super::shards;
+use super::test_id::TestId;
 use super::tool::{Attributed, Binary, Cause, Mode, Tool, Unit};
 use crate::plan::Context;
 use crate::process::{RunOptions, Termination};
@@ -212,44 +213,28 @@ fn too_slow_here<R>(
         let Cause::TimedOut { limit, .. } = &found.cause else {
             return true;
         };
-        let binary = &binaries[found.binary];
-        let label = binary.unit.label();
-        let Some((where_stage, target, seconds)) =
-            finished.quickest_elsewhere(&label, &found.test, stage, &binary.target)
+        let test = TestId::of(&binaries[found.binary], &found.test);
+        let Some((where_stage, target, seconds)) = finished.quickest_elsewhere(&test, stage)
         else {
             return true;
         };
         errors.push(format!(
-            "`{}` ({label}) did not finish within its limit of {} on {}, though it finished in {:.1} s under {where_stage} on {target}: too slow under this tool, not a hang; give it more time with config `{stage}.test-timeout`",
-            found.test,
+            "`{}` ({}) did not finish within its limit of {} on {}, though it finished in {:.1} s under {where_stage} on {target}: too slow under this tool, not a hang; give it more time with config `{stage}.test-timeout`",
+            test.name,
+            test.harness,
             crate::duration::human(*limit),
-            binary.target,
+            test.target,
             seconds
         ));
-        not_evaluated.push((
-            binary.target.clone(),
-            label,
-            found.test.clone(),
-            found.seed.map(u64::from),
-        ));
+        not_evaluated.push((test, found.seed.map(u64::from)));
         false
     });
     // Not evaluated here: neither a result nor a timeout in the counts.
-    for (target, label, test, seed) in not_evaluated {
-        outcome.tests.retain(|run| {
-            (
-                run.target.as_deref(),
-                run.unit.as_deref(),
-                run.name.as_str(),
-                run.seed,
-            ) != (
-                Some(target.as_str()),
-                Some(label.as_str()),
-                test.as_str(),
-                seed,
-            )
-        });
-        if let Some(tally) = outcome.tallies.get_mut(&target) {
+    for (test, seed) in not_evaluated {
+        outcome
+            .tests
+            .retain(|run| !(test.is_run(run) && run.seed == seed));
+        if let Some(tally) = outcome.tallies.get_mut(&test.target) {
             tally.tests_run = tally.tests_run.saturating_sub(1);
             tally.timed_out = tally.timed_out.saturating_sub(1);
         }
@@ -264,11 +249,8 @@ fn fail_reported_tests<R>(outcome: &mut Outcome<R>, binaries: &[Binary]) {
             continue;
         }
         let reported = outcome.found.iter().any(|found| {
-            let binary = &binaries[found.binary];
             matches!(found.cause, Cause::Report(_))
-                && found.test == run.name
-                && run.unit.as_deref() == Some(binary.unit.label().as_str())
-                && run.target.as_deref() == Some(binary.target.as_str())
+                && TestId::of(&binaries[found.binary], &found.test).is_run(run)
                 && run.seed == found.seed.map(u64::from)
         });
         if reported {
@@ -296,17 +278,13 @@ struct Expected<'a> {
 }
 
 impl Expected<'_> {
-    fn seconds(&self, binary: &Binary, label: &str, test: &str) -> Option<f64> {
+    fn seconds(&self, test: &TestId) -> Option<f64> {
         let stage = self.limits.stage;
-        self.known
-            .get(stage, &binary.target, label, test)
-            .or_else(|| {
-                let slowdown = self.limits.slowdown?;
-                let (_, _, seconds) =
-                    self.elsewhere
-                        .quickest_elsewhere(label, test, stage, &binary.target)?;
-                Some(seconds * slowdown)
-            })
+        self.known.get(stage, test).or_else(|| {
+            let slowdown = self.limits.slowdown?;
+            let (_, _, seconds) = self.elsewhere.quickest_elsewhere(test, stage)?;
+            Some(seconds * slowdown)
+        })
     }
 }
 
@@ -335,7 +313,7 @@ fn plan_units(
             }
             let label = binary.unit.label();
             shards::expected_total(&binary.tests, |test| {
-                expected_of.seconds(binary, &label, test)
+                expected_of.seconds(&TestId::new(&binary.target, &label, test))
             })
         })
         .collect();
@@ -360,12 +338,13 @@ fn plan_units(
             continue;
         }
         let label = binary.unit.label();
-        let duration_of = |test: &str| expected_of.seconds(binary, &label, test);
+        let id = |test: &str| TestId::new(&binary.target, &label, test);
+        let duration_of = |test: &str| expected_of.seconds(&id(test));
         // A test that ended its process last time runs alone: with others, its end would
         // cost them a new process and a re-run for the checks it kept from running.
         let (alone, grouped): (Vec<String>, Vec<String>) =
             binary.tests.iter().cloned().partition(|test| {
-                known.ended_process(limits.stage, &binary.target, &label, test)
+                known.ended_process(limits.stage, &id(test))
                     || duration_of(test).is_some_and(|seconds| seconds > ALONE_AFTER_SECONDS)
             });
         for test in alone {
@@ -618,10 +597,10 @@ mod tests {
         let binary = Binary::fake("memory", &names);
         let mut measured = Durations::default();
         for test in &tests {
-            measured.insert("sanitizers", "address", "p lib", test, 0.01);
+            measured.insert("sanitizers", &TestId::new("address", "p lib", test), 0.01);
         }
         // Slow natively: far past the alone threshold once slowed down here.
-        measured.insert("sanitizers", "address", "p lib", "t07", 2.0);
+        measured.insert("sanitizers", &TestId::new("address", "p lib", "t07"), 2.0);
         let elsewhere = measured.finished_runs();
         let known = Durations::default();
         let mut limits = Limits {

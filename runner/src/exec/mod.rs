@@ -13,10 +13,12 @@ pub mod outcome;
 pub mod partition;
 pub mod pool;
 pub mod shards;
+pub mod test_id;
 pub mod tool;
 
 pub use durations::Durations;
 pub use outcome::{conclude, Answered, Limits, Outcome, Tally};
+pub use test_id::TestId;
 pub use tool::{
     Attributed, Binary, Cause, KeyInputs, Reading, Tool, When, NATIVE_TEST_TIMEOUT,
     SLOW_TOOL_TEST_TIMEOUT,

@@ -9,6 +9,7 @@ use camino::Utf8Path;
 
 use super::attribute::UnitResult;
 use super::durations::Durations;
+use super::test_id::TestId;
 use super::tool::{Attributed, Binary, Cause};
 use crate::report::gate;
 use crate::report::model::{
@@ -225,7 +226,7 @@ pub(super) fn record<R>(
     if let Some(culprit) = &result.culprit {
         outcome
             .durations
-            .mark_ended(stage, &binary.target, &label, culprit);
+            .mark_ended(stage, &TestId::of(binary, culprit));
     }
     for (name, test_outcome, seconds) in &result.ran {
         match test_outcome {
@@ -249,7 +250,7 @@ pub(super) fn record<R>(
         if let (Some(seconds), false) = (seconds, *test_outcome == TestOutcome::Ignored) {
             outcome
                 .durations
-                .insert(stage, &binary.target, &label, name, *seconds);
+                .insert(stage, &TestId::new(&binary.target, &label, name), *seconds);
         }
         #[allow(
             clippy::cast_possible_truncation,

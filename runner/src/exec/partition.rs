@@ -15,6 +15,7 @@ use anyhow::{bail, Result};
 use camino::Utf8Path;
 
 use super::shards;
+use super::test_id::TestId;
 use super::tool::Binary;
 use super::Durations;
 use crate::exit::Exit;
@@ -287,11 +288,11 @@ pub fn slice(
                 .collect()
         };
         for test in pieces {
-            let name = test.unwrap_or("(whole harness)");
+            let name = test.unwrap_or(TestId::WHOLE_HARNESS);
             items.push(Item {
-                identity: format!("{stage} {} {label} {name}", binary.target),
+                identity: format!("{stage} {}", TestId::new(&binary.target, &label, name)),
                 family: format!("{stage} {} {}", binary.target, shards::family(name)),
-                expected: test.and_then(|test| known.get(stage, &binary.target, &label, test)),
+                expected: test.and_then(|test| known.get(stage, &TestId::of(binary, test))),
             });
             owners.push((index, test));
         }

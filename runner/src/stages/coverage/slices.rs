@@ -15,7 +15,7 @@ use super::outcome::{self, EngineOutput};
 use super::settings::{Settings, Threshold};
 use super::Artifacts;
 use crate::exec::partition;
-use crate::exec::{Binary, Durations};
+use crate::exec::{Binary, Durations, TestId};
 use crate::inventory::{self, UnitKind};
 use crate::libtest::TestResult;
 use crate::plan::Context;
@@ -189,7 +189,8 @@ pub fn run(
             for result in &results {
                 if let Some(seconds) = result.exec_time {
                     let stage = StageName::Coverage.as_str();
-                    durations.insert(stage, &binary.target, &label, &result.name, seconds);
+                    let test = TestId::new(&binary.target, &label, &result.name);
+                    durations.insert(stage, &test, seconds);
                 }
             }
         }
