@@ -208,7 +208,7 @@ fn sanitizer_options_declared_inputs_and_damaged_entries_rerun() {
 
     // Every stored entry damaged: detected, removed and run again with the same result.
     let mut damaged = 0;
-    let store = dir.join("target/runner-cache/v2");
+    let store = dir.join("target/runner-cache/v3");
     for prefix in std::fs::read_dir(&store).unwrap().flatten() {
         for entry in std::fs::read_dir(prefix.path()).unwrap().flatten() {
             let mut bytes = std::fs::read(entry.path()).unwrap();

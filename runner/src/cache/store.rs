@@ -15,8 +15,8 @@ use super::key;
 /// The first word of every entry; a format change gets a new folder instead.
 const MAGIC: &str = "runner-cache-entry";
 /// Entries live under a folder per format version, so an old runner never reads new entries.
-/// v2: the header names the entry's key.
-const FORMAT: &str = "v2";
+/// v2: the header names the entry's key. v3: an entry's identity holds the kernel's `TestId`.
+const FORMAT: &str = "v3";
 
 pub struct Store {
     dir: Utf8PathBuf,
