@@ -168,10 +168,30 @@ impl NewFinding {
     }
 
     pub fn build(self, workspace: &Workspace) -> Finding {
-        let place = self
+        let mut place = self
             .place
             .clone()
             .unwrap_or_else(|| locate::user_location(workspace, &self.frames));
+        // A stack that never reaches the user's files inside a doctest: the doctest is the
+        // user's code it ran, with its own frame's function when the stack shows it.
+        let located = place
+            .0
+            .as_ref()
+            .is_some_and(|location| locate::in_workspace(workspace, location));
+        if let (false, Some(test)) = (located, &self.test) {
+            if let Some(location) = locate::doctest_location(workspace, test) {
+                let doctest_frame = self
+                    .frames
+                    .iter()
+                    .find(|frame| frame.function.contains("::_doctest_main_"));
+                place = (
+                    Some(location),
+                    doctest_frame
+                        .map(|frame| frame.function.clone())
+                        .or(place.1),
+                );
+            }
+        }
         let stack = short_stack(workspace, &self.frames);
         self.finish(place, stack)
     }
@@ -227,11 +247,14 @@ impl NewFinding {
     }
 }
 
-/// At least `SHORT_STACK` frames, and always down to the first user frame.
+/// At least `SHORT_STACK` frames, and always down to the first user frame (or the frame
+/// of the doctest that ran the code).
 fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
     let user = frames
         .iter()
-        .position(|frame| locate::is_user_frame(workspace, frame))
+        .position(|frame| {
+            locate::is_user_frame(workspace, frame) || frame.function.contains("::_doctest_main_")
+        })
         .map_or(0, |at| at + 1);
     let keep = SHORT_STACK.max(user);
     frames
@@ -239,4 +262,74 @@ fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
         .take(keep)
         .map(|frame| locate::readable_frame(workspace, frame))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, file: &str, line: u32) -> Frame {
+        Frame {
+            function: function.to_owned(),
+            file: Some(file.to_owned()),
+            line: Some(line),
+            column: None,
+        }
+    }
+
+    #[test]
+    fn a_doctest_without_user_frames_is_placed_at_the_doctest() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), "/// ```\n/// ```\npub fn f() {}\n").unwrap();
+        let workspace = Workspace {
+            root: root.to_owned(),
+            manifest_path: root.join("Cargo.toml"),
+            target_dir: root.join("target"),
+            members: Vec::new(),
+            config: crate::config::Config::default(),
+        };
+        let mut frames: Vec<Frame> = (0..9)
+            .map(|at| {
+                frame(
+                    &format!("alloc::f{at}"),
+                    "/rustc/abc/library/alloc/src/alloc.rs",
+                    101,
+                )
+            })
+            .collect();
+        frames.push(frame(
+            "rust_out::main::_doctest_main_src_lib_rs_1_0",
+            "rust_out.e5d8ef6969db4636-cgu.0",
+            0,
+        ));
+        let leak = |test: &str| {
+            NewFinding::new(StageName::Sanitizers, Category::Leak, "direct-leak", "leak")
+                .frames(frames.clone())
+                .test(test, format!("p doctests {test}"))
+                .build(&workspace)
+        };
+        let found = leak("src/lib.rs - f (line 1)");
+        let location = found.location.unwrap();
+        assert_eq!((location.file.as_str(), location.line), ("src/lib.rs", 1));
+        assert_eq!(
+            found.function.as_deref(),
+            Some("rust_out::main::_doctest_main_src_lib_rs_1_0")
+        );
+        // The short stack reaches the doctest's frame.
+        assert_eq!(found.stack.len(), 10);
+        // A unit test keeps the tool's innermost frame when none is the user's.
+        let found = leak("tests::leaks");
+        assert_eq!(found.location.unwrap().file.as_str(), "alloc/src/alloc.rs");
+        // A doctest of a file that is not there is not placed at it.
+        assert_eq!(
+            leak("src/gone.rs - f (line 1)")
+                .location
+                .unwrap()
+                .file
+                .as_str(),
+            "alloc/src/alloc.rs"
+        );
+    }
 }

@@ -98,6 +98,35 @@ pub fn user_location(
     (location, function)
 }
 
+/// Where a doctest is: rustdoc names one `FILE - ITEM (line N)`, FILE as cargo passed it
+/// (relative to the workspace root, or to the package's folder), N the line of its opening
+/// fence. A doctest is built without debug info and its frames name only `rust_out` code
+/// units, so a tool's stack through it shows no user frame; this is the user's code there.
+pub fn doctest_location(workspace: &Workspace, test: &str) -> Option<Location> {
+    let (file, rest) = test.split_once(" - ")?;
+    let line = rest
+        .rsplit_once("(line ")?
+        .1
+        .strip_suffix(')')?
+        .parse()
+        .ok()?;
+    let path = Utf8Path::new(file);
+    let found = std::iter::once(workspace.root.as_path())
+        .chain(workspace.members.iter().map(crate::workspace::Member::dir))
+        .map(|dir| dir.join(path))
+        .find(|candidate| candidate.is_file())?;
+    Some(Location {
+        file: workspace.relative(&found)?.to_owned(),
+        line,
+        column: None,
+    })
+}
+
+/// Whether a location is a file of the workspace (not the standard library or a dependency).
+pub fn in_workspace(workspace: &Workspace, location: &Location) -> bool {
+    location.file.is_relative() && workspace.root.join(&location.file).is_file()
+}
+
 #[cfg(test)]
 mod display_tests {
     use super::display_path;

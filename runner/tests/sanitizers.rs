@@ -76,6 +76,14 @@ const EXPECTED: &[(&str, &str, &str, u64)] = &[
     ("address", "tests::overflow", "heap-buffer-overflow", 10),
     ("address", "tests::dangling", "use-after-free", 18),
     ("address", "tests::leaks", "direct-leak", 23),
+    // The doctest's own leak: its stack shows no user frame (rustdoc builds it without debug
+    // info), so it is placed at the doctest.
+    (
+        "address",
+        "src/lib.rs - documented (line 64)",
+        "direct-leak",
+        64,
+    ),
     ("address", "first_overflow", "heap-buffer-overflow", 10),
     ("address", "second_overflow", "heap-buffer-overflow", 10),
     ("thread", "tests::race", "data-race", 38),
@@ -165,13 +173,13 @@ fn counts_per_sanitizer_add_up_and_the_passing_test_passes() {
             )
         })
         .collect();
-    // 6 unit tests and 2 integration tests; a test with findings counts as failed.
+    // 6 unit tests, 2 integration tests and a doctest; a test with findings counts as failed.
     assert_eq!(
         rows,
         [
-            ("address".to_owned(), 8, 3, 5, 5),
-            ("thread".to_owned(), 8, 6, 2, 2),
-            ("memory".to_owned(), 8, 3, 5, 5),
+            ("address".to_owned(), 9, 3, 6, 6),
+            ("thread".to_owned(), 9, 7, 2, 2),
+            ("memory".to_owned(), 9, 4, 5, 5),
         ]
     );
     let logs = bugs().out.join("sanitizers/logs");
@@ -217,7 +225,10 @@ fn a_data_race_carries_both_accesses_and_memory_errors_their_allocation() {
         ),
         "{note}"
     );
-    let leak = find("address", "direct-leak");
+    let leak = findings(report)
+        .iter()
+        .find(|f| f["kind"] == "direct-leak" && f["test"] == "tests::leaks")
+        .unwrap();
     assert_eq!(
         leak["message"],
         "direct leak of 64 byte(s) in 1 allocation(s)"
