@@ -2,7 +2,7 @@
 //! --message-format=json`, test names from `-- --list`, and cargo's selection of each unit.
 
 use anyhow::{bail, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::Message;
 
 use crate::libtest;
@@ -97,13 +97,98 @@ impl TestUnit {
     }
 }
 
+/// The test harnesses a build made, by who runs their tests.
+#[derive(Debug, Default, PartialEq)]
+pub struct Harnesses {
+    /// libtest's harness: listed with `--list`, run test by test.
+    pub libtest: Vec<TestUnit>,
+    /// Targets with a `main` of their own (`harness = false`): `--list` would start that
+    /// main, which runs whatever it does (all its tests, or nothing), and its tests cannot be
+    /// named, split or told apart. The test stages leave them out and say so
+    /// ([`Harnesses::own_main_note`]); the bench stage runs criterion's.
+    pub own_main: Vec<TestUnit>,
+}
+
+impl Harnesses {
+    /// One doctest unit per package with a library among the harnesses (rustdoc runs
+    /// doctests with its own harness, whatever the library's).
+    pub fn doc_units(&self) -> Vec<TestUnit> {
+        let mut units = doc_units(&self.libtest);
+        units.extend(doc_units(&self.own_main));
+        units
+    }
+
+    /// The note of a test stage that left out the targets with their own `main`.
+    pub fn own_main_note(&self) -> Option<String> {
+        let tests: Vec<String> = self
+            .own_main
+            .iter()
+            .filter(|unit| unit.kind != UnitKind::Bench)
+            .map(|unit| format!("`{}`", unit.label()))
+            .collect();
+        (!tests.is_empty()).then(|| {
+            format!(
+                "not run: {} (`harness = false`: a `main` of its own, whose tests runner cannot \
+                 list, run one by one or tell apart; run it with cargo)",
+                tests.join(", ")
+            )
+        })
+    }
+}
+
+/// The targets of a package manifest with `harness = false`, by kind and name: libtest's
+/// harness is the default, and neither `cargo metadata` nor cargo's build messages say which
+/// a target uses.
+pub fn own_main_targets(manifest: &Utf8Path) -> Vec<(UnitKind, String)> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let own_main =
+        |target: &toml::Value| target.get("harness").and_then(toml::Value::as_bool) == Some(false);
+    let name_of = |target: &toml::Value| {
+        target
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut targets = Vec::new();
+    if let Some(lib) = table.get("lib").filter(|lib| own_main(lib)) {
+        // cargo names the library after the package, `-` as `_`, unless it is renamed.
+        let package = table
+            .get("package")
+            .and_then(|package| package.get("name"))
+            .and_then(toml::Value::as_str)
+            .map(|name| name.replace('-', "_"));
+        if let Some(name) = name_of(lib).or(package) {
+            targets.push((UnitKind::Lib, name));
+        }
+    }
+    for (key, kind) in [
+        ("bin", UnitKind::Bin),
+        ("test", UnitKind::Test),
+        ("bench", UnitKind::Bench),
+        ("example", UnitKind::Example),
+    ] {
+        let declared = table.get(key).and_then(toml::Value::as_array);
+        for target in declared.into_iter().flatten().filter(|t| own_main(t)) {
+            targets.extend(name_of(target).map(|name| (kind, name)));
+        }
+    }
+    targets
+}
+
 /// Reads the test harnesses cargo built from its JSON messages. `package_name` maps a
 /// package id to its name (only workspace members are analysed); the id itself selects it.
 pub fn units_from_messages(
     messages: &str,
     package_name: impl Fn(&str) -> Option<String>,
-) -> Vec<TestUnit> {
-    let mut units = Vec::new();
+) -> Harnesses {
+    let mut harnesses = Harnesses::default();
+    let mut manifests: std::collections::BTreeMap<Utf8PathBuf, Vec<(UnitKind, String)>> =
+        std::collections::BTreeMap::new();
     for message in Message::parse_stream(messages.as_bytes()).flatten() {
         let Message::CompilerArtifact(artifact) = message else {
             continue;
@@ -136,18 +221,29 @@ pub fn units_from_messages(
         } else {
             continue;
         };
-        units.push(TestUnit {
+        let unit = TestUnit {
             package,
             package_id: artifact.package_id.repr.clone(),
             kind,
             name: artifact.target.name.clone(),
             executable: artifact.executable.clone(),
             variant: None,
-        });
+        };
+        let own_main = manifests
+            .entry(artifact.manifest_path.clone())
+            .or_insert_with(|| own_main_targets(&artifact.manifest_path))
+            .contains(&(kind, unit.name.clone()));
+        if own_main {
+            harnesses.own_main.push(unit);
+        } else {
+            harnesses.libtest.push(unit);
+        }
     }
-    units.sort();
-    units.dedup();
-    units
+    for units in [&mut harnesses.libtest, &mut harnesses.own_main] {
+        units.sort();
+        units.dedup();
+    }
+    harnesses
 }
 
 /// One doctest unit per package that has a library among `units`.
@@ -171,23 +267,25 @@ pub fn doc_units(units: &[TestUnit]) -> Vec<TestUnit> {
 /// integration tests, and benches or examples that ask for it), and each library's doctests
 /// when `doctests` is set. For a stage whose engine builds the harnesses itself
 /// (cargo-llvm-cov), so no cargo JSON names their executables. Targets that need features
-/// are left out (`cargo test` skips them unless the features are on), with their labels.
+/// are left out (`cargo test` skips them unless the features are on), with their labels;
+/// so are targets with a `main` of their own (in `Harnesses::own_main`).
 pub fn declared_units(
     manifest_path: &camino::Utf8Path,
     members: &[&str],
     doctests: bool,
-) -> Result<(Vec<TestUnit>, Vec<String>)> {
+) -> Result<(Harnesses, Vec<String>)> {
     let metadata = cargo_metadata::MetadataCommand::new()
         .manifest_path(manifest_path)
         .no_deps()
         .exec()
         .map_err(|error| anyhow::anyhow!("cannot read the workspace's targets: {error}"))?;
-    let mut units = Vec::new();
+    let mut harnesses = Harnesses::default();
     let mut needing_features = Vec::new();
     for package in metadata.workspace_packages() {
         if !members.contains(&package.id.repr.as_str()) {
             continue;
         }
+        let own_main = own_main_targets(&package.manifest_path);
         for target in &package.targets {
             let kinds: Vec<String> = target.kind.iter().map(ToString::to_string).collect();
             let has = |wanted: &[&str]| kinds.iter().any(|k| wanted.contains(&k.as_str()));
@@ -217,16 +315,24 @@ pub fn declared_units(
                 continue;
             }
             if kind == UnitKind::Lib && doctests && target.doctest {
-                units.extend(doc_units(std::slice::from_ref(&unit)));
+                harnesses
+                    .libtest
+                    .extend(doc_units(std::slice::from_ref(&unit)));
             }
             if target.test {
-                units.push(unit);
+                if own_main.contains(&(kind, unit.name.clone())) {
+                    harnesses.own_main.push(unit);
+                } else {
+                    harnesses.libtest.push(unit);
+                }
             }
         }
     }
-    units.sort();
-    units.dedup();
-    Ok((units, needing_features))
+    for units in [&mut harnesses.libtest, &mut harnesses.own_main] {
+        units.sort();
+        units.dedup();
+    }
+    Ok((harnesses, needing_features))
 }
 
 /// Lists a unit's tests by running its harness with `--list` through `cargo_test` (a
@@ -304,6 +410,48 @@ mod tests {
     }
 
     #[test]
+    fn targets_with_a_main_of_their_own_are_read_from_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = Utf8Path::from_path(dir.path()).unwrap().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"my-crate\"\n[lib]\nharness = false\n\
+             [[bench]]\nname = \"bench\"\nharness = false\n[[bench]]\nname = \"setup\"\n\
+             [[test]]\nname = \"wrappers\"\nharness = false\n[[test]]\nname = \"plain\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            own_main_targets(&manifest),
+            [
+                (UnitKind::Lib, "my_crate".to_owned()),
+                (UnitKind::Test, "wrappers".to_owned()),
+                (UnitKind::Bench, "bench".to_owned()),
+            ]
+        );
+        let unit = |kind, name: &str| TestUnit {
+            package: "my-crate".into(),
+            package_id: "id".into(),
+            kind,
+            name: name.into(),
+            executable: None,
+            variant: None,
+        };
+        let harnesses = Harnesses {
+            libtest: Vec::new(),
+            own_main: vec![
+                unit(UnitKind::Test, "wrappers"),
+                unit(UnitKind::Bench, "bench"),
+            ],
+        };
+        let note = harnesses.own_main_note().unwrap();
+        assert!(
+            note.starts_with("not run: `my-crate --test wrappers` (`harness = false`"),
+            "{note}"
+        );
+        assert!(!note.contains("--bench"), "{note}");
+    }
+
+    #[test]
     fn reads_test_artifacts_from_cargo_messages() {
         let messages = concat!(
             r#"{"reason":"compiler-artifact","package_id":"path+file:///w#p@0.1.0","manifest_path":"/w/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"p","src_path":"/w/src/lib.rs","edition":"2021","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":true},"features":[],"filenames":["/t/p-1"],"executable":"/t/p-1","fresh":true}"#,
@@ -313,7 +461,7 @@ mod tests {
             r#"{"reason":"build-finished","success":true}"#,
             "\n"
         );
-        let units = units_from_messages(messages, |_| Some("p".to_owned()));
+        let units = units_from_messages(messages, |_| Some("p".to_owned())).libtest;
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].kind, UnitKind::Lib);
         assert_eq!(

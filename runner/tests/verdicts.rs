@@ -1,9 +1,9 @@
 //! Verdicts on what popular published crates do, each a runner fault once: a dependency that
 //! is a published copy of the crate under test, `--exclude` without `--workspace`, libtest's
 //! 60-second warning, panicking tests under `MemorySanitizer` with `RUST_BACKTRACE=1` in the
-//! environment, a test with a thousand threads under valgrind, and a report for a run that
-//! could not be evaluated. The fixture `real-verdicts` passes every check it is given here:
-//! any finding or error is runner's.
+//! environment, a test with a thousand threads under valgrind, a test target with a `main` of
+//! its own, and a report for a run that could not be evaluated. The fixture `real-verdicts`
+//! passes every check it is given here: any finding or error is runner's.
 
 mod common;
 
@@ -95,6 +95,13 @@ fn miri_selects_a_package_that_has_a_published_copy_and_excludes_without_workspa
     );
     // `many_threads` is `cfg_attr(miri, ignore)`: counted as ignored, in the Markdown too.
     assert_eq!(miri["counts"]["ignored"], 1, "{:#}", miri["counts"]);
+    // The test with a `main` of its own is never started (it fails whatever it is given),
+    // and the report says it was not run.
+    let notes = miri["notes"].to_string();
+    assert!(
+        notes.contains("not run: `verdicts --test own_main` (`harness = false`"),
+        "{notes}"
+    );
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(markdown.to_lowercase().contains("ignored"), "{markdown}");
 }

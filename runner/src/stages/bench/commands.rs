@@ -228,9 +228,13 @@ pub fn binaries(messages: &str, targets: &[BenchTarget], ctx: &Context) -> Vec<B
     let lenient_baseline = criterion_versions(messages)
         .iter()
         .all(|(major, minor)| (*major, *minor) >= (0, 4));
-    let units = crate::inventory::units_from_messages(messages, |id| ctx.workspace.member_of(id));
-    units
+    // criterion's benchmarks have a `main` of their own.
+    let harnesses =
+        crate::inventory::units_from_messages(messages, |id| ctx.workspace.member_of(id));
+    harnesses
+        .own_main
         .into_iter()
+        .chain(harnesses.libtest)
         .filter_map(|unit| {
             let target = targets.iter().find(|target| {
                 target.criterion && target.package == unit.package && target.name == unit.name

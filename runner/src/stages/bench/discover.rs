@@ -43,7 +43,11 @@ pub fn bench_targets(ctx: &Context) -> Result<Vec<BenchTarget>> {
         };
         // A criterion benchmark has its own `main` (`harness = false`); a bench target with
         // libtest's harness (a helper module, a `#[bench]` file) rejects criterion's flags.
-        let own_main = harnessless_benches(&package.manifest_path);
+        let own_main: Vec<String> = crate::inventory::own_main_targets(&package.manifest_path)
+            .into_iter()
+            .filter(|(kind, _)| *kind == crate::inventory::UnitKind::Bench)
+            .map(|(_, name)| name)
+            .collect();
         for target in &package.targets {
             if target.kind.iter().any(|kind| kind.to_string() == "bench") {
                 targets.push(BenchTarget {
@@ -56,26 +60,6 @@ pub fn bench_targets(ctx: &Context) -> Result<Vec<BenchTarget>> {
         }
     }
     Ok(targets)
-}
-
-/// The `[[bench]]` targets of a manifest with `harness = false`: libtest's harness is the
-/// default, and `cargo metadata` does not say which a target uses.
-fn harnessless_benches(manifest: &camino::Utf8Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(manifest) else {
-        return Vec::new();
-    };
-    let Ok(table) = text.parse::<toml::Table>() else {
-        return Vec::new();
-    };
-    table
-        .get("bench")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|bench| bench.get("harness").and_then(toml::Value::as_bool) == Some(false))
-        .filter_map(|bench| bench.get("name").and_then(toml::Value::as_str))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Why the stage does not apply, or `None` when there is something to measure.
@@ -115,21 +99,6 @@ fn labels(targets: &[BenchTarget]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_benches_without_libtest_harness_are_criterion_targets() {
-        let dir = tempfile::tempdir().unwrap();
-        let manifest = camino::Utf8Path::from_path(dir.path())
-            .unwrap()
-            .join("Cargo.toml");
-        std::fs::write(
-            &manifest,
-            "[package]\nname = \"p\"\n[[bench]]\nname = \"bench\"\nharness = false\n\
-             [[bench]]\nname = \"setup\"\n",
-        )
-        .unwrap();
-        assert_eq!(harnessless_benches(&manifest), ["bench"]);
-    }
 
     fn target(name: &str, criterion: bool) -> BenchTarget {
         BenchTarget {

@@ -100,8 +100,9 @@ fn list(
         .iter()
         .map(|member| member.id.as_str())
         .collect();
-    let (units, needing_features) =
+    let (harnesses, needing_features) =
         inventory::declared_units(&ctx.workspace.manifest_path, &members, settings.doctests)?;
+    notes.extend(harnesses.own_main_note());
     if !needing_features.is_empty() {
         notes.push(format!(
             "not measured under --partition: {} (they need features; cargo test leaves them \
@@ -111,7 +112,7 @@ fn list(
     }
     let lister = llvm_cov::harness_base(ctx, settings);
     let mut binaries = Vec::new();
-    for unit in units {
+    for unit in harnesses.libtest {
         let tests = if unit.kind == UnitKind::Doc {
             Vec::new()
         } else {

@@ -127,7 +127,9 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     };
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
-    for unit in inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id)) {
+    let harnesses =
+        inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
+    for unit in harnesses.libtest.iter().cloned() {
         if unit.kind == UnitKind::Doc {
             continue;
         }
@@ -176,6 +178,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
         "built with -Zbuild-std and {}, run under {}; doctests are not run natively cross (the Miri stage interprets them on s390x)",
         settings.linker, settings.emulator
     ));
+    report.notes.extend(harnesses.own_main_note());
     let mut counts = tally.counts();
     counts.insert(
         "crashed".to_owned(),

@@ -248,9 +248,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
 
     let mut binaries = Vec::new();
     let mut unit_errors = Vec::new();
+    let mut not_run = std::collections::BTreeSet::new();
     for target in &settings.targets {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let units = prepare_target(ctx, &settings, target, &logs, remaining)?;
+        let (units, own_main) = prepare_target(ctx, &settings, target, &logs, remaining)?;
+        not_run.extend(own_main);
         for (unit, listed) in units {
             match listed {
                 Ok(tests) if tests.is_empty() => {}
@@ -297,6 +299,7 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
     report.artifacts_dir = Some(Utf8PathBuf::from("miri"));
     report.partition.clone_from(&outcome.partition);
     report.tables.extend(settings.table());
+    report.notes.extend(not_run);
     let mut stage_findings =
         findings::build(ctx, &settings, &binaries, &outcome.found, &mut report.notes);
     findings::mark_target_specific(&mut stage_findings, &settings.targets, &mut report.notes);
@@ -353,14 +356,15 @@ fn per_model(settings: &Settings, unit: TestUnit) -> Vec<TestUnit> {
     }
 }
 
-/// Builds the target's sysroot and tests, then lists every unit's tests.
+/// Builds the target's sysroot and tests, then lists every unit's tests; with them, the note
+/// on the targets with a `main` of their own, which are not run.
 fn prepare_target(
     ctx: &Context,
     settings: &Settings,
     target: &str,
     logs: &camino::Utf8Path,
     limit: std::time::Duration,
-) -> Result<Listed> {
+) -> Result<(Listed, Option<String>)> {
     let slug = target.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     ctx.progress
         .note(&format!("{target}: preparing the Miri sysroot"));
@@ -382,9 +386,11 @@ fn prepare_target(
         ..RunOptions::default()
     })?;
     crate::cargo_output::require_success(&finished, &format!("building the tests for {target}"))?;
-    let mut units =
+    let harnesses =
         inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
-    let doctests = inventory::doc_units(&units).into_iter().filter(|unit| {
+    let own_main = harnesses.own_main_note();
+    let mut units = harnesses.libtest.clone();
+    let doctests = harnesses.doc_units().into_iter().filter(|unit| {
         settings
             .package(&unit.package_id)
             .is_none_or(|package| package.doctests)
@@ -418,8 +424,9 @@ fn prepare_target(
         &mut |item, _| listed.push(item),
     );
     listed.sort_by_key(|(index, _, _)| *index);
-    Ok(listed
+    let listed = listed
         .into_iter()
         .map(|(_, unit, tests)| (unit, tests))
-        .collect())
+        .collect();
+    Ok((listed, own_main))
 }

@@ -129,6 +129,11 @@ pub fn run(ctx: &Context) -> Result<StageReport> {
             continue;
         }
         let outcome = run_sanitizer(ctx, &settings, sanitizer, &logs, deadline);
+        if let Some(note) = &outcome.not_run {
+            if !report.notes.contains(note) {
+                report.notes.push(note.clone());
+            }
+        }
         let mut found = findings::build(ctx, &settings, sanitizer, &outcome.raw);
         outcome.cache.mark(&mut found);
         cached.absorb(outcome.cache);
@@ -195,6 +200,8 @@ struct Outcome {
     partition: Option<StagePartition>,
     /// No test ran here nor in another slice of a partitioned run.
     found_no_tests: bool,
+    /// The note on the harnesses with a `main` of their own, which are not run.
+    not_run: Option<String>,
 }
 
 /// Builds, lists and runs one sanitizer's tests on the execution kernel.
@@ -231,11 +238,11 @@ fn run_sanitizer(
     if let Err(error) = crate::cargo_output::require_success(&finished, "building the tests") {
         return failed(crate::exit::one_line(&error));
     }
-    let mut units =
+    let harnesses =
         inventory::units_from_messages(&finished.stdout, |id| ctx.workspace.member_of(id));
+    let mut units = harnesses.libtest.clone();
     if settings.doctests {
-        let doc_units = inventory::doc_units(&units);
-        units.extend(doc_units);
+        units.extend(harnesses.doc_units());
     }
     let build_time = started.elapsed();
     let mut binaries = Vec::new();
@@ -297,6 +304,7 @@ fn run_sanitizer(
         cache: kernel.cache,
         partition: kernel.partition,
         found_no_tests,
+        not_run: harnesses.own_main_note(),
     }
 }
 

@@ -261,7 +261,7 @@ fn prepare(
     deadline: Instant,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Binary>, Vec<Job>, Vec<String>)> {
-    let (binaries, errors) = test_binaries(ctx, settings, logs, deadline)?;
+    let (binaries, errors) = test_binaries(ctx, settings, logs, deadline, notes)?;
     let mut programs = Vec::new();
     if !settings.programs.is_empty() {
         if ctx.filters.is_empty() {
@@ -273,12 +273,14 @@ fn prepare(
     Ok((binaries, programs, errors))
 }
 
-/// Every test binary with its listed tests.
+/// Every test binary with its listed tests (a note for those with a `main` of their own,
+/// which are not run).
 fn test_binaries(
     ctx: &Context,
     settings: &Settings,
     logs: &Utf8Path,
     deadline: Instant,
+    notes: &mut Vec<String>,
 ) -> Result<(Vec<Binary>, Vec<String>)> {
     let remaining = || deadline.saturating_duration_since(Instant::now());
     ctx.progress.note("building tests");
@@ -292,7 +294,9 @@ fn test_binaries(
     )?;
     let mut binaries = Vec::new();
     let mut errors = Vec::new();
-    for unit in inventory::units_from_messages(&messages, |id| ctx.workspace.member_of(id)) {
+    let harnesses = inventory::units_from_messages(&messages, |id| ctx.workspace.member_of(id));
+    notes.extend(harnesses.own_main_note());
+    for unit in harnesses.libtest {
         if unit.executable.is_none() || ctx.workspace.package_dir(&unit.package).is_none() {
             continue;
         }
