@@ -172,12 +172,13 @@ impl NewFinding {
             .place
             .clone()
             .unwrap_or_else(|| locate::user_location(workspace, &self.frames));
-        // A stack that never reaches the user's files inside a doctest: the doctest is the
-        // user's code it ran, with its own frame's function when the stack shows it.
+        // Inside a doctest, a stack that never reaches the user's files, or a place that is
+        // no line of code (rustdoc's own line numbers): the doctest is the user's code that
+        // ran, with its own frame's function when the stack shows it.
         let located = place
             .0
             .as_ref()
-            .is_some_and(|location| locate::in_workspace(workspace, location));
+            .is_some_and(|location| locate::is_code_line(workspace, location));
         if let (false, Some(test)) = (located, &self.test) {
             if let Some(location) = locate::doctest_location(workspace, test) {
                 let doctest_frame = self
@@ -322,6 +323,32 @@ mod tests {
         // A unit test keeps the tool's innermost frame when none is the user's.
         let found = leak("tests::leaks");
         assert_eq!(found.location.unwrap().file.as_str(), "alloc/src/alloc.rs");
+        // A doctest panic reported at a line of rustdoc's program, which in the documented
+        // file is a comment, is placed at the doctest; one on a line of code keeps its place.
+        let panicked_at = |line| {
+            NewFinding::new(
+                StageName::Miri,
+                Category::TestFailure,
+                "test-failure",
+                "failed",
+            )
+            .place(
+                Some(Location {
+                    file: "src/lib.rs".into(),
+                    line,
+                    column: Some(1),
+                }),
+                None,
+            )
+            .test("src/lib.rs - f (line 1)", "p doctests")
+            .build(&workspace)
+            .location
+            .unwrap()
+            .line
+        };
+        assert_eq!(panicked_at(2), 1);
+        assert_eq!(panicked_at(3), 3);
+        assert_eq!(panicked_at(40), 1);
         // A doctest of a file that is not there is not placed at it.
         assert_eq!(
             leak("src/gone.rs - f (line 1)")

@@ -122,9 +122,26 @@ pub fn doctest_location(workspace: &Workspace, test: &str) -> Option<Location> {
     })
 }
 
-/// Whether a location is a file of the workspace (not the standard library or a dependency).
-pub fn in_workspace(workspace: &Workspace, location: &Location) -> bool {
-    location.file.is_relative() && workspace.root.join(&location.file).is_file()
+/// Whether a location is a line of code in a file of the workspace: not the standard
+/// library or a dependency, and not a comment, a blank line or past the file's end. A doctest
+/// reports its own panics at the line of rustdoc's generated program (beef's size assertion
+/// on `src/lib.rs` line 31 said line 9, a line of the crate's doc comment), which this tells
+/// from a line the code can be on.
+pub fn is_code_line(workspace: &Workspace, location: &Location) -> bool {
+    if !location.file.is_relative() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(workspace.root.join(&location.file)) else {
+        return false;
+    };
+    let Some(line) = (location.line as usize)
+        .checked_sub(1)
+        .and_then(|index| text.lines().nth(index))
+    else {
+        return false;
+    };
+    let line = line.trim();
+    !line.is_empty() && !line.starts_with("//")
 }
 
 #[cfg(test)]
