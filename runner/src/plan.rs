@@ -165,6 +165,49 @@ impl Context {
             && self.workspace.config.test_timeout.is_none()
     }
 
+    /// What `cargo +<pin> test` gives a test process, for one runner starts itself (a
+    /// sanitizer's or valgrind's harness, one under qemu): the pinned toolchain for any
+    /// `rustc` or `cargo` the test runs (rustup's proxy sets `RUSTUP_TOOLCHAIN` for cargo's
+    /// children), and cargo's variables of the package. Without them autocfg's
+    /// `test_with_sysroot`, which compiles a probe against its own build, ran the default
+    /// toolchain's rustc and failed under every such stage. Through cargo (Miri) cargo sets
+    /// the same values itself.
+    pub fn cargo_test_environment(&self, mut cmd: Cmd, unit: &crate::inventory::TestUnit) -> Cmd {
+        if !self.toolchain.mode.is_hermetic() {
+            cmd = cmd.env("RUSTUP_TOOLCHAIN", self.toolchain.channel());
+        }
+        let Some(member) = self
+            .workspace
+            .members
+            .iter()
+            .find(|member| member.id == unit.package_id)
+        else {
+            return cmd;
+        };
+        let (numbers, pre) = member
+            .version
+            .split_once('-')
+            .unwrap_or((member.version.as_str(), ""));
+        let numbers = numbers.split('+').next().unwrap_or(numbers);
+        let mut parts = numbers.split('.');
+        for name in ["MAJOR", "MINOR", "PATCH"] {
+            cmd = cmd.env(
+                format!("CARGO_PKG_VERSION_{name}"),
+                parts.next().unwrap_or("0"),
+            );
+        }
+        cmd.env(
+            "CARGO_PKG_VERSION_PRE",
+            pre.split('+').next().unwrap_or(pre),
+        )
+        .env("CARGO_PKG_VERSION", member.version.as_str())
+        .env("CARGO_PKG_NAME", member.name.as_str())
+        .env("CARGO_MANIFEST_DIR", member.dir().as_str())
+        .env("CARGO_MANIFEST_PATH", member.manifest_path.as_str())
+        .env("CARGO_CRATE_NAME", unit.name.replace('-', "_"))
+        .env("CARGO_PRIMARY_PACKAGE", "1")
+    }
+
     /// The instant the stage's budget runs out (far in the future for absurd budgets,
     /// never an overflow).
     pub fn stage_deadline(&self) -> std::time::Instant {

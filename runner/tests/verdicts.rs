@@ -107,21 +107,28 @@ fn miri_selects_a_package_that_has_a_published_copy_and_excludes_without_workspa
 }
 
 #[test]
-fn valgrind_checks_a_thousand_threads_and_a_test_past_the_sixty_second_warning() {
+fn valgrind_handles_many_threads_the_sixty_second_warning_and_cargos_environment() {
     common::require_tool(&["valgrind"], "valgrind");
     let (result, report, _) = analyse(
         "valgrind",
         "valgrind",
-        &["-p", "verdicts", "--", "many_threads", "slow_but_passes"],
+        &[
+            "-p",
+            "verdicts",
+            "--",
+            "many_threads",
+            "slow_but_passes",
+            "the_rustc_on_path_built_this_test",
+        ],
     );
     let valgrind = stage_named(&report, "valgrind");
     assert_passed_without_findings(&result, valgrind);
     assert_eq!(
-        valgrind["counts"]["tests_run"], 2,
+        valgrind["counts"]["tests_run"], 3,
         "{:#}",
         valgrind["counts"]
     );
-    assert_eq!(valgrind["counts"]["passed"], 2, "{:#}", valgrind["counts"]);
+    assert_eq!(valgrind["counts"]["passed"], 3, "{:#}", valgrind["counts"]);
 }
 
 #[test]

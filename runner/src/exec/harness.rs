@@ -426,7 +426,9 @@ fn run_unit<T: Tool>(
     }
     let stem = log_stem(limits.logs, sequence, binary);
     let names: &[String] = if every_test { &[] } else { &unit.tests };
-    let mut cmd = crate::libtest::test_environment(tool.command(binary, names, unit.seed, &stem));
+    let cmd =
+        ctx.cargo_test_environment(tool.command(binary, names, unit.seed, &stem), &binary.unit);
+    let mut cmd = crate::libtest::test_environment(cmd);
     if unit.mode == Mode::Backtrace {
         cmd = cmd.env("RUST_BACKTRACE", "1");
     }
