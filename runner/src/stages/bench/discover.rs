@@ -68,8 +68,9 @@ pub fn not_applicable_reason(targets: &[BenchTarget]) -> Option<String> {
         return Some("the workspace has no benchmarks (no [[bench]] targets)".to_owned());
     }
     if !targets.iter().any(|target| target.criterion) {
+        let verb = if targets.len() == 1 { "uses" } else { "use" };
         return Some(format!(
-            "no criterion benchmarks: {} use another harness, and runner reads criterion's \
+            "no criterion benchmarks: {} {verb} another harness, and runner reads criterion's \
              results only",
             labels(targets)
         ));
@@ -91,7 +92,7 @@ pub fn others_note(targets: &[BenchTarget]) -> Option<String> {
 fn labels(targets: &[BenchTarget]) -> String {
     targets
         .iter()
-        .map(|t| format!("`{} bench {}`", t.package, t.name))
+        .map(|t| format!("`{} --bench {}`", t.package, t.name))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -117,9 +118,9 @@ mod tests {
         let libtest = [target("old", false)];
         assert!(not_applicable_reason(&libtest)
             .unwrap()
-            .contains("`p bench old` use another harness"));
+            .contains("`p --bench old` uses another harness"));
         let mixed = [target("old", false), target("new", true)];
         assert_eq!(not_applicable_reason(&mixed), None);
-        assert!(others_note(&mixed).unwrap().contains("`p bench old`"));
+        assert!(others_note(&mixed).unwrap().contains("`p --bench old`"));
     }
 }
