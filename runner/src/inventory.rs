@@ -110,6 +110,24 @@ pub struct Harnesses {
 }
 
 impl Harnesses {
+    /// Files a harness with the others of its kind.
+    fn add(&mut self, unit: TestUnit, own_main: bool) {
+        if own_main {
+            self.own_main.push(unit);
+        } else {
+            self.libtest.push(unit);
+        }
+    }
+
+    /// Each list in order, without repeats.
+    fn sorted(mut self) -> Harnesses {
+        for units in [&mut self.libtest, &mut self.own_main] {
+            units.sort();
+            units.dedup();
+        }
+        self
+    }
+
     /// One doctest unit per package with a library among the harnesses (rustdoc runs
     /// doctests with its own harness, whatever the library's).
     pub fn doc_units(&self) -> Vec<TestUnit> {
@@ -233,17 +251,9 @@ pub fn units_from_messages(
             .entry(artifact.manifest_path.clone())
             .or_insert_with(|| own_main_targets(&artifact.manifest_path))
             .contains(&(kind, unit.name.clone()));
-        if own_main {
-            harnesses.own_main.push(unit);
-        } else {
-            harnesses.libtest.push(unit);
-        }
+        harnesses.add(unit, own_main);
     }
-    for units in [&mut harnesses.libtest, &mut harnesses.own_main] {
-        units.sort();
-        units.dedup();
-    }
-    harnesses
+    harnesses.sorted()
 }
 
 /// One doctest unit per package that has a library among `units`.
@@ -320,19 +330,12 @@ pub fn declared_units(
                     .extend(doc_units(std::slice::from_ref(&unit)));
             }
             if target.test {
-                if own_main.contains(&(kind, unit.name.clone())) {
-                    harnesses.own_main.push(unit);
-                } else {
-                    harnesses.libtest.push(unit);
-                }
+                let own = own_main.contains(&(kind, unit.name.clone()));
+                harnesses.add(unit, own);
             }
         }
     }
-    for units in [&mut harnesses.libtest, &mut harnesses.own_main] {
-        units.sort();
-        units.dedup();
-    }
-    Ok((harnesses, needing_features))
+    Ok((harnesses.sorted(), needing_features))
 }
 
 /// Lists a unit's tests by running its harness with `--list` through `cargo_test` (a

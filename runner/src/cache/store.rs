@@ -16,7 +16,7 @@ use super::key;
 const MAGIC: &str = "runner-cache-entry";
 /// Entries live under a folder per format version, so an old runner never reads new entries.
 /// v2: the header names the entry's key. v3: an entry's identity holds the kernel's `TestId`.
-const FORMAT: &str = "v3";
+pub(crate) const FORMAT: &str = "v3";
 
 pub struct Store {
     dir: Utf8PathBuf,

@@ -645,7 +645,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = camino::Utf8PathBuf::from_path_buf(dir.path().join("c")).unwrap();
         let store = Store::new(root.clone(), 1 << 30);
-        let file = |key: &str| root.join("v2").join(&key[..2]).join(&key[2..]);
+        let file = |key: &str| {
+            root.join(crate::cache::store::FORMAT)
+                .join(&key[..2])
+                .join(&key[2..])
+        };
         let mut pristine = Vec::new();
         for (identity, key) in &places {
             store
