@@ -175,18 +175,22 @@ impl NewFinding {
         // Inside a doctest, a stack that never reaches the user's files, or a place that is
         // no line of code (rustdoc's own line numbers): the doctest is the user's code that
         // ran, with its own frame's function when the stack shows it.
-        let located = place
-            .0
-            .as_ref()
-            .is_some_and(|location| locate::is_code_line(workspace, location));
-        if let (false, Some(test)) = (located, &self.test) {
-            if let Some(location) = locate::doctest_location(workspace, test) {
+        let doctest = self
+            .test
+            .as_deref()
+            .and_then(|test| locate::doctest_location(workspace, test));
+        if let Some(doctest) = doctest {
+            let located = place
+                .0
+                .as_ref()
+                .is_some_and(|location| locate::is_code_line(workspace, location));
+            if !located {
                 let doctest_frame = self
                     .frames
                     .iter()
-                    .find(|frame| frame.function.contains("::_doctest_main_"));
+                    .find(|frame| locate::is_doctest_frame(frame));
                 place = (
-                    Some(location),
+                    Some(doctest),
                     doctest_frame
                         .map(|frame| frame.function.clone())
                         .or(place.1),
@@ -254,7 +258,7 @@ fn short_stack(workspace: &Workspace, frames: &[Frame]) -> Vec<Frame> {
     let user = frames
         .iter()
         .position(|frame| {
-            locate::is_user_frame(workspace, frame) || frame.function.contains("::_doctest_main_")
+            locate::is_user_frame(workspace, frame) || locate::is_doctest_frame(frame)
         })
         .map_or(0, |at| at + 1);
     let keep = SHORT_STACK.max(user);

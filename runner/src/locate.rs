@@ -122,6 +122,11 @@ pub fn doctest_location(workspace: &Workspace, test: &str) -> Option<Location> {
     })
 }
 
+/// A frame of a doctest's own code: rustdoc wraps it in `rust_out::main::_doctest_main_...`.
+pub fn is_doctest_frame(frame: &Frame) -> bool {
+    frame.function.contains("::_doctest_main_")
+}
+
 /// Whether a location is a line of code in a file of the workspace: not the standard
 /// library or a dependency, and not a comment, a blank line or past the file's end. A doctest
 /// reports its own panics at the line of rustdoc's generated program (beef's size assertion

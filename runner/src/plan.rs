@@ -184,28 +184,20 @@ impl Context {
         else {
             return cmd;
         };
-        let (numbers, pre) = member
-            .version
-            .split_once('-')
-            .unwrap_or((member.version.as_str(), ""));
-        let numbers = numbers.split('+').next().unwrap_or(numbers);
-        let mut parts = numbers.split('.');
-        for name in ["MAJOR", "MINOR", "PATCH"] {
-            cmd = cmd.env(
-                format!("CARGO_PKG_VERSION_{name}"),
-                parts.next().unwrap_or("0"),
-            );
+        // cargo metadata gave the version, so it parses; its parts as cargo sets them.
+        if let Ok(version) = cargo_metadata::semver::Version::parse(&member.version) {
+            cmd = cmd
+                .env("CARGO_PKG_VERSION_MAJOR", version.major.to_string())
+                .env("CARGO_PKG_VERSION_MINOR", version.minor.to_string())
+                .env("CARGO_PKG_VERSION_PATCH", version.patch.to_string())
+                .env("CARGO_PKG_VERSION_PRE", version.pre.as_str());
         }
-        cmd.env(
-            "CARGO_PKG_VERSION_PRE",
-            pre.split('+').next().unwrap_or(pre),
-        )
-        .env("CARGO_PKG_VERSION", member.version.as_str())
-        .env("CARGO_PKG_NAME", member.name.as_str())
-        .env("CARGO_MANIFEST_DIR", member.dir().as_str())
-        .env("CARGO_MANIFEST_PATH", member.manifest_path.as_str())
-        .env("CARGO_CRATE_NAME", unit.name.replace('-', "_"))
-        .env("CARGO_PRIMARY_PACKAGE", "1")
+        cmd.env("CARGO_PKG_VERSION", member.version.as_str())
+            .env("CARGO_PKG_NAME", member.name.as_str())
+            .env("CARGO_MANIFEST_DIR", member.dir().as_str())
+            .env("CARGO_MANIFEST_PATH", member.manifest_path.as_str())
+            .env("CARGO_CRATE_NAME", unit.name.replace('-', "_"))
+            .env("CARGO_PRIMARY_PACKAGE", "1")
     }
 
     /// The instant the stage's budget runs out (far in the future for absurd budgets,

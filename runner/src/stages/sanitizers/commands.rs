@@ -76,14 +76,9 @@ pub fn tests(
         .arg("--exact")
         .args(tests.iter().cloned())
         .arg("--test-threads=1");
-    if let Some(dir) = ctx
-        .workspace
-        .members
-        .iter()
-        .find(|member| member.name == package)
-        .and_then(|member| member.manifest_path.parent())
-    {
-        cmd = cmd.cwd(dir).env("CARGO_MANIFEST_DIR", dir.as_str());
+    // cargo's variables (`CARGO_MANIFEST_DIR` and the rest) come from the kernel.
+    if let Some(dir) = ctx.workspace.package_dir(package) {
+        cmd = cmd.cwd(dir);
     }
     with_runtime_environment(cmd, settings, sanitizer)
 }
