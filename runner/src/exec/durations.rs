@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::test_id::TestId;
 
-/// Stage → test (its [`TestId`], `target harness name`) → seconds; and per stage the tests whose process ended in
-/// them the last time they ran.
+/// Stage → test (its [`TestId`], `target harness name`) → seconds; and per stage the tests
+/// whose process ended in them the last time they ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durations {
     #[serde(default)]
@@ -75,8 +75,9 @@ impl Durations {
     }
 
     /// Where each test finished on its own (in any stage, on any target), with its time,
-    /// keyed by [`TestId::anywhere`]: a test that ended its process there does not count. Tells a
-    /// test too slow for one tool from a test that never ends, and how slow it is at best.
+    /// keyed by [`TestId::anywhere`]: a test that ended its process there does not count.
+    /// Tells a test too slow for one tool from a test that never ends, and how slow it is at
+    /// best.
     pub fn finished_runs(&self) -> FinishedRuns<'_> {
         let mut runs = FinishedRuns::default();
         for (stage, tests) in &self.stages {
